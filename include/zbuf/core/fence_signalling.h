@@ -1,0 +1,80 @@
+// Fence signalling sections: dma_fence_begin_signalling() / dma_fence_end_signalling() as a
+// scope object.
+//
+// A section marks code that a fence's completion depends on: from the moment a fence is
+// visible to others until it signals. Inside one, code must not allocate from the heap, wait on
+// a fence, or take a reservation lock (a waiter may hold it). Sections nest.
+//
+// In checked builds (CMake option ZBUF_CHECKED, on in the sanitizer builds) each violation is
+// reported with the innermost section's fence and the call site; in other builds the scope
+// object is empty and every check compiles to nothing.
+#pragma once
+
+#include <functional>
+#include <source_location>
+#include <string>
+
+namespace zbuf {
+
+class Fence;
+
+enum class SignallingViolation { Allocation, FenceWait, ResvLock };
+
+[[nodiscard]] const char* toString(SignallingViolation v) noexcept;
+
+struct SignallingReport {
+  SignallingViolation violation;
+  std::string fence;     // "driver:timeline ctx N seq M", or "(no fence)"
+  std::string location;  // "file:line function"
+  std::string backtrace; // symbolised frames, when available
+};
+
+using SignallingReportHandler = std::function<void(const SignallingReport&)>;
+
+#if ZBUF_CHECKED
+
+class FenceSignallingSection {
+ public:
+  explicit FenceSignallingSection(const Fence* fence = nullptr) noexcept;
+  ~FenceSignallingSection();
+  FenceSignallingSection(const FenceSignallingSection&) = delete;
+  FenceSignallingSection& operator=(const FenceSignallingSection&) = delete;
+
+  // True if the calling thread is inside any section.
+  [[nodiscard]] static bool active() noexcept;
+
+ private:
+  const Fence* fence_;
+  FenceSignallingSection* outer_;
+};
+
+// Reports `violation` if the calling thread is inside a section.
+void checkSignallingSection(SignallingViolation violation,
+                            std::source_location where = std::source_location::current());
+// Replaces the report handler (default: log an error with the backtrace). Returns the old one.
+SignallingReportHandler setSignallingReportHandler(SignallingReportHandler handler);
+
+inline constexpr bool kSignallingChecks = true;
+
+#else
+
+class FenceSignallingSection {
+ public:
+  explicit FenceSignallingSection(const Fence* /*fence*/ = nullptr) noexcept {}
+  FenceSignallingSection(const FenceSignallingSection&) = delete;
+  FenceSignallingSection& operator=(const FenceSignallingSection&) = delete;
+  ~FenceSignallingSection() = default;
+  [[nodiscard]] static constexpr bool active() noexcept { return false; }
+};
+
+inline void checkSignallingSection(SignallingViolation /*violation*/,
+                                   std::source_location /*where*/ = {}) {}
+inline SignallingReportHandler setSignallingReportHandler(SignallingReportHandler /*h*/) {
+  return {};
+}
+
+inline constexpr bool kSignallingChecks = false;
+
+#endif
+
+}  // namespace zbuf

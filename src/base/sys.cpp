@@ -1,0 +1,343 @@
+#include "zbuf/base/sys.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+namespace zbuf::sys {
+namespace {
+
+// Runs `call` until it does not fail with EINTR.
+template <typename F>
+auto retryEintr(F call) {
+  for (;;) {
+    auto r = call();
+    if (r != -1 || errno != EINTR) {
+      return r;
+    }
+  }
+}
+
+Error lastError(const char* op) { return Error(errno, op); }
+
+}  // namespace
+
+Result<UniqueFd> dup(int fd) {
+  const int r = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (r < 0) {
+    return lastError("dup");
+  }
+  return UniqueFd::adopt(r);
+}
+
+Result<UniqueFd> memfdCreate(const char* name, unsigned flags) {
+  const int r = ::memfd_create(name, flags);
+  if (r < 0) {
+    return lastError("memfd_create");
+  }
+  return UniqueFd::adopt(r);
+}
+
+Result<void> ftruncate(int fd, off_t size) {
+  if (retryEintr([&] { return ::ftruncate(fd, size); }) < 0) {
+    return lastError("ftruncate");
+  }
+  return {};
+}
+
+Result<void> addSeals(int fd, int seals) {
+  if (::fcntl(fd, F_ADD_SEALS, seals) < 0) {
+    return lastError("fcntl(F_ADD_SEALS)");
+  }
+  return {};
+}
+
+Result<int> getSeals(int fd) {
+  const int r = ::fcntl(fd, F_GET_SEALS);
+  if (r < 0) {
+    return lastError("fcntl(F_GET_SEALS)");
+  }
+  return r;
+}
+
+Result<int> getFdFlags(int fd) {
+  const int r = ::fcntl(fd, F_GETFD);
+  if (r < 0) {
+    return lastError("fcntl(F_GETFD)");
+  }
+  return r;
+}
+
+Result<int> getFileFlags(int fd) {
+  const int r = ::fcntl(fd, F_GETFL);
+  if (r < 0) {
+    return lastError("fcntl(F_GETFL)");
+  }
+  return r;
+}
+
+Result<FileStat> fstat(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) < 0) {
+    return lastError("fstat");
+  }
+  return FileStat{static_cast<std::uint64_t>(st.st_size), st.st_ino, st.st_dev, st.st_mode,
+                  static_cast<std::uint64_t>(st.st_blksize)};
+}
+
+Result<std::size_t> read(int fd, std::span<std::byte> out) {
+  const ssize_t r = retryEintr([&] { return ::read(fd, out.data(), out.size()); });
+  if (r < 0) {
+    return lastError("read");
+  }
+  return static_cast<std::size_t>(r);
+}
+
+Result<std::size_t> write(int fd, std::span<const std::byte> in) {
+  const ssize_t r = retryEintr([&] { return ::write(fd, in.data(), in.size()); });
+  if (r < 0) {
+    return lastError("write");
+  }
+  return static_cast<std::size_t>(r);
+}
+
+Result<void> fallocate(int fd, int mode, off_t offset, off_t length) {
+  if (retryEintr([&] { return ::fallocate(fd, mode, offset, length); }) < 0) {
+    return lastError("fallocate");
+  }
+  return {};
+}
+
+Result<long> ioctl(int fd, unsigned long request, void* arg) {
+  const int r = ::ioctl(fd, request, arg);
+  if (r < 0) {
+    return lastError("ioctl");
+  }
+  return static_cast<long>(r);
+}
+
+Result<std::pair<UniqueFd, UniqueFd>> pipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) < 0) {
+    return lastError("pipe2");
+  }
+  return std::pair{UniqueFd::adopt(fds[0]), UniqueFd::adopt(fds[1])};
+}
+
+Result<std::pair<UniqueFd, UniqueFd>> socketpair(int type) {
+  int fds[2];
+  if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) < 0) {
+    return lastError("socketpair");
+  }
+  return std::pair{UniqueFd::adopt(fds[0]), UniqueFd::adopt(fds[1])};
+}
+
+// --- mappings --------------------------------------------------------------------------------
+
+Mapping::~Mapping() {
+  if (addr_ != nullptr) {
+    ::munmap(addr_, size_);
+  }
+}
+
+Mapping::Mapping(Mapping&& other) noexcept
+    : addr_(std::exchange(other.addr_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+
+Mapping& Mapping::operator=(Mapping&& other) noexcept {
+  if (this != &other) {
+    if (addr_ != nullptr) {
+      ::munmap(addr_, size_);
+    }
+    addr_ = std::exchange(other.addr_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+Result<Mapping> mmap(std::size_t length, int prot, int flags, int fd, off_t offset) {
+  void* addr = ::mmap(nullptr, length, prot, flags, fd, offset);
+  if (addr == MAP_FAILED) {
+    return lastError("mmap");
+  }
+  return Mapping(addr, length);
+}
+
+Result<void> madvise(void* addr, std::size_t length, int advice) {
+  if (::madvise(addr, length, advice) < 0) {
+    return lastError("madvise");
+  }
+  return {};
+}
+
+std::size_t pageSize() noexcept {
+  static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+// --- waiting ---------------------------------------------------------------------------------
+
+Result<UniqueFd> eventfd(unsigned initval, int flags) {
+  const int r = ::eventfd(initval, flags | EFD_CLOEXEC);
+  if (r < 0) {
+    return lastError("eventfd");
+  }
+  return UniqueFd::adopt(r);
+}
+
+Result<void> eventfdWrite(int fd, std::uint64_t value) {
+  if (retryEintr([&] { return ::write(fd, &value, sizeof value); }) < 0) {
+    return lastError("eventfd write");
+  }
+  return {};
+}
+
+Result<std::uint64_t> eventfdRead(int fd) {
+  std::uint64_t value = 0;
+  if (retryEintr([&] { return ::read(fd, &value, sizeof value); }) < 0) {
+    return lastError("eventfd read");
+  }
+  return value;
+}
+
+Result<short> pollOne(int fd, short events, std::chrono::milliseconds timeout) {
+  struct pollfd p {};
+  p.fd = fd;
+  p.events = events;
+  const int r = ::poll(&p, 1, static_cast<int>(timeout.count() < 0 ? -1 : timeout.count()));
+  if (r < 0) {
+    return lastError("poll");
+  }
+  return r == 0 ? static_cast<short>(0) : p.revents;
+}
+
+Result<void> futexWait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                       std::optional<std::chrono::nanoseconds> timeout) {
+  struct timespec ts {};
+  struct timespec* tsp = nullptr;
+  if (timeout) {
+    const auto ns = timeout->count() < 0 ? 0 : timeout->count();
+    ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+    ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+    tsp = &ts;
+  }
+  static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+  const long r = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word),
+                           FUTEX_WAIT_PRIVATE, expected, tsp, nullptr, 0);
+  if (r < 0) {
+    return lastError("futex(FUTEX_WAIT)");
+  }
+  return {};
+}
+
+int futexWake(std::atomic<std::uint32_t>& word, int count) noexcept {
+  const long r = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word),
+                           FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
+  return r < 0 ? 0 : static_cast<int>(r);
+}
+
+// --- fd passing ------------------------------------------------------------------------------
+
+Result<std::size_t> sendWithFds(int socket, std::span<const std::byte> data,
+                                std::span<const int> fds) {
+  constexpr std::size_t kMaxFds = 253;
+  if (fds.size() > kMaxFds) {
+    return Error(EINVAL, "sendmsg", "more than 253 fds in one message");
+  }
+  struct iovec iov {};
+  iov.iov_base = const_cast<std::byte*>(data.data());  // NOLINT: sendmsg does not write
+  iov.iov_len = data.size();
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  std::vector<char> control;
+  if (!fds.empty()) {
+    control.resize(CMSG_SPACE(fds.size() * sizeof(int)));
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+    std::memcpy(CMSG_DATA(cmsg), fds.data(), fds.size() * sizeof(int));
+  }
+  const ssize_t r = retryEintr([&] { return ::sendmsg(socket, &msg, MSG_NOSIGNAL); });
+  if (r < 0) {
+    return lastError("sendmsg");
+  }
+  return static_cast<std::size_t>(r);
+}
+
+Result<Received> recvWithFds(int socket, std::span<std::byte> data, std::size_t maxFds) {
+  struct iovec iov {};
+  iov.iov_base = data.data();
+  iov.iov_len = data.size();
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  std::vector<char> control(CMSG_SPACE(std::max<std::size_t>(maxFds, 1) * sizeof(int)));
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  const ssize_t r = retryEintr([&] { return ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC); });
+  if (r < 0) {
+    return lastError("recvmsg");
+  }
+  Received received;
+  received.bytes = static_cast<std::size_t>(r);
+  for (struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr;
+       cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) {
+      continue;
+    }
+    const std::size_t n = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < n; ++i) {
+      int fd = -1;
+      std::memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof fd);
+      received.fds.push_back(UniqueFd::adopt(fd));
+    }
+  }
+  if ((msg.msg_flags & MSG_CTRUNC) != 0) {
+    return Error(EMSGSIZE, "recvmsg", "more fds arrived than the caller accepts");
+  }
+  return received;
+}
+
+// --- time and threads ------------------------------------------------------------------------
+
+namespace {
+std::uint64_t clockNs(clockid_t clock) noexcept {
+  struct timespec ts {};
+  ::clock_gettime(clock, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ULL +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+}  // namespace
+
+std::uint64_t monotonicNs() noexcept { return clockNs(CLOCK_MONOTONIC); }
+
+std::chrono::nanoseconds threadCpuTime() noexcept {
+  return std::chrono::nanoseconds(clockNs(CLOCK_THREAD_CPUTIME_ID));
+}
+
+std::chrono::nanoseconds processCpuTime() noexcept {
+  return std::chrono::nanoseconds(clockNs(CLOCK_PROCESS_CPUTIME_ID));
+}
+
+void setThreadName(std::string_view name) noexcept {
+  char buf[16] = {};
+  std::memcpy(buf, name.data(), std::min<std::size_t>(name.size(), sizeof buf - 1));
+  ::pthread_setname_np(::pthread_self(), buf);
+}
+
+}  // namespace zbuf::sys
