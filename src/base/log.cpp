@@ -12,11 +12,16 @@ namespace zbuf {
 namespace {
 
 LogLevel parseLevel(std::string_view s) {
-  if (s == "debug") return LogLevel::Debug;
-  if (s == "info") return LogLevel::Info;
-  if (s == "warn") return LogLevel::Warn;
-  if (s == "error") return LogLevel::Error;
-  if (s == "off") return LogLevel::Off;
+  if (s == "debug")
+    return LogLevel::Debug;
+  if (s == "info")
+    return LogLevel::Info;
+  if (s == "warn")
+    return LogLevel::Warn;
+  if (s == "error")
+    return LogLevel::Error;
+  if (s == "off")
+    return LogLevel::Off;
   return LogLevel::Warn;
 }
 
@@ -59,11 +64,16 @@ LogSink& sink() {
 
 const char* levelName(LogLevel level) {
   switch (level) {
-    case LogLevel::Debug: return "debug";
-    case LogLevel::Info: return "info";
-    case LogLevel::Warn: return "warn";
-    case LogLevel::Error: return "error";
-    case LogLevel::Off: return "off";
+    case LogLevel::Debug:
+      return "debug";
+    case LogLevel::Info:
+      return "info";
+    case LogLevel::Warn:
+      return "warn";
+    case LogLevel::Error:
+      return "error";
+    case LogLevel::Off:
+      return "off";
   }
   return "?";
 }

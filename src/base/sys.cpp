@@ -30,7 +30,9 @@ auto retryEintr(F call) {
   }
 }
 
-Error lastError(const char* op) { return Error(errno, op); }
+Error lastError(const char* op) {
+  return Error(errno, op);
+}
 
 }  // namespace
 
@@ -233,8 +235,8 @@ Result<void> futexWait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
     tsp = &ts;
   }
   static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
-  const long r = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word),
-                           FUTEX_WAIT_PRIVATE, expected, tsp, nullptr, 0);
+  const long r = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE,
+                           expected, tsp, nullptr, 0);
   if (r < 0) {
     return lastError("futex(FUTEX_WAIT)");
   }
@@ -242,8 +244,8 @@ Result<void> futexWait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
 }
 
 int futexWake(std::atomic<std::uint32_t>& word, int count) noexcept {
-  const long r = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word),
-                           FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0);
+  const long r = ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE,
+                           count, nullptr, nullptr, 0);
   return r < 0 ? 0 : static_cast<int>(r);
 }
 
@@ -324,7 +326,9 @@ std::uint64_t clockNs(clockid_t clock) noexcept {
 }
 }  // namespace
 
-std::uint64_t monotonicNs() noexcept { return clockNs(CLOCK_MONOTONIC); }
+std::uint64_t monotonicNs() noexcept {
+  return clockNs(CLOCK_MONOTONIC);
+}
 
 std::chrono::nanoseconds threadCpuTime() noexcept {
   return std::chrono::nanoseconds(clockNs(CLOCK_THREAD_CPUTIME_ID));

@@ -72,9 +72,8 @@ Fence::Duration remainingUntil(std::uint64_t deadlineNs, Fence::Duration timeout
     return timeout;
   }
   const std::uint64_t now = sys::monotonicNs();
-  return std::chrono::nanoseconds(
-      std::max<std::int64_t>(1, static_cast<std::int64_t>(deadlineNs) -
-                                    static_cast<std::int64_t>(now)));
+  return std::chrono::nanoseconds(std::max<std::int64_t>(
+      1, static_cast<std::int64_t>(deadlineNs) - static_cast<std::int64_t>(now)));
 }
 
 }  // namespace
@@ -92,7 +91,9 @@ Fence::~Fence() {
   }
 }
 
-bool Fence::signal() noexcept { return signalWithTimestamp(sys::monotonicNs()); }
+bool Fence::signal() noexcept {
+  return signalWithTimestamp(sys::monotonicNs());
+}
 
 bool Fence::signalWithTimestamp(std::uint64_t timestampNs) noexcept {
   if ((flags_.load(std::memory_order_acquire) & kSignaled) != 0) {
@@ -306,8 +307,9 @@ void Fence::setDeadline(std::uint64_t deadlineNs) noexcept {
 
 bool Fence::isLater(const Fence& a, const Fence& b) noexcept {
   if (a.context_ != b.context_) {
-    log(LogFence, LogLevel::Warn, "isLater: fences of different contexts ({} and {}) are not ordered",
-        a.context_, b.context_);
+    log(LogFence, LogLevel::Warn,
+        "isLater: fences of different contexts ({} and {}) are not ordered", a.context_,
+        b.context_);
     return false;
   }
   if (a.seqno64_) {

@@ -17,9 +17,12 @@ namespace zbuf {
 
 const char* toString(SignallingViolation v) noexcept {
   switch (v) {
-    case SignallingViolation::Allocation: return "heap allocation";
-    case SignallingViolation::FenceWait: return "fence wait";
-    case SignallingViolation::ResvLock: return "reservation lock";
+    case SignallingViolation::Allocation:
+      return "heap allocation";
+    case SignallingViolation::FenceWait:
+      return "fence wait";
+    case SignallingViolation::ResvLock:
+      return "reservation lock";
   }
   return "?";
 }
@@ -80,17 +83,19 @@ FenceSignallingSection::~FenceSignallingSection() {
   tInnermostFence = outer_ != nullptr ? outer_->fence_ : nullptr;
 }
 
-bool FenceSignallingSection::active() noexcept { return tInnermost != nullptr; }
+bool FenceSignallingSection::active() noexcept {
+  return tInnermost != nullptr;
+}
 
 void checkSignallingSection(SignallingViolation violation, std::source_location where) {
   if (tInnermost == nullptr || tReporting) {
     return;
   }
   tReporting = true;
-  SignallingReport report{violation, describeFence(tInnermostFence),
-                          fmt::format("{}:{} {}", where.file_name(), where.line(),
-                                      where.function_name()),
-                          captureBacktrace()};
+  SignallingReport report{
+      violation, describeFence(tInnermostFence),
+      fmt::format("{}:{} {}", where.file_name(), where.line(), where.function_name()),
+      captureBacktrace()};
   SignallingReportHandler h;
   {
     const std::lock_guard lock(handlerMutex());
@@ -129,10 +134,18 @@ void* checkedAllocate(std::size_t size) {
 }
 }  // namespace
 
-void* operator new(std::size_t size) { return checkedAllocate(size); }
-void* operator new[](std::size_t size) { return checkedAllocate(size); }
-void operator delete(void* p) noexcept { std::free(p); }  // NOLINT(cppcoreguidelines-no-malloc)
-void operator delete[](void* p) noexcept { std::free(p); }  // NOLINT(cppcoreguidelines-no-malloc)
+void* operator new(std::size_t size) {
+  return checkedAllocate(size);
+}
+void* operator new[](std::size_t size) {
+  return checkedAllocate(size);
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}  // NOLINT(cppcoreguidelines-no-malloc)
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}  // NOLINT(cppcoreguidelines-no-malloc)
 void operator delete(void* p, std::size_t /*size*/) noexcept {
   std::free(p);  // NOLINT(cppcoreguidelines-no-malloc)
 }

@@ -10,7 +10,9 @@
 namespace zbuf {
 namespace {
 
-bool isOpen(int fd) { return ::fcntl(fd, F_GETFD) >= 0; }
+bool isOpen(int fd) {
+  return ::fcntl(fd, F_GETFD) >= 0;
+}
 
 TEST(UniqueFd, ClosesOnDestruction) {
   int raw = -1;

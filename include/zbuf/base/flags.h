@@ -29,9 +29,18 @@ class Flags {
   [[nodiscard]] constexpr bool none() const noexcept { return value_ == 0; }
   constexpr explicit operator bool() const noexcept { return any(); }
 
-  constexpr Flags& operator|=(Flags o) noexcept { value_ |= o.value_; return *this; }
-  constexpr Flags& operator&=(Flags o) noexcept { value_ &= o.value_; return *this; }
-  constexpr Flags& operator^=(Flags o) noexcept { value_ ^= o.value_; return *this; }
+  constexpr Flags& operator|=(Flags o) noexcept {
+    value_ |= o.value_;
+    return *this;
+  }
+  constexpr Flags& operator&=(Flags o) noexcept {
+    value_ &= o.value_;
+    return *this;
+  }
+  constexpr Flags& operator^=(Flags o) noexcept {
+    value_ ^= o.value_;
+    return *this;
+  }
   friend constexpr Flags operator|(Flags a, Flags b) noexcept { return a |= b; }
   friend constexpr Flags operator&(Flags a, Flags b) noexcept { return a &= b; }
   friend constexpr Flags operator^(Flags a, Flags b) noexcept { return a ^= b; }
@@ -43,9 +52,9 @@ class Flags {
 };
 
 // Enables `E | E -> Flags<E>` for an enum declared with ZBUF_FLAGS_OPERATORS(E).
-#define ZBUF_FLAGS_OPERATORS(E)                                                     \
-  constexpr ::zbuf::Flags<E> operator|(E a, E b) noexcept {                         \
-    return ::zbuf::Flags<E>(a) | ::zbuf::Flags<E>(b);                               \
+#define ZBUF_FLAGS_OPERATORS(E)                             \
+  constexpr ::zbuf::Flags<E> operator|(E a, E b) noexcept { \
+    return ::zbuf::Flags<E>(a) | ::zbuf::Flags<E>(b);       \
   }
 
 }  // namespace zbuf

@@ -97,12 +97,12 @@ class [[nodiscard]] Result<void> {
 };
 
 // Propagates an error from an expression returning Result<...>.
-#define ZBUF_TRY(expr)                            \
-  do {                                            \
-    auto zbufTryResult_ = (expr);                 \
-    if (!zbufTryResult_.ok()) {                   \
-      return std::move(zbufTryResult_).error();   \
-    }                                             \
+#define ZBUF_TRY(expr)                          \
+  do {                                          \
+    auto zbufTryResult_ = (expr);               \
+    if (!zbufTryResult_.ok()) {                 \
+      return std::move(zbufTryResult_).error(); \
+    }                                           \
   } while (false)
 
 }  // namespace zbuf

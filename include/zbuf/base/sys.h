@@ -25,8 +25,8 @@ namespace zbuf::sys {
 [[nodiscard]] Result<void> ftruncate(int fd, off_t size);
 [[nodiscard]] Result<void> addSeals(int fd, int seals);
 [[nodiscard]] Result<int> getSeals(int fd);
-[[nodiscard]] Result<int> getFdFlags(int fd);     // F_GETFD
-[[nodiscard]] Result<int> getFileFlags(int fd);   // F_GETFL
+[[nodiscard]] Result<int> getFdFlags(int fd);    // F_GETFD
+[[nodiscard]] Result<int> getFileFlags(int fd);  // F_GETFL
 struct FileStat {
   std::uint64_t size;
   std::uint64_t inode;

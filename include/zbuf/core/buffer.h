@@ -56,8 +56,7 @@ struct ExporterOps {
   std::function<Result<void>(Attachment&, DmaDirection)> endDeviceAccess;
   // Checks an mmap request (offset in pages, length in bytes, MAP_* flags); the core has
   // already applied the kernel's range checks.
-  std::function<Result<void>(Buffer&, std::uint64_t pageOffset, std::uint64_t length,
-                             int mapFlags)>
+  std::function<Result<void>(Buffer&, std::uint64_t pageOffset, std::uint64_t length, int mapFlags)>
       mmap;
   std::function<Result<std::span<std::byte>>(Buffer&)> vmap;
   std::function<void(Buffer&, std::span<std::byte>)> vunmap;
@@ -68,10 +67,10 @@ struct ExportInfo {
   std::string exporterName;
   std::shared_ptr<const ExporterOps> ops;
   std::uint64_t size = 0;
-  int flags = 0;                    // file mode flags; only O_ACCMODE | O_NONBLOCK are kept
-  SharedFd fd;                      // the fd that represents the buffer (a memfd)
-  std::shared_ptr<Resv> resv;       // null: the buffer gets its own
-  std::shared_ptr<void> priv;       // the exporter's private data (required, like the kernel)
+  int flags = 0;               // file mode flags; only O_ACCMODE | O_NONBLOCK are kept
+  SharedFd fd;                 // the fd that represents the buffer (a memfd)
+  std::shared_ptr<Resv> resv;  // null: the buffer gets its own
+  std::shared_ptr<void> priv;  // the exporter's private data (required, like the kernel)
 };
 
 // dma_buf_attach_ops: what a dynamic importer provides.

@@ -26,9 +26,9 @@ namespace zbuf {
 struct DeviceConfig {
   std::string name;
   bool coherent = true;
-  std::uint64_t dmaMask = ~std::uint64_t{0};     // highest host address the device reaches
-  std::uint64_t maxSegmentSize = 64 * 1024;      // dma_get_max_seg_size (the kernel default)
-  bool scatterGather = true;                     // can take more than one segment
+  std::uint64_t dmaMask = ~std::uint64_t{0};  // highest host address the device reaches
+  std::uint64_t maxSegmentSize = 64 * 1024;   // dma_get_max_seg_size (the kernel default)
+  bool scatterGather = true;                  // can take more than one segment
 };
 
 class Iommu;
@@ -75,7 +75,7 @@ class Iommu {
     std::uint64_t length;
     DmaDirection dir;
   };
-  mutable std::mutex m_;             // guards ranges_ and next_
+  mutable std::mutex m_;  // guards ranges_ and next_
   std::map<std::uint64_t, Range> ranges_;
   std::uint64_t next_ = 1ULL << 32;  // IOVAs start high so a host pointer is never an IOVA
 };

@@ -202,7 +202,7 @@ class Timeline : public std::enable_shared_from_this<Timeline> {
   // A new unsignalled fence with an explicit seqno (it does not move the counter).
   [[nodiscard]] std::shared_ptr<TimelineFence> createFence(std::uint64_t seqno);
   // The seqno the next createFence() will use.
-  [[nodiscard]] std::uint64_t nextSeqno() const noexcept { return next_.load() ; }
+  [[nodiscard]] std::uint64_t nextSeqno() const noexcept { return next_.load(); }
 
   struct Private;  // construction key
 
@@ -220,12 +220,8 @@ class TimelineFence final : public Fence {
  public:
   TimelineFence(std::shared_ptr<const Timeline> timeline, std::uint64_t seqno) noexcept
       : Fence(timeline->context(), seqno), timeline_(std::move(timeline)) {}
-  [[nodiscard]] std::string_view driverName() const override {
-    return timeline_->driverName();
-  }
-  [[nodiscard]] std::string_view timelineName() const override {
-    return timeline_->timelineName();
-  }
+  [[nodiscard]] std::string_view driverName() const override { return timeline_->driverName(); }
+  [[nodiscard]] std::string_view timelineName() const override { return timeline_->timelineName(); }
 
  private:
   std::shared_ptr<const Timeline> timeline_;

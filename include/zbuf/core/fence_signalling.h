@@ -24,9 +24,9 @@ enum class SignallingViolation { Allocation, FenceWait, ResvLock };
 
 struct SignallingReport {
   SignallingViolation violation;
-  std::string fence;     // "driver:timeline ctx N seq M", or "(no fence)"
-  std::string location;  // "file:line function"
-  std::string backtrace; // symbolised frames, when available
+  std::string fence;      // "driver:timeline ctx N seq M", or "(no fence)"
+  std::string location;   // "file:line function"
+  std::string backtrace;  // symbolised frames, when available
 };
 
 using SignallingReportHandler = std::function<void(const SignallingReport&)>;

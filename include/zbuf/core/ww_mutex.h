@@ -57,9 +57,9 @@ class WwAcquireCtx {
   friend class WwMutex;
   WwClass* class_;
   std::uint64_t stamp_;
-  unsigned held_ = 0;          // only touched by the owning thread
-  bool done_ = false;          // only touched by the owning thread
-  bool contended_ = false;     // died with EDEADLK and has not yet taken lockSlow()
+  unsigned held_ = 0;       // only touched by the owning thread
+  bool done_ = false;       // only touched by the owning thread
+  bool contended_ = false;  // died with EDEADLK and has not yet taken lockSlow()
 };
 
 class WwMutex {

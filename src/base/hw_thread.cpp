@@ -1,0 +1,104 @@
+// Accounting: a registry (guarded by gMutex) of the CPU clocks of live hardware threads, and the
+// summed final CPU time of exited ones. A thread leaves the registry and adds its final time in
+// one critical section, so a reader never counts a thread twice or not at all.
+#include "zbuf/base/hw_thread.h"
+
+#include <pthread.h>
+#include <time.h>
+
+#include <algorithm>
+#include <mutex>
+#include <vector>
+
+#include "zbuf/base/sys.h"
+
+namespace zbuf {
+namespace {
+
+std::mutex gMutex;                    // guards gLive and gExited
+std::vector<clockid_t> gLive;         // CPU clocks of running hardware threads
+std::chrono::nanoseconds gExited{0};  // CPU time of hardware threads that ended
+
+std::chrono::nanoseconds readClock(clockid_t clock) {
+  struct timespec ts {};
+  if (::clock_gettime(clock, &ts) != 0) {
+    return std::chrono::nanoseconds{0};
+  }
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+// Registers the calling thread for its lifetime.
+class Registration {
+ public:
+  Registration() {
+    ::pthread_getcpuclockid(::pthread_self(), &clock_);
+    const std::lock_guard lock(gMutex);
+    gLive.push_back(clock_);
+  }
+  ~Registration() {
+    const std::lock_guard lock(gMutex);
+    gExited += sys::threadCpuTime();
+    gLive.erase(std::find(gLive.begin(), gLive.end(), clock_));
+  }
+  Registration(const Registration&) = delete;
+  Registration& operator=(const Registration&) = delete;
+
+ private:
+  clockid_t clock_{};
+};
+
+std::chrono::nanoseconds hardwareTimeLocked() {
+  std::chrono::nanoseconds total = gExited;
+  for (clockid_t c : gLive) {
+    total += readClock(c);
+  }
+  return total;
+}
+
+}  // namespace
+
+HardwareThread::HardwareThread(std::string name, std::function<void()> body)
+    : thread_([name = std::move(name), body = std::move(body)] {
+        sys::setThreadName(name);
+        const Registration registration;
+        body();
+      }) {}
+
+HardwareThread::~HardwareThread() {
+  join();
+}
+
+HardwareThread& HardwareThread::operator=(HardwareThread&& other) noexcept {
+  if (this != &other) {
+    join();
+    thread_ = std::move(other.thread_);
+  }
+  return *this;
+}
+
+void HardwareThread::join() {
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+namespace cpu {
+
+std::chrono::nanoseconds hardwareTime() {
+  const std::lock_guard lock(gMutex);
+  return hardwareTimeLocked();
+}
+
+std::chrono::nanoseconds applicationTime() {
+  return split().application;
+}
+
+Split split() {
+  const std::lock_guard lock(gMutex);
+  const auto hw = hardwareTimeLocked();
+  const auto process = sys::processCpuTime();
+  return Split{std::max(std::chrono::nanoseconds{0}, process - hw), hw};
+}
+
+}  // namespace cpu
+}  // namespace zbuf

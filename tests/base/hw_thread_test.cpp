@@ -1,0 +1,76 @@
+// ctest-labels: concurrency
+#include "zbuf/base/hw_thread.h"
+
+#include <gtest/gtest.h>
+#include <pthread.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "zbuf/base/sys.h"
+
+namespace zbuf {
+namespace {
+
+using namespace std::chrono_literals;
+
+void spinFor(std::chrono::nanoseconds cpu) {
+  const auto start = sys::threadCpuTime();
+  volatile std::uint64_t sink = 0;
+  while (sys::threadCpuTime() - start < cpu) {
+    for (int i = 0; i < 1000; ++i) {
+      sink = sink + static_cast<std::uint64_t>(i);
+    }
+  }
+}
+
+TEST(HardwareThread, ItsCpuTimeCountsAsHardwareNotApplication) {
+  const auto before = cpu::split();
+  HardwareThread hw("zbuf-test-hw", [] { spinFor(60ms); });
+  hw.join();
+  const auto after = cpu::split();
+  EXPECT_GE(after.hardware - before.hardware, 55ms);
+  // The application spent its time waiting in join(), far less than the hardware's spin.
+  EXPECT_LT(after.application - before.application, 40ms);
+}
+
+TEST(HardwareThread, ApplicationWorkCountsAsApplication) {
+  const auto before = cpu::split();
+  spinFor(40ms);
+  const auto after = cpu::split();
+  EXPECT_GE(after.application - before.application, 35ms);
+  EXPECT_LT(after.hardware - before.hardware, 5ms);
+}
+
+TEST(HardwareThread, IsNamed) {
+  std::atomic<bool> checked{false};
+  char name[16] = {};
+  HardwareThread hw("zbuf-dma0", [&] {
+    ::pthread_getname_np(::pthread_self(), name, sizeof name);
+    checked = true;
+  });
+  hw.join();
+  ASSERT_TRUE(checked);
+  EXPECT_STREQ(name, "zbuf-dma0");
+}
+
+TEST(HardwareThread, LiveThreadsAreCountedWhileRunning) {
+  std::atomic<bool> spun{false};
+  std::atomic<bool> release{false};
+  const auto before = cpu::hardwareTime();
+  HardwareThread hw("zbuf-live", [&] {
+    spinFor(30ms);
+    spun = true;
+    while (!release) {
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  while (!spun) {
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_GE(cpu::hardwareTime() - before, 25ms);
+  release = true;
+}
+
+}  // namespace
+}  // namespace zbuf
