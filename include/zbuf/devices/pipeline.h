@@ -1,0 +1,100 @@
+// Pipeline: the experiment of the IIO and FunctionFS DMABUF cover letters as one object.
+//
+// It streams blocks between emulated devices in one of two modes and measures the run:
+//  - fileio: the application read()s from one device and write()s to the other (two copies);
+//  - dmabuf: one set of buffers is attached to both devices; each block is enqueued to the
+//    producer and, when its fence signals, handed to the consumer, then re-enqueued. The
+//    application never touches the data.
+// Paths:
+//  - IioToUsb: ADC -> application -> USB IN endpoint -> host (the host checks every byte);
+//  - IioToApp: ADC -> application (the application checks every byte, or, in benchmark mode,
+//    touches nothing, like `iio_rwdev -B`);
+//  - UsbToDac: host -> USB OUT endpoint -> application -> DAC (the DAC checks every byte).
+// In benchmark mode the emulated hardware neither generates nor checks the pattern.
+//
+// Thread-safety: run() is called from one thread; requestStop() may be called from any thread
+// (e.g. a signal-handling thread) and makes run() finish early with the results so far.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "zbuf/base/result.h"
+#include "zbuf/devices/pattern.h"
+
+namespace zbuf {
+
+enum class StreamPath : std::uint8_t { IioToUsb, IioToApp, UsbToDac };
+enum class StreamMode : std::uint8_t { Fileio, Dmabuf };
+enum class LinkSpeed : std::uint8_t { Usb2, Usb3, Unlimited };
+
+[[nodiscard]] const char* toString(StreamPath p) noexcept;  // "iio-to-usb", ...
+[[nodiscard]] const char* toString(StreamMode m) noexcept;  // "fileio", "dmabuf"
+[[nodiscard]] const char* toString(LinkSpeed s) noexcept;   // "usb2", "usb3", "unlimited"
+[[nodiscard]] Result<StreamPath> parseStreamPath(std::string_view s);
+[[nodiscard]] Result<StreamMode> parseStreamMode(std::string_view s);
+[[nodiscard]] Result<LinkSpeed> parseLinkSpeed(std::string_view s);
+
+struct StreamConfig {
+  StreamPath path = StreamPath::IioToUsb;
+  std::uint64_t blockBytes = 1 << 20;
+  unsigned blocks = 4;                                         // buffers in flight
+  std::chrono::nanoseconds duration{std::chrono::seconds(5)};  // used when bytes == 0
+  std::uint64_t bytes = 0;       // stop after this many bytes (0: use duration)
+  bool benchmark = false;        // data untouched, not generated or checked
+  std::uint64_t sampleRate = 0;  // samples per second per channel; 0 = unlimited
+  SampleFormat format{};         // channels, sample size
+  LinkSpeed link = LinkSpeed::Unlimited;
+  PatternKind pattern = PatternKind::Ramp;
+  // Fault injection for tests: fail the Nth transfer (1-based; 0 = none) with this errno.
+  std::uint64_t failTransfer = 0;
+  int failErrno = 5;  // EIO
+};
+
+struct StreamResult {
+  StreamPath path{};
+  StreamMode mode{};
+  std::uint64_t blockBytes = 0;
+  unsigned blocks = 0;
+  std::uint64_t bytes = 0;  // bytes that reached the far end
+  double seconds = 0;
+  double mibPerS = 0;
+  double appCpuSPerGib = 0;                // application threads only
+  double hwCpuSPerGib = 0;                 // emulated hardware threads
+  std::uint64_t verifiedBytes = 0;         // checked at the far end (0 in benchmark mode)
+  std::uint64_t mismatches = 0;            // bytes that differed from the pattern
+  std::uint64_t errors = 0;                // failed transfers
+  std::vector<std::string> errorMessages;  // the first few, for the user
+  bool stopped = false;                    // ended early by requestStop()
+};
+
+struct StreamProgress {
+  std::uint64_t bytes;
+  double seconds;
+};
+
+class Pipeline {
+ public:
+  // Validates the configuration (EINVAL with a message for block size 0 or not a multiple of
+  // the frame size, 0 blocks, invalid sample format, ...).
+  [[nodiscard]] static Result<Pipeline> create(StreamConfig config);
+
+  // Runs one mode to completion (bytes or duration), or until requestStop(). `progress` is
+  // called from the running thread a few times a second (may be empty).
+  [[nodiscard]] Result<StreamResult> run(
+      StreamMode mode, const std::function<void(const StreamProgress&)>& progress = {});
+  // Thread-safe and async-signal-safe (a relaxed atomic store).
+  void requestStop() noexcept { stop_->store(true, std::memory_order_relaxed); }
+  [[nodiscard]] const StreamConfig& config() const noexcept { return config_; }
+
+ private:
+  explicit Pipeline(StreamConfig config);
+  StreamConfig config_;
+  std::shared_ptr<std::atomic<bool>> stop_;
+};
+
+}  // namespace zbuf
