@@ -56,9 +56,21 @@ class Device : public std::enable_shared_from_this<Device> {
 };
 
 // The device's emulated IOMMU: IOVA ranges mapped to host memory ranges.
+//
+// IOVAs are handed out page-granular and never reused while the IOMMU lives; each range is
+// followed by an unmapped guard page, so an access that runs past a segment faults instead of
+// reaching the next one. An IOVA keeps the host address's offset within its page.
+// Thread-safety: thread-safe (m_ guards the ranges).
 class Iommu {
  public:
-  // Maps `host` (one contiguous host range) and returns its IOVA. Page-granular.
+  static constexpr std::uint64_t kIovaBase = 1ULL << 32;
+
+  Iommu() = default;
+  Iommu(const Iommu&) = delete;
+  Iommu& operator=(const Iommu&) = delete;
+
+  // Maps `host` (one contiguous host range) and returns its IOVA. Page-granular. EINVAL for an
+  // empty range.
   [[nodiscard]] Result<std::uint64_t> map(std::span<std::byte> host, DmaDirection dir);
   // Unmaps the range that starts at `iova` (as returned by map). EINVAL if unknown.
   [[nodiscard]] Result<void> unmap(std::uint64_t iova);
@@ -68,6 +80,8 @@ class Iommu {
                                                        bool write) const;
   // Number of live IOVA ranges.
   [[nodiscard]] std::size_t mappedRanges() const;
+  // Number of translate() calls that failed (faults and direction violations).
+  [[nodiscard]] std::uint64_t faults() const;
 
  private:
   struct Range {
@@ -77,7 +91,8 @@ class Iommu {
   };
   mutable std::mutex m_;  // guards ranges_ and next_
   std::map<std::uint64_t, Range> ranges_;
-  std::uint64_t next_ = 1ULL << 32;  // IOVAs start high so a host pointer is never an IOVA
+  std::uint64_t next_ = kIovaBase;  // IOVAs start high so a host pointer is never an IOVA
+  mutable std::uint64_t faults_ = 0;
 };
 
 }  // namespace zbuf

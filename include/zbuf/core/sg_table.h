@@ -1,16 +1,29 @@
 // SgTable: a scatter-gather mapping of a buffer for one device: segments of device-visible
 // address and length, in buffer order, with the DMA direction they were mapped for.
 //
-// Segments come from the buffer's real pages: physically (here: host-virtually) contiguous
-// pages merge into one segment up to the device's maximum segment size. The segments' device
-// addresses are IOVAs in the device's emulated IOMMU address space (see device.h); only the
-// device's IOMMU can turn them back into memory.
+// Segments come from the buffer's real pages: physically contiguous pages merge into one
+// segment up to the device's maximum segment size. The segments' device addresses are IOVAs
+// in the device's emulated IOMMU address space (see device.h); only the device's IOMMU can
+// turn them back into memory.
+//
+// The page model (docs/buffers.md): an exporter describes its memory as PageRuns: a host
+// range the CPU sees plus a modelled physical (bus) address. Host memory of a memfd mapped once
+// is virtually contiguous, but the pages behind it are not physically contiguous; the modelled
+// physical address is what decides merging (two runs merge only when both their host and their
+// physical ranges are adjacent) and what the DMA mask is checked against. mapPageRuns() is the
+// dma_map_sgtable() of zbuf: every exporter's map op calls it, unmapSgTable() undoes it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
+#include "zbuf/base/result.h"
+
 namespace zbuf {
+
+class Device;
 
 enum class DmaDirection : std::uint8_t {
   Bidirectional = 0,  // DMA_BIDIRECTIONAL
@@ -34,12 +47,38 @@ class SgTable {
   [[nodiscard]] const std::vector<SgSegment>& segments() const noexcept { return segments_; }
   [[nodiscard]] std::size_t segmentCount() const noexcept { return segments_.size(); }
   [[nodiscard]] DmaDirection direction() const noexcept { return direction_; }
+  [[nodiscard]] bool empty() const noexcept { return segments_.empty(); }
   // Sum of the segment lengths.
   [[nodiscard]] std::uint64_t totalLength() const noexcept;
+  // Drops the segments (after their IOVAs were unmapped).
+  void clear() noexcept { segments_.clear(); }
 
  private:
   std::vector<SgSegment> segments_;
   DmaDirection direction_ = DmaDirection::Bidirectional;
 };
+
+// One physically contiguous run of a buffer's memory (one page, or several pages known to be
+// adjacent): where the CPU sees it and its modelled physical address.
+struct PageRun {
+  std::byte* host;
+  std::uint64_t length;
+  std::uint64_t physAddress;
+};
+
+// Number of segments mapPageRuns() would produce for `device` (merging adjacent runs up to the
+// device's maximum segment size), without mapping anything.
+[[nodiscard]] std::size_t countSegments(std::span<const PageRun> runs,
+                                        std::uint64_t maxSegmentSize) noexcept;
+
+// dma_map_sgtable: merges the runs into segments (host and physical ranges both adjacent, at
+// most device.maxSegmentSize() each) and maps each segment into the device's IOMMU.
+// EINVAL if any run lies beyond the device's DMA mask (no bounce buffers), if the device takes
+// a single segment only and the runs need more, or if `runs` is empty; errors of the IOMMU
+// are passed on. Nothing stays mapped on failure.
+[[nodiscard]] Result<SgTable> mapPageRuns(Device& device, std::span<const PageRun> runs,
+                                          DmaDirection dir);
+// dma_unmap_sgtable: unmaps every segment of `table` from the device's IOMMU and clears it.
+void unmapSgTable(Device& device, SgTable& table) noexcept;
 
 }  // namespace zbuf

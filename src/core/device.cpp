@@ -1,0 +1,90 @@
+// Device and its emulated IOMMU. The IOMMU is a sorted map from IOVA to host range; translate
+// finds the range that contains the first byte and checks that the whole access fits in it
+// (accesses never span two ranges, like a segment's DMA never spans two IOVA mappings).
+#include "zbuf/core/device.h"
+
+#include <fmt/format.h>
+
+#include "zbuf/base/sys.h"
+
+namespace zbuf {
+
+struct Device::Private {};
+
+std::shared_ptr<Device> Device::create(DeviceConfig config) {
+  return std::make_shared<Device>(Private{}, std::move(config));
+}
+
+Device::Device(Private /*key*/, DeviceConfig config)
+    : config_(std::move(config)), iommu_(std::make_unique<Iommu>()) {}
+
+Device::~Device() = default;
+
+Result<std::uint64_t> Iommu::map(std::span<std::byte> host, DmaDirection dir) {
+  if (host.empty()) {
+    return Error(EINVAL, "iommu_map", "empty host range");
+  }
+  const std::uint64_t page = sys::pageSize();
+  const auto addr = reinterpret_cast<std::uintptr_t>(host.data());
+  const std::uint64_t inPage = addr & (page - 1);
+  const std::uint64_t span = (inPage + host.size() + page - 1) & ~(page - 1);
+  std::lock_guard lock(m_);
+  const std::uint64_t iova = next_ + inPage;
+  next_ += span + page;  // one unmapped guard page after each range
+  ranges_.emplace(iova, Range{host.data(), host.size(), dir});
+  return iova;
+}
+
+Result<void> Iommu::unmap(std::uint64_t iova) {
+  std::lock_guard lock(m_);
+  if (ranges_.erase(iova) == 0) {
+    return Error(EINVAL, "iommu_unmap", fmt::format("IOVA {:#x} is not mapped", iova));
+  }
+  return {};
+}
+
+Result<std::span<std::byte>> Iommu::translate(std::uint64_t iova, std::uint64_t length,
+                                              bool write) const {
+  std::lock_guard lock(m_);
+  auto it = ranges_.upper_bound(iova);
+  if (it == ranges_.begin()) {
+    ++faults_;
+    return Error(EFAULT, "iommu_translate",
+                 fmt::format("IOMMU fault: IOVA {:#x} is unmapped", iova));
+  }
+  --it;
+  const std::uint64_t offset = iova - it->first;
+  const Range& r = it->second;
+  if (offset >= r.length || length > r.length - offset) {
+    ++faults_;
+    return Error(EFAULT, "iommu_translate",
+                 fmt::format("IOMMU fault: IOVA {:#x}+{:#x} runs outside the mapping {:#x}+{:#x}",
+                             iova, length, it->first, r.length));
+  }
+  if (write && r.dir == DmaDirection::ToDevice) {
+    ++faults_;
+    return Error(
+        EPERM, "iommu_translate",
+        fmt::format("IOMMU fault: device write to IOVA {:#x}, mapped to-device (read only)", iova));
+  }
+  if (!write && r.dir == DmaDirection::FromDevice) {
+    ++faults_;
+    return Error(
+        EPERM, "iommu_translate",
+        fmt::format("IOMMU fault: device read of IOVA {:#x}, mapped from-device (write only)",
+                    iova));
+  }
+  return std::span<std::byte>(r.host + offset, static_cast<std::size_t>(length));
+}
+
+std::size_t Iommu::mappedRanges() const {
+  std::lock_guard lock(m_);
+  return ranges_.size();
+}
+
+std::uint64_t Iommu::faults() const {
+  std::lock_guard lock(m_);
+  return faults_;
+}
+
+}  // namespace zbuf
