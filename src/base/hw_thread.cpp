@@ -4,9 +4,9 @@
 #include "zbuf/base/hw_thread.h"
 
 #include <pthread.h>
-#include <time.h>
 
 #include <algorithm>
+#include <ctime>
 #include <mutex>
 #include <vector>
 
@@ -42,6 +42,8 @@ class Registration {
   }
   Registration(const Registration&) = delete;
   Registration& operator=(const Registration&) = delete;
+  Registration(Registration&&) = delete;
+  Registration& operator=(Registration&&) = delete;
 
  private:
   clockid_t clock_{};

@@ -3,7 +3,7 @@
 // take the lock (callbacks may query the fence they run for).
 #include "zbuf/core/fence.h"
 
-#include <time.h>
+#include <ctime>
 
 #include <algorithm>
 #include <vector>

@@ -91,7 +91,8 @@ PatternGenerator::PatternGenerator(SampleFormat format, PatternKind kind)
         const std::size_t s = n * format_.channels + c;
         v = static_cast<std::uint16_t>(prbs[s % kPrbsPeriod] ^ (0x5a5aU * (c + 1)));
       }
-      store(&period_[n * frame + static_cast<std::size_t>(c) * format_.bytesPerSample], v, format_);
+      store(&period_[n * frame + static_cast<std::size_t>(c) * std::size_t{format_.bytesPerSample}],
+            v, format_);
     }
   }
   std::memcpy(period_.data() + bytes, period_.data(), bytes);
