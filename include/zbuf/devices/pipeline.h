@@ -25,19 +25,17 @@
 
 #include "zbuf/base/result.h"
 #include "zbuf/devices/pattern.h"
+#include "zbuf/devices/usb/link.h"  // LinkSpeed, toString(LinkSpeed), parseLinkSpeed
 
 namespace zbuf {
 
 enum class StreamPath : std::uint8_t { IioToUsb, IioToApp, UsbToDac };
 enum class StreamMode : std::uint8_t { Fileio, Dmabuf };
-enum class LinkSpeed : std::uint8_t { Usb2, Usb3, Unlimited };
 
 [[nodiscard]] const char* toString(StreamPath p) noexcept;  // "iio-to-usb", ...
 [[nodiscard]] const char* toString(StreamMode m) noexcept;  // "fileio", "dmabuf"
-[[nodiscard]] const char* toString(LinkSpeed s) noexcept;   // "usb2", "usb3", "unlimited"
 [[nodiscard]] Result<StreamPath> parseStreamPath(std::string_view s);
 [[nodiscard]] Result<StreamMode> parseStreamMode(std::string_view s);
-[[nodiscard]] Result<LinkSpeed> parseLinkSpeed(std::string_view s);
 
 struct StreamConfig {
   StreamPath path = StreamPath::IioToUsb;

@@ -1,0 +1,387 @@
+// The link thread takes the first request whose endpoint can move data now (IN always; OUT when
+// the host has data to send), moves it with m_ released (the memory and the host are touched
+// only by this thread), paces the wire, and completes it. Requests of one endpoint keep their
+// order because an OUT endpoint is either ready for all its requests or for none.
+#include "zbuf/devices/usb/link.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <thread>
+
+#include "zbuf/base/log.h"
+#include "zbuf/base/sys.h"
+
+namespace zbuf {
+
+ZBUF_LOG_CATEGORY(Usb);
+
+const char* toString(LinkSpeed s) noexcept {
+  switch (s) {
+    case LinkSpeed::Usb2:
+      return "usb2";
+    case LinkSpeed::Usb3:
+      return "usb3";
+    case LinkSpeed::Unlimited:
+      return "unlimited";
+  }
+  return "?";
+}
+
+Result<LinkSpeed> parseLinkSpeed(std::string_view s) {
+  for (LinkSpeed v : {LinkSpeed::Usb2, LinkSpeed::Usb3, LinkSpeed::Unlimited}) {
+    if (s == toString(v)) {
+      return v;
+    }
+  }
+  return Error(EINVAL, "parseLinkSpeed",
+               fmt::format("unknown link speed '{}' (usb2, usb3 or unlimited)", s));
+}
+
+std::uint64_t linkBytesPerSecond(LinkSpeed s) noexcept {
+  switch (s) {
+    case LinkSpeed::Usb2:
+      return 43'000'000;
+    case LinkSpeed::Usb3:
+      return 425'000'000;
+    case LinkSpeed::Unlimited:
+      return 0;
+  }
+  return 0;
+}
+
+namespace usb {
+
+struct UsbLink::Private {};
+
+UsbLink::UsbLink(Private /*key*/, LinkConfig config) : config_(config) {
+  udc_ = Device::create(DeviceConfig{.name = "usb-udc",
+                                     .coherent = true,
+                                     .maxSegmentSize = config.maxSegmentSize,
+                                     .scatterGather = config.scatterGather});
+  if (config.failTransfer != 0) {
+    failAt_ = config.failTransfer;
+    failErrno_ = config.failErrno;
+  }
+}
+
+std::shared_ptr<UsbLink> UsbLink::create(LinkConfig config) {
+  auto link = std::make_shared<UsbLink>(Private{}, config);
+  link->thread_ = HardwareThread("usb-link", [l = link.get()] { l->run(); });
+  return link;
+}
+
+UsbLink::~UsbLink() {
+  {
+    const std::lock_guard lock(m_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  UsbRequest* list = nullptr;
+  {
+    const std::lock_guard lock(m_);
+    list = takeAllLocked();
+  }
+  completeList(list, -ESHUTDOWN);
+}
+
+Result<void> UsbLink::bindGadget(std::shared_ptr<UsbGadget> gadget, std::uint64_t owner) {
+  const std::lock_guard lock(m_);
+  if (gadget_) {
+    return Error(EBUSY, "UsbLink::bindGadget", "the link's controller already has a function");
+  }
+  gadget_ = std::move(gadget);
+  gadgetOwner_ = owner;
+  configured_ = false;
+  return {};
+}
+
+void UsbLink::unlinkLocked(UsbRequest* prev, UsbRequest* r) {
+  (prev == nullptr ? head_ : prev->next_) = r->next_;
+  if (tail_ == r) {
+    tail_ = prev;
+  }
+  r->next_ = nullptr;
+}
+
+UsbRequest* UsbLink::takeOwnerLocked(std::uint64_t owner) {
+  UsbRequest* list = nullptr;
+  UsbRequest** listTail = &list;
+  UsbRequest* prev = nullptr;
+  for (UsbRequest* r = head_; r != nullptr;) {
+    UsbRequest* next = r->next_;
+    if (r->owner == owner) {
+      unlinkLocked(prev, r);
+      *listTail = r;
+      listTail = &r->next_;
+    } else {
+      prev = r;
+    }
+    r = next;
+  }
+  return list;
+}
+
+UsbRequest* UsbLink::takeAllLocked() {
+  UsbRequest* list = head_;
+  head_ = tail_ = nullptr;
+  return list;
+}
+
+void UsbLink::completeList(UsbRequest* list, int status) {
+  while (list != nullptr) {
+    UsbRequest* next = list->next_;
+    list->next_ = nullptr;
+    UsbRequestPtr self = std::move(list->self_);
+    self->complete(status, 0);
+    list = next;
+  }
+}
+
+void UsbLink::unbindGadget(std::uint64_t owner) {
+  std::shared_ptr<UsbGadget> gadget;
+  UsbRequest* cancelled = nullptr;
+  {
+    const std::lock_guard lock(m_);
+    if (!gadget_ || gadgetOwner_ != owner) {
+      return;
+    }
+    gadget = std::move(gadget_);
+    gadget_.reset();
+    gadgetOwner_ = 0;
+    configured_ = false;
+    cancelled = takeOwnerLocked(owner);
+  }
+  gadget->onDisabled();
+  completeList(cancelled, -ESHUTDOWN);
+}
+
+Result<void> UsbLink::queue(UsbRequestPtr request) {
+  {
+    const std::lock_guard lock(m_);
+    if (!gadget_ || gadgetOwner_ != request->owner || !configured_ || stop_) {
+      return Error(ESHUTDOWN, "usb_ep_queue",
+                   fmt::format("ep{} is not enabled (the host has not configured the function)",
+                               request->endpoint));
+    }
+    UsbRequest* r = request.get();
+    r->self_ = std::move(request);
+    r->next_ = nullptr;
+    (tail_ == nullptr ? head_ : tail_->next_) = r;
+    tail_ = r;
+  }
+  cv_.notify_all();
+  return {};
+}
+
+bool UsbLink::dequeue(const UsbRequest& request) {
+  UsbRequest* found = nullptr;
+  {
+    const std::lock_guard lock(m_);
+    if (current_ == &request) {
+      currentCancelled_ = true;
+      return true;
+    }
+    UsbRequest* prev = nullptr;
+    for (UsbRequest* r = head_; r != nullptr; prev = r, r = r->next_) {
+      if (r == &request) {
+        unlinkLocked(prev, r);
+        found = r;
+        break;
+      }
+    }
+  }
+  if (found == nullptr) {
+    return false;
+  }
+  completeList(found, -ECONNRESET);
+  return true;
+}
+
+void UsbLink::setHostPort(UsbHostPort* port) {
+  {
+    const std::lock_guard lock(m_);
+    host_ = port;
+  }
+  cv_.notify_all();
+}
+
+Result<void> UsbLink::configure() {
+  std::shared_ptr<UsbGadget> gadget;
+  {
+    const std::lock_guard lock(m_);
+    if (!gadget_) {
+      return Error(ENODEV, "UsbLink::configure", "no function is bound to the controller");
+    }
+    if (configured_) {
+      return {};
+    }
+    configured_ = true;
+    gadget = gadget_;
+  }
+  gadget->onConfigured();
+  return {};
+}
+
+void UsbLink::disconnect() {
+  std::shared_ptr<UsbGadget> gadget;
+  UsbRequest* cancelled = nullptr;
+  {
+    const std::lock_guard lock(m_);
+    if (!configured_) {
+      return;
+    }
+    configured_ = false;
+    gadget = gadget_;
+    cancelled = takeOwnerLocked(gadgetOwner_);
+  }
+  if (gadget) {
+    gadget->onDisabled();
+  }
+  completeList(cancelled, -ESHUTDOWN);
+}
+
+bool UsbLink::configured() const {
+  const std::lock_guard lock(m_);
+  return configured_;
+}
+
+void UsbLink::hostStateChanged() {
+  { const std::lock_guard lock(m_); }
+  cv_.notify_all();
+}
+
+void UsbLink::failNth(std::uint64_t n, int err) {
+  const std::lock_guard lock(m_);
+  failAt_ = n == 0 ? 0 : executed_ + n;
+  failErrno_ = err;
+}
+
+std::uint64_t UsbLink::executed() const {
+  const std::lock_guard lock(m_);
+  return executed_;
+}
+
+std::uint64_t UsbLink::bytesMoved() const {
+  const std::lock_guard lock(m_);
+  return bytes_;
+}
+
+// Resolves the request's memory into pieces_ (link thread only). Returns 0 or a negative errno
+// (an IOMMU fault: -EFAULT, or a direction violation: -EPERM).
+namespace {
+
+int resolve(UsbRequest& r, std::vector<std::span<std::byte>>& pieces) {
+  pieces.clear();
+  if (r.sg == nullptr) {
+    pieces.push_back(r.cpu.first(std::min<std::uint64_t>(r.length, r.cpu.size())));
+    return 0;
+  }
+  std::uint64_t left = r.length;
+  for (const SgSegment& seg : r.sg->segments()) {
+    if (left == 0) {
+      break;
+    }
+    const std::uint64_t n = std::min(left, seg.length);
+    auto host = r.dmaDevice->iommu().translate(seg.dmaAddress, n, /*write=*/!r.in);
+    if (!host.ok()) {
+      return host.error().negative();
+    }
+    pieces.push_back(*host);
+    left -= n;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int UsbLink::transferLocked(UsbRequest& r, std::uint64_t& actual,
+                            std::unique_lock<std::mutex>& lock) {
+  UsbHostPort* host = host_;
+  const bool fail = failAt_ != 0 && executed_ + 1 == failAt_;
+  const int failErrno = failErrno_;
+  lock.unlock();
+  int status = resolve(r, pieces_);
+  actual = 0;
+  if (status == 0) {
+    if (r.in) {
+      if (fail) {
+        status = -failErrno;
+        if (host != nullptr) {
+          host->onInLost(r.endpoint, r.length, status);
+        }
+      } else {
+        if (host != nullptr) {
+          host->onInTransfer(r.endpoint, pieces_);
+        }
+        actual = r.length;
+      }
+    } else {
+      actual = host != nullptr ? host->onOutTransfer(r.endpoint, pieces_) : 0;
+      if (fail) {
+        status = -failErrno;
+        if (host != nullptr) {
+          host->onOutFailed(r.endpoint, actual);
+        }
+        actual = 0;
+      }
+    }
+  } else {
+    log(LogUsb, LogLevel::Warn, "usb-link: request on ep{} faulted ({})", r.endpoint,
+        errnoName(-status));
+  }
+  // The wire is busy for the bytes it moved (a failed transfer still used it).
+  if (const std::uint64_t rate = linkBytesPerSecond(config_.speed); rate != 0) {
+    const std::uint64_t now = sys::monotonicNs();
+    const std::uint64_t bytes = status == 0 ? actual : r.length;
+    busyUntilNs_ = std::max(busyUntilNs_, now) + bytes * 1'000'000'000ULL / rate;
+    if (busyUntilNs_ > now) {
+      std::this_thread::sleep_for(std::chrono::nanoseconds(busyUntilNs_ - now));
+    }
+  }
+  lock.lock();
+  return status;
+}
+
+void UsbLink::run() {
+  std::unique_lock lock(m_);
+  for (;;) {
+    UsbRequest* prev = nullptr;
+    UsbRequest* ready = nullptr;
+    cv_.wait(lock, [&] {
+      if (stop_) {
+        return true;
+      }
+      prev = nullptr;
+      for (UsbRequest* r = head_; r != nullptr; prev = r, r = r->next_) {
+        if (r->in || (host_ != nullptr && host_->outReady(r->endpoint))) {
+          ready = r;
+          return true;
+        }
+      }
+      return false;
+    });
+    if (stop_) {
+      return;
+    }
+    unlinkLocked(prev, ready);
+    current_ = ready;
+    currentCancelled_ = false;
+    std::uint64_t actual = 0;
+    int status = transferLocked(*ready, actual, lock);
+    ++executed_;
+    bytes_ += actual;
+    if (currentCancelled_) {
+      status = -ECONNRESET;
+    }
+    current_ = nullptr;
+    UsbRequestPtr done = std::move(ready->self_);
+    lock.unlock();
+    done->complete(status, actual);
+    done.reset();
+    lock.lock();
+  }
+}
+
+}  // namespace usb
+}  // namespace zbuf
