@@ -509,9 +509,9 @@ TEST(DmaEngine, SubmitInsideASignallingSectionDoesNotAllocate) {
     reports.push_back(r);
   });
   {
-    Fixture f(TransferDirection::DevToMem, DataMode::Benchmark);
+    Fixture f(TransferDirection::DevToMem, DataMode::Benchmark, 1024 * 1024);  // slow
     Recorder rec;
-    Region a(*f.device, 8192, DmaDirection::FromDevice);
+    Region a(*f.device, 64 * 1024, DmaDirection::FromDevice);
     DmaDescriptor d;
     d.setVecs(a.vecs());
     d.setCompletion(rec.completion(1));
@@ -520,6 +520,7 @@ TEST(DmaEngine, SubmitInsideASignallingSectionDoesNotAllocate) {
       ASSERT_TRUE(f.engine->submit(d).ok());
       EXPECT_EQ(f.engine->submit(d).code(), EBUSY);  // the error path does not allocate either
     }
+    f.engine->terminateAll();
     ASSERT_TRUE(rec.waitFor(1));
   }
   setSignallingReportHandler(std::move(old));
