@@ -156,7 +156,7 @@ void DmaEngine::terminateAll(int status) {
 
 bool DmaEngine::waitIdle(Duration timeout) {
   std::unique_lock lock(mutex_);
-  return idleCv_.wait_for(lock, timeout, [&] { return pending_ == 0; });
+  return idleCv_.wait_for(lock, timeout, [&] { return pending_ == 0 && active_ == nullptr; });
 }
 
 void DmaEngine::setRate(std::uint64_t bytesPerSecond) {
@@ -290,7 +290,15 @@ void DmaEngine::completeLocked(std::unique_lock<std::mutex>& lock, DmaDescriptor
     d.completion_(d, status);
   }
   lock.lock();
-  // `d` may be gone now: only its address is compared.
+  // `d` may be gone now. The hardware ran dry if nothing was queued meanwhile.
+  if (head_ == nullptr && !abort_ && !stop_) {
+    ++stats_.starved;
+    if (config_.onStarved) {
+      lock.unlock();
+      config_.onStarved();
+      lock.lock();
+    }
+  }
   completing_ = false;
   active_ = nullptr;
   abort_ = false;
@@ -361,16 +369,7 @@ void DmaEngine::run() {
         }
       }
     }
-    const bool aborted = abort_;
     completeLocked(lock, d, status);
-    if (head_ == nullptr && !aborted && !stop_) {
-      ++stats_.starved;
-      if (config_.onStarved) {
-        lock.unlock();
-        config_.onStarved();
-        lock.lock();
-      }
-    }
   }
 }
 
