@@ -1,10 +1,12 @@
 // Reservation object. Writers (lock held) change a fixed-capacity slot array in place and
 // replace the whole array only when reserving needs more room; readers never lock:
 //
-//  - State::list is an atomic shared_ptr to the current FenceList; a reader holds a reference
-//    to the list it walks, so a replaced list stays alive until its last reader lets go.
-//  - Each slot is an atomic shared_ptr<Fence> and an atomic usage, so a reader can always take
-//    a reference to the fence it reads, even while the writer replaces it.
+//  - State::list holds the current FenceList in a SharedSlot (a shared_ptr copied and swapped
+//    under a one-byte spinlock held for one reference-count increment); a reader holds a
+//    reference to the list it walks, so a replaced list stays alive until its last reader lets
+//    go.
+//  - Each slot is a SharedSlot<Fence> and an atomic usage, so a reader can always take a
+//    reference to the fence it reads, even while the writer replaces it.
 //  - State::seq is a sequence count (even: stable, odd: a writer is changing the set). A reader
 //    notes it before reading and checks it after: if it changed, the read may mix two versions
 //    of the set and the reader starts over (the kernel's dma_resv_iter_restart_unlocked).
@@ -50,9 +52,56 @@ WwClass& reservationWwClass() noexcept {
   return cls;
 }
 
+namespace {
+
+// A shared_ptr that one writer replaces while readers copy it: the copy (one reference-count
+// increment) and the swap happen under a one-byte spinlock. This is what libstdc++'s
+// std::atomic<std::shared_ptr> does, except that GCC 12's load() drops its lock with relaxed
+// order (a real race that ThreadSanitizer reports), so zbuf keeps its own.
+template <typename T>
+class SharedSlot {
+ public:
+  SharedSlot() = default;
+  SharedSlot(const SharedSlot&) = delete;
+  SharedSlot& operator=(const SharedSlot&) = delete;
+  ~SharedSlot() = default;
+
+  [[nodiscard]] std::shared_ptr<T> load() const noexcept {
+    lock();
+    std::shared_ptr<T> copy = ptr_;
+    unlock();
+    return copy;
+  }
+  // Returns the previous value, which the caller releases outside the lock.
+  [[nodiscard]] std::shared_ptr<T> exchange(std::shared_ptr<T> value) noexcept {
+    lock();
+    ptr_.swap(value);
+    unlock();
+    return value;
+  }
+  // For the only writer (the reservation lock's holder): reads without the spinlock, which is
+  // safe because nobody else writes.
+  [[nodiscard]] const std::shared_ptr<T>& peekLocked() const noexcept { return ptr_; }
+
+ private:
+  void lock() const noexcept {
+    for (unsigned spins = 0; busy_.test_and_set(std::memory_order_acquire); ++spins) {
+      if (spins > 64) {
+        std::this_thread::yield();
+      }
+    }
+  }
+  void unlock() const noexcept { busy_.clear(std::memory_order_release); }
+
+  mutable std::atomic_flag busy_;  // guards ptr_ for copies and swaps
+  std::shared_ptr<T> ptr_;
+};
+
+}  // namespace
+
 struct Resv::FenceList {
   struct Slot {
-    std::atomic<FencePtr> fence;
+    SharedSlot<Fence> fence;
     std::atomic<ResvUsage> usage{ResvUsage::Kernel};
   };
 
@@ -66,7 +115,7 @@ struct Resv::FenceList {
 struct Resv::State {
   WwMutex mutex{reservationWwClass()};
   // The current list (null until the first reservation). Stored under the lock, loaded by all.
-  std::atomic<std::shared_ptr<FenceList>> list;
+  SharedSlot<FenceList> list;
   // Sequence count of the set: odd while a writer (lock held) changes it.
   std::atomic<std::uint64_t> seq{0};
   unsigned reserved = 0;  // slots reserved and not yet used; guarded by mutex
@@ -162,7 +211,7 @@ Result<void> Resv::reserveFencesLocked(unsigned count) {
     return Error(EINVAL, "dma_resv_reserve_fences", "reserving 0 fence slots is a bug");
   }
   State& s = *state_;
-  const std::shared_ptr<FenceList> old = s.list.load(std::memory_order_relaxed);
+  const std::shared_ptr<FenceList>& old = s.list.peekLocked();
   const unsigned used = old ? old->count.load(std::memory_order_relaxed) : 0;
   const unsigned capacity = old ? old->capacity : 0;
   if (count > UINT32_MAX / 2 - used) {
@@ -179,7 +228,7 @@ Result<void> Resv::reserveFencesLocked(unsigned count) {
   try {
     keep.reserve(used);
     for (unsigned i = 0; i < used; ++i) {
-      FencePtr f = old->slots[i].fence.load(std::memory_order_relaxed);
+      FencePtr f = old->slots[i].fence.peekLocked();
       if (f && !f->isSignaled()) {
         keep.push_back({std::move(f), old->slots[i].usage.load(std::memory_order_relaxed)});
       }
@@ -192,12 +241,12 @@ Result<void> Resv::reserveFencesLocked(unsigned count) {
                  fmt::format("no memory for {} more fence slots", count));
   }
   for (std::size_t i = 0; i < keep.size(); ++i) {
-    grown->slots[i].fence.store(std::move(keep[i].fence), std::memory_order_relaxed);
+    (void)grown->slots[i].fence.exchange(std::move(keep[i].fence));
     grown->slots[i].usage.store(keep[i].usage, std::memory_order_relaxed);
   }
   grown->count.store(static_cast<unsigned>(keep.size()), std::memory_order_relaxed);
   s.writeBegin();
-  s.list.store(std::move(grown), std::memory_order_release);
+  const std::shared_ptr<FenceList> previous = s.list.exchange(std::move(grown));
   s.writeEnd();
   s.reserved = std::max(s.reserved, count);
   return {};
@@ -223,12 +272,12 @@ void Resv::addFenceLocked(FencePtr fence, ResvUsage usage) {
     std::abort();
   }
   --s.reserved;
-  FenceList& list = *s.list.load(std::memory_order_relaxed);  // a reservation made one
+  FenceList& list = *s.list.peekLocked();  // a reservation made one
   const unsigned count = list.count.load(std::memory_order_relaxed);
   unsigned i = 0;
   for (; i < count; ++i) {
     FenceList::Slot& slot = list.slots[i];
-    const FencePtr old = slot.fence.load(std::memory_order_relaxed);
+    const FencePtr& old = slot.fence.peekLocked();
     const ResvUsage oldUsage = slot.usage.load(std::memory_order_relaxed);
     if ((old->context() == fence->context() && oldUsage >= usage &&
          Fence::isLaterOrSame(*fence, *old)) ||
@@ -238,7 +287,7 @@ void Resv::addFenceLocked(FencePtr fence, ResvUsage usage) {
   }
   s.writeBegin();
   list.slots[i].usage.store(usage, std::memory_order_release);
-  FencePtr old = list.slots[i].fence.exchange(std::move(fence), std::memory_order_acq_rel);
+  FencePtr old = list.slots[i].fence.exchange(std::move(fence));
   if (i == count) {
     list.count.store(count + 1, std::memory_order_release);
   }
@@ -256,19 +305,19 @@ void Resv::replaceFencesLocked(std::uint64_t context, const FencePtr& replacemen
     return;
   }
   State& s = *state_;
-  const std::shared_ptr<FenceList> list = s.list.load(std::memory_order_relaxed);
+  const std::shared_ptr<FenceList>& list = s.list.peekLocked();
   if (!list) {
     return;
   }
   const unsigned count = list->count.load(std::memory_order_relaxed);
   for (unsigned i = 0; i < count; ++i) {
     FenceList::Slot& slot = list->slots[i];
-    if (slot.fence.load(std::memory_order_relaxed)->context() != context) {
+    if (slot.fence.peekLocked()->context() != context) {
       continue;
     }
     s.writeBegin();
     slot.usage.store(usage, std::memory_order_release);
-    FencePtr old = slot.fence.exchange(replacement, std::memory_order_acq_rel);
+    FencePtr old = slot.fence.exchange(replacement);
     s.writeEnd();
   }
 }
@@ -277,7 +326,7 @@ void Resv::replaceFencesLocked(std::uint64_t context, const FencePtr& replacemen
 
 std::vector<Resv::Entry> Resv::entriesLocked(ResvUsage usage) const {
   std::vector<Entry> out;
-  const std::shared_ptr<FenceList> list = state_->list.load(std::memory_order_relaxed);
+  const std::shared_ptr<FenceList>& list = state_->list.peekLocked();
   if (!list) {
     return out;
   }
@@ -285,7 +334,7 @@ std::vector<Resv::Entry> Resv::entriesLocked(ResvUsage usage) const {
   for (unsigned i = 0; i < count; ++i) {
     const ResvUsage u = list->slots[i].usage.load(std::memory_order_relaxed);
     if (u <= usage) {
-      out.push_back({list->slots[i].fence.load(std::memory_order_relaxed), u});
+      out.push_back({list->slots[i].fence.peekLocked(), u});
     }
   }
   return out;
@@ -295,14 +344,14 @@ std::vector<Resv::Entry> Resv::entries(ResvUsage usage) const {
   const State& s = *state_;
   for (;;) {
     const std::uint64_t begin = s.readBegin();
-    const std::shared_ptr<FenceList> list = s.list.load(std::memory_order_acquire);
+    const std::shared_ptr<FenceList> list = s.list.load();
     std::vector<Entry> out;
     if (list) {
       const unsigned count = list->count.load(std::memory_order_acquire);
       out.reserve(count);
       for (unsigned i = 0; i < count; ++i) {
         const ResvUsage u = list->slots[i].usage.load(std::memory_order_acquire);
-        FencePtr f = list->slots[i].fence.load(std::memory_order_acquire);
+        FencePtr f = list->slots[i].fence.load();
         if (u <= usage && f) {
           out.push_back({std::move(f), u});
         }
@@ -315,7 +364,7 @@ std::vector<Resv::Entry> Resv::entries(ResvUsage usage) const {
 }
 
 std::size_t Resv::size() const {
-  const std::shared_ptr<FenceList> list = state_->list.load(std::memory_order_acquire);
+  const std::shared_ptr<FenceList> list = state_->list.load();
   return list ? list->count.load(std::memory_order_acquire) : 0;
 }
 
@@ -390,7 +439,7 @@ Resv::UnlockedIter::~UnlockedIter() = default;
 void Resv::UnlockedIter::restart() {
   const State& s = *resv_->state_;
   seq_ = s.readBegin();
-  list_ = s.list.load(std::memory_order_acquire);
+  list_ = s.list.load();
   count_ = list_ ? list_->count.load(std::memory_order_acquire) : 0;
   index_ = 0;
   restarted_ = true;
@@ -408,7 +457,7 @@ FencePtr Resv::UnlockedIter::walk() {
     }
     const FenceList::Slot& slot = list_->slots[index_++];
     const ResvUsage u = slot.usage.load(std::memory_order_acquire);
-    FencePtr f = slot.fence.load(std::memory_order_acquire);
+    FencePtr f = slot.fence.load();
     if (!s.readValid(seq_)) {
       forceRestart_ = true;  // the set changed under us: start over
       continue;
