@@ -202,16 +202,23 @@ TEST(ResvStress, SnapshotsDuringAppendsArePrefixes) {
   std::atomic<unsigned> snapshots{0};
   std::atomic<unsigned> bad{0};
   runBounded({[&] {
-                for (const auto& f : fences) {
+                while (!readerStarted.load()) {
+                  std::this_thread::yield();
+                }
+                for (std::size_t i = 0; i < fences.size(); ++i) {
+                  if (i % 16 == 0) {
+                    std::this_thread::yield();  // let the reader in on a busy machine
+                  }
                   ASSERT_TRUE(resv.lock().ok());
                   ASSERT_TRUE(resv.reserveFencesLocked(1).ok());  // grows now and then
-                  resv.addFenceLocked(f, usageFor(*f));
+                  resv.addFenceLocked(fences[i], usageFor(*fences[i]));
                   resv.unlock();
                 }
                 done.store(true);
               },
               [&] {
-                while (!done.load()) {
+                readerStarted.store(true);
+                do {
                   const auto e = resv.entries(ResvUsage::Bookkeep);
                   for (std::size_t i = 0; i < e.size(); ++i) {
                     if (e[i].fence != fences[i] || e[i].usage != usageFor(*fences[i])) {
@@ -229,7 +236,7 @@ TEST(ResvStress, SnapshotsDuringAppendsArePrefixes) {
                     }
                   }
                   snapshots.fetch_add(1);
-                }
+                } while (!done.load());
               }},
              60s);
   EXPECT_EQ(bad.load(), 0U);
@@ -288,7 +295,7 @@ TEST(ResvStress, UnlockedReaderWhileWritersAddAndSignal) {
   }
   bodies.emplace_back([&] {
     readerStarted.store(true);
-    while (writersLeft.load() > 0) {
+    do {
       Resv::UnlockedIter it(resv, ResvUsage::Read);
       std::set<const Fence*> walk;
       for (FencePtr f = it.first(); f; f = it.next()) {
@@ -311,7 +318,7 @@ TEST(ResvStress, UnlockedReaderWhileWritersAddAndSignal) {
       (void)resv.testSignaled(ResvUsage::Bookkeep);
       (void)resv.waitTimeout(ResvUsage::Kernel, 0ns);
       walks.fetch_add(1);
-    }
+    } while (writersLeft.load() > 0);
   });
   runBounded(std::move(bodies), 60s);
   EXPECT_EQ(bad.load(), 0U);
