@@ -130,6 +130,14 @@ Result<long> ioctl(int fd, unsigned long request, void* arg) {
   return static_cast<long>(r);
 }
 
+Result<UniqueFd> open(const char* path, int flags, unsigned mode) {
+  const int r = retryEintr([&] { return ::open(path, flags | O_CLOEXEC, mode); });
+  if (r < 0) {
+    return lastError("open");
+  }
+  return UniqueFd::adopt(r);
+}
+
 Result<std::pair<UniqueFd, UniqueFd>> pipe() {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) < 0) {
@@ -174,6 +182,15 @@ Result<Mapping> mmap(std::size_t length, int prot, int flags, int fd, off_t offs
     return lastError("mmap");
   }
   return Mapping(addr, length);
+}
+
+Result<void> mmapFixed(std::byte* addr, std::size_t length, int prot, int flags, int fd,
+                       off_t offset) {
+  void* r = ::mmap(addr, length, prot, flags | MAP_FIXED, fd, offset);
+  if (r == MAP_FAILED) {
+    return lastError("mmap");
+  }
+  return {};
 }
 
 Result<void> madvise(void* addr, std::size_t length, int advice) {

@@ -39,6 +39,8 @@ struct FileStat {
 [[nodiscard]] Result<std::size_t> write(int fd, std::span<const std::byte> in);
 [[nodiscard]] Result<void> fallocate(int fd, int mode, off_t offset, off_t length);
 [[nodiscard]] Result<long> ioctl(int fd, unsigned long request, void* arg);
+// open(2), close-on-exec always added.
+[[nodiscard]] Result<UniqueFd> open(const char* path, int flags, unsigned mode = 0);
 [[nodiscard]] Result<std::pair<UniqueFd, UniqueFd>> pipe();
 [[nodiscard]] Result<std::pair<UniqueFd, UniqueFd>> socketpair(int type);
 
@@ -67,6 +69,10 @@ class Mapping {
 [[nodiscard]] Result<Mapping> mmap(std::size_t length, int prot, int flags, int fd, off_t offset);
 [[nodiscard]] Result<void> madvise(void* addr, std::size_t length, int advice);
 [[nodiscard]] std::size_t pageSize() noexcept;
+// mmap with MAP_FIXED over part of an existing mapping the caller owns (a reservation made
+// with mmap(PROT_NONE)): the new pages belong to that mapping and go with its munmap.
+[[nodiscard]] Result<void> mmapFixed(std::byte* addr, std::size_t length, int prot, int flags,
+                                     int fd, off_t offset);
 
 // --- waiting -------------------------------------------------------------------------------
 [[nodiscard]] Result<UniqueFd> eventfd(unsigned initval, int flags);

@@ -3,17 +3,30 @@
 //
 // A Buffer has a size that never changes, an exporter name, a user-set name (at most 31
 // characters), a Resv, its attachments, and the exporter's operations. It is backed by an fd
-// (a memfd) so it can be mapped and passed to another process; the uAPI (uapi/) works on that
-// fd. Export refuses (EINVAL, with a message) a missing required operation, pin without unpin
-// or the reverse, and a dynamic exporter (one with pin) that also offers begin/end device
-// access.
+// (a memfd) so it can be passed to another process; the uAPI (uapi/) works on that fd and
+// finds the Buffer again with Buffer::fromFd() (the inode of the fd identifies the buffer).
+// Export refuses (EINVAL, with a message) a missing required operation or private data, pin
+// without unpin or the reverse, a dynamic exporter (one with pin) that also offers begin/end
+// device access, and an invalid fd.
+//
+// Ownership: whoever holds a BufferPtr keeps the buffer alive (the file references of the
+// kernel); the exporter's release runs when the last one goes. An Attachment holds a BufferPtr,
+// so a buffer outlives its attachments. The buffer keeps only weak references to its
+// attachments (no cycle): dropping the last AttachmentPtr without detach() detaches it (the
+// kernel would leak it), so an AttachmentPtr is itself a scope object for the attachment.
 //
 // Attachments are static (the importer cannot handle moves: a pinnable exporter is pinned for
 // it while mapped, and map waits for KERNEL fences) or dynamic (the importer gives move_notify
-// and handles fences itself). Map returns an SgTable that the caller owns until unmap.
+// and handles fences itself). Map returns an SgTable that the caller owns until unmap; the
+// MappedAttachment scope object unmaps on destruction.
 //
-// Thread-safety: thread-safe. The resv lock guards map/unmap/pin/unpin/vmap (the *Locked
-// functions require it; *Unlocked ones take it); attach/detach/CPU access run without it.
+// Locking: the resv lock guards map/unmap/pin/unpin/vmap/move_notify (the *Locked functions
+// require it; the *Unlocked ones and MappedAttachment take it). attach/detach, CPU access and
+// mmap run without it. attachLock_ (internal) guards the attachment list; nameLock_ the name.
+// The exporter's attach, detach, release, CPU-access and mmap ops run without the resv lock;
+// its map, unmap, pin, unpin, vmap and vunmap ops with it, as in the kernel.
+//
+// Thread-safety: thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +40,7 @@
 
 #include "zbuf/base/result.h"
 #include "zbuf/base/shared_fd.h"
+#include "zbuf/base/sys.h"
 #include "zbuf/core/device.h"
 #include "zbuf/core/resv.h"
 #include "zbuf/core/sg_table.h"
@@ -54,9 +68,11 @@ struct ExporterOps {
   std::function<Result<void>(Buffer&, DmaDirection)> endCpuAccess;
   std::function<Result<void>(Attachment&, DmaDirection)> beginDeviceAccess;
   std::function<Result<void>(Attachment&, DmaDirection)> endDeviceAccess;
-  // Checks an mmap request (offset in pages, length in bytes, MAP_* flags); the core has
-  // already applied the kernel's range checks.
-  std::function<Result<void>(Buffer&, std::uint64_t pageOffset, std::uint64_t length, int mapFlags)>
+  // Maps [pageOffset * PAGE, + length) of the buffer into the caller's address space with
+  // PROT_* `prot` and MAP_* `mapFlags` (the exporter may add rules: heaps and udmabuf take
+  // MAP_SHARED only). The core has already applied the kernel's range checks.
+  std::function<Result<sys::Mapping>(Buffer&, std::uint64_t pageOffset, std::uint64_t length,
+                                     int prot, int mapFlags)>
       mmap;
   std::function<Result<std::span<std::byte>>(Buffer&)> vmap;
   std::function<void(Buffer&, std::span<std::byte>)> vunmap;
@@ -85,10 +101,17 @@ class Buffer : public std::enable_shared_from_this<Buffer> {
 
   // dma_buf_export.
   [[nodiscard]] static Result<BufferPtr> exportBuffer(ExportInfo info);
+  // dma_buf_get: the live buffer whose fd refers to the same file as `fd`. EBADF for a bad fd
+  // (-1 included), EINVAL for an fd that is not a zbuf buffer.
+  [[nodiscard]] static Result<BufferPtr> fromFd(int fd);
+  // Every live buffer of the process, in export order (the kernel's db_list).
+  [[nodiscard]] static std::vector<BufferPtr> liveBuffers();
 
   [[nodiscard]] std::uint64_t size() const noexcept;
   [[nodiscard]] const std::string& exporterName() const noexcept;
+  // The user-set name; empty when none was set (hasName() tells an empty name from none).
   [[nodiscard]] std::string name() const;
+  [[nodiscard]] bool hasName() const;
   // EINVAL if longer than kNameMax (the old name stays).
   [[nodiscard]] Result<void> setName(std::string_view name);
   [[nodiscard]] Resv& resv() const noexcept;
@@ -105,13 +128,21 @@ class Buffer : public std::enable_shared_from_this<Buffer> {
   // required, else EINVAL). The exporter's attach may refuse (e.g. EBUSY).
   [[nodiscard]] Result<AttachmentPtr> attach(std::shared_ptr<Device> device,
                                              const ImporterOps* importerOps = nullptr);
-  // dma_buf_detach. The attachment must not be mapped.
+  // dma_buf_detach: the exporter's detach runs and the attachment leaves the list. The
+  // attachment must not be mapped (a warning is logged if it is). Detaching twice, or an
+  // attachment of another buffer, is logged and ignored.
   void detach(const AttachmentPtr& attachment);
   [[nodiscard]] std::vector<AttachmentPtr> attachments() const;
 
   // dma_buf_begin/end_cpu_access: exporter op, then (begin only) the implicit-fence wait.
   [[nodiscard]] Result<void> beginCpuAccess(DmaDirection dir);
   [[nodiscard]] Result<void> endCpuAccess(DmaDirection dir);
+
+  // dma_buf_mmap and the mmap file operation: EINVAL without an exporter mmap op or for a
+  // length of 0, EOVERFLOW if pageOffset + pages overflows, EINVAL if it runs past the size,
+  // EACCES for a writable shared mapping of a buffer exported read-only; then the exporter's op.
+  [[nodiscard]] Result<sys::Mapping> mmap(std::uint64_t pageOffset, std::uint64_t length, int prot,
+                                          int mapFlags);
 
   // dma_buf_vmap / vunmap: refcounted; the exporter is called on the first map and the last
   // unmap. EINVAL if the exporter has no vmap. Lock held.
@@ -120,6 +151,8 @@ class Buffer : public std::enable_shared_from_this<Buffer> {
 
   // dma_buf_move_notify: lock held; every dynamic attachment is told to drop its mappings.
   void moveNotifyLocked();
+  // Number of live vmaps (0 when unmapped).
+  [[nodiscard]] unsigned vmapCount() const noexcept;
 
   struct Private;
   Buffer(Private key, ExportInfo info);
@@ -128,6 +161,7 @@ class Buffer : public std::enable_shared_from_this<Buffer> {
   Buffer& operator=(const Buffer&) = delete;
 
  private:
+  friend class Attachment;
   struct State;
   std::unique_ptr<State> state_;
 };
@@ -141,6 +175,9 @@ class Attachment {
   [[nodiscard]] bool isDynamic() const noexcept;
   [[nodiscard]] bool peer2peer() const noexcept;
   [[nodiscard]] bool pinned() const noexcept;
+  // Number of live mappings made through map*().
+  [[nodiscard]] unsigned mapCount() const noexcept;
+  [[nodiscard]] const ImporterOps* importerOps() const noexcept;
 
   // dma_buf_map_attachment (resv held). A static importer of a pinnable exporter is pinned
   // first; static importers then wait for KERNEL fences. A buffer outside the device's DMA
@@ -150,7 +187,8 @@ class Attachment {
   // The _unlocked wrappers: take and drop the resv lock around the call.
   [[nodiscard]] Result<SgTable> mapUnlocked(DmaDirection dir);
   void unmapUnlocked(SgTable& table, DmaDirection dir);
-  // dma_buf_pin / unpin: dynamic importers only, lock held.
+  // dma_buf_pin / unpin: dynamic importers only (EINVAL for a static one), lock held. An
+  // exporter without pin has nothing to pin: pinLocked() then succeeds and does nothing.
   [[nodiscard]] Result<void> pinLocked();
   void unpinLocked();
 
@@ -169,6 +207,50 @@ class Attachment {
   friend class Buffer;
   struct State;
   std::unique_ptr<State> state_;
+};
+
+// A mapped attachment (scope object): maps on create (taking the resv lock), unmaps on
+// destruction or reset() (taking it again). Move-only; keeps the attachment alive.
+class MappedAttachment {
+ public:
+  MappedAttachment() = default;
+  [[nodiscard]] static Result<MappedAttachment> create(AttachmentPtr attachment, DmaDirection dir);
+  ~MappedAttachment() { reset(); }
+  MappedAttachment(MappedAttachment&& other) noexcept = default;
+  MappedAttachment& operator=(MappedAttachment&& other) noexcept;
+  MappedAttachment(const MappedAttachment&) = delete;
+  MappedAttachment& operator=(const MappedAttachment&) = delete;
+
+  [[nodiscard]] const SgTable& table() const noexcept { return table_; }
+  [[nodiscard]] const AttachmentPtr& attachment() const noexcept { return attachment_; }
+  [[nodiscard]] bool isMapped() const noexcept { return attachment_ != nullptr; }
+  void reset() noexcept;
+
+ private:
+  AttachmentPtr attachment_;
+  SgTable table_;
+  DmaDirection dir_ = DmaDirection::Bidirectional;
+};
+
+// A CPU access bracket (scope object): beginCpuAccess on create, endCpuAccess on end() or
+// destruction. Move-only; keeps the buffer alive.
+class CpuAccess {
+ public:
+  CpuAccess() = default;
+  [[nodiscard]] static Result<CpuAccess> begin(BufferPtr buffer, DmaDirection dir);
+  ~CpuAccess() { (void)end(); }
+  CpuAccess(CpuAccess&& other) noexcept = default;
+  CpuAccess& operator=(CpuAccess&& other) noexcept;
+  CpuAccess(const CpuAccess&) = delete;
+  CpuAccess& operator=(const CpuAccess&) = delete;
+
+  // Ends the access now (the exporter's error, if any); later calls do nothing.
+  [[nodiscard]] Result<void> end();
+  [[nodiscard]] bool active() const noexcept { return buffer_ != nullptr; }
+
+ private:
+  BufferPtr buffer_;
+  DmaDirection dir_ = DmaDirection::Bidirectional;
 };
 
 }  // namespace zbuf

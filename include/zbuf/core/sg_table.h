@@ -66,6 +66,18 @@ struct PageRun {
   std::uint64_t physAddress;
 };
 
+// The modelled physical address space: disjoint ranges handed out from 4 GiB upwards, never
+// reused (so heap memory is beyond a 32-bit DMA mask, as high memory often is). Thread-safe.
+[[nodiscard]] std::uint64_t reservePhysical(std::uint64_t bytes, std::uint64_t align) noexcept;
+
+// The page model for memory whose pages are not physically contiguous: `host` cut into
+// `pageSize` pages, page i at physBase + 2 * i * pageSize (every other frame, so no two pages
+// are adjacent and each page becomes its own segment, split further only by the device's
+// maximum segment size). physBase should come from reservePhysical(2 * host.size(), pageSize).
+[[nodiscard]] std::vector<PageRun> scatteredPageRuns(std::span<std::byte> host,
+                                                     std::uint64_t pageSize,
+                                                     std::uint64_t physBase);
+
 // Number of segments mapPageRuns() would produce for `device` (merging adjacent runs up to the
 // device's maximum segment size), without mapping anything.
 [[nodiscard]] std::size_t countSegments(std::span<const PageRun> runs,

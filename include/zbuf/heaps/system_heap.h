@@ -1,0 +1,21 @@
+// The system heap: buffers of ordinary memory, each a memfd (zero-filled, size rounded up to
+// the 4 KiB page, sealed against shrinking and growing). Its pages are modelled as 4 KiB
+// pages that are not physically contiguous (sg_table.h): a mapping has about size/4 KiB
+// segments, as the kernel's system heap has when memory is fragmented. Exporter name "system".
+#pragma once
+
+#include "zbuf/heaps/heap.h"
+
+namespace zbuf {
+
+class SystemHeap final : public Heap {
+ public:
+  static constexpr std::string_view kName = "system";
+  [[nodiscard]] static std::shared_ptr<SystemHeap> instance();
+
+  [[nodiscard]] std::string_view name() const noexcept override { return kName; }
+  [[nodiscard]] Result<BufferPtr> allocate(std::uint64_t len, int fdFlags = O_RDWR | O_CLOEXEC,
+                                           std::uint64_t heapFlags = 0) override;
+};
+
+}  // namespace zbuf

@@ -1,0 +1,303 @@
+// The shared memfd-backed exporter. map/unmap go through mapPageRuns (one IOMMU range per
+// segment); begin/end CPU access walk the page runs once for every non-coherent device that
+// has the buffer mapped (the per-entry cost of dma_sync_sg_for_cpu/device; on a coherent host
+// there is nothing to flush, so only the walk is modelled).
+#include "memfd_buffer.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <linux/memfd.h>
+#include <sys/mman.h>
+
+#include <charconv>
+
+namespace zbuf::heap_detail {
+namespace {
+
+constexpr std::uint64_t kHugePage = 2ULL << 20;
+
+MemfdBuffer& dataOf(Buffer& buffer) {
+  return *static_cast<MemfdBuffer*>(buffer.priv());
+}
+
+// The per-run walk of a cache sync for every non-coherent device with a live mapping.
+void syncForDevices(Buffer& buffer) {
+  MemfdBuffer& data = dataOf(buffer);
+  for (const AttachmentPtr& a : buffer.attachments()) {
+    if (a->device().coherent() || a->mapCount() == 0) {
+      continue;
+    }
+    for (const PageRun& run : data.runs) {
+      data.syncedBytes.fetch_add(run.length, std::memory_order_relaxed);
+    }
+  }
+}
+
+ExporterOps makeOps(bool udmabuf) {
+  ExporterOps ops;
+  ops.map = [](Attachment& a, DmaDirection dir) -> Result<SgTable> {
+    return mapPageRuns(a.device(), dataOf(a.buffer()).runs, dir);
+  };
+  ops.unmap = [](Attachment& a, SgTable& table, DmaDirection /*dir*/) {
+    unmapSgTable(a.device(), table);
+  };
+  ops.release = [](Buffer& /*buffer*/) {
+    // The memory goes with the MemfdBuffer (the buffer's priv) and the memfds it holds.
+  };
+  ops.beginCpuAccess = [](Buffer& b, DmaDirection /*dir*/) -> Result<void> {
+    dataOf(b).cpuAccessBegun.store(true);
+    syncForDevices(b);
+    return {};
+  };
+  if (udmabuf) {
+    ops.endCpuAccess = [](Buffer& b, DmaDirection /*dir*/) -> Result<void> {
+      if (!dataOf(b).cpuAccessBegun.load()) {
+        return Error(EINVAL, "udmabuf_end_cpu_access",
+                     fmt::format("buffer {}: end of CPU access before any begin", b.inode()));
+      }
+      syncForDevices(b);
+      return {};
+    };
+  } else {
+    ops.endCpuAccess = [](Buffer& b, DmaDirection /*dir*/) -> Result<void> {
+      syncForDevices(b);
+      return {};
+    };
+  }
+  ops.mmap = [](Buffer& b, std::uint64_t pageOffset, std::uint64_t length, int prot,
+                int flags) -> Result<sys::Mapping> {
+    return mapMemfdRanges(dataOf(b), pageOffset * sys::pageSize(), length, prot, flags);
+  };
+  ops.vmap = [](Buffer& b) -> Result<std::span<std::byte>> {
+    MemfdBuffer& d = dataOf(b);
+    return std::span<std::byte>(d.host.data(), d.size);
+  };
+  ops.vunmap = [](Buffer& /*b*/, std::span<std::byte> /*map*/) {};
+  return ops;
+}
+
+std::uint64_t meminfoField(const std::string& text, std::string_view key) {
+  auto pos = text.find(key);
+  if (pos == std::string::npos) {
+    return 0;
+  }
+  pos += key.size();
+  while (pos < text.size() && (text[pos] == ' ' || text[pos] == ':')) {
+    ++pos;
+  }
+  std::uint64_t value = 0;
+  std::from_chars(text.data() + pos, text.data() + text.size(), value);
+  return value;
+}
+
+Error hugePagesError(std::uint64_t bytes, const char* op) {
+  return Error(ENOMEM, op,
+               fmt::format("no {} free 2 MiB huge pages for {} bytes; reserve them as root with "
+                           "`echo N > /proc/sys/vm/nr_hugepages`",
+                           (bytes + kHugePage - 1) / kHugePage, bytes));
+}
+
+}  // namespace
+
+Result<std::string> readSmallFile(const char* path) {
+  auto fd = sys::open(path, O_RDONLY);
+  if (!fd.ok()) {
+    return std::move(fd).error();
+  }
+  std::string text;
+  std::byte buf[4096];
+  for (;;) {
+    auto n = sys::read(fd->get(), buf);
+    if (!n.ok()) {
+      return std::move(n).error();
+    }
+    if (*n == 0) {
+      break;
+    }
+    text.append(reinterpret_cast<const char*>(buf), *n);
+  }
+  return text;
+}
+
+std::uint64_t backableBytes() {
+  std::uint64_t avail = ~std::uint64_t{0};
+  if (auto meminfo = readSmallFile("/proc/meminfo"); meminfo.ok()) {
+    avail = (meminfoField(*meminfo, "MemAvailable") + meminfoField(*meminfo, "SwapFree")) * 1024;
+  }
+  auto max = readSmallFile("/sys/fs/cgroup/memory.max");
+  auto cur = readSmallFile("/sys/fs/cgroup/memory.current");
+  if (max.ok() && cur.ok() && max->rfind("max", 0) != 0) {
+    std::uint64_t m = 0;
+    std::uint64_t c = 0;
+    std::from_chars(max->data(), max->data() + max->size(), m);
+    std::from_chars(cur->data(), cur->data() + cur->size(), c);
+    avail = std::min(avail, m > c ? m - c : 0);
+  }
+  return avail;
+}
+
+Result<UniqueFd> createSealedMemfd(const char* name, std::uint64_t size, unsigned extraFlags) {
+  auto fd = sys::memfdCreate(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | extraFlags);
+  if (!fd.ok()) {
+    return std::move(fd).error();
+  }
+  ZBUF_TRY(sys::ftruncate(fd->get(), static_cast<off_t>(size)));
+  ZBUF_TRY(sys::addSeals(fd->get(), F_SEAL_SHRINK | F_SEAL_GROW));
+  return std::move(*fd);
+}
+
+Result<SharedFd> bufferFdFor(const SharedFd& memfd, int fdFlags) {
+  if ((fdFlags & O_ACCMODE) != O_RDONLY) {
+    return memfd;
+  }
+  const std::string path = fmt::format("/proc/self/fd/{}", memfd.get());
+  auto ro = sys::open(path.c_str(), O_RDONLY);
+  if (!ro.ok()) {
+    return std::move(ro).error();
+  }
+  return SharedFd::adopt(std::move(*ro));
+}
+
+Result<sys::Mapping> mapMemfdRanges(const MemfdBuffer& buffer, std::uint64_t offset,
+                                    std::uint64_t length, int prot, int flags) {
+  if ((flags & MAP_TYPE) != MAP_SHARED && (flags & MAP_TYPE) != MAP_SHARED_VALIDATE) {
+    return Error(EINVAL, "dma_buf_mmap", "only MAP_SHARED mappings of a buffer are supported");
+  }
+  if (length == 0 || offset + length > buffer.size) {
+    return Error(
+        EINVAL, "dma_buf_mmap",
+        fmt::format("range {}+{} is outside the buffer of {} bytes", offset, length, buffer.size));
+  }
+  // One range covers it all: one mmap (the system heap, the huge-page heap, most udmabufs).
+  std::uint64_t start = 0;
+  for (const MemfdRange& r : buffer.ranges) {
+    if (offset >= start && offset + length <= start + r.size) {
+      auto m = sys::mmap(length, prot, flags, r.memfd.get(),
+                         static_cast<off_t>(r.offset + (offset - start)));
+      if (!m.ok() && m.code() == ENOMEM && r.pageSize == kHugePage) {
+        return hugePagesError(length, "mmap");
+      }
+      return m;
+    }
+    start += r.size;
+  }
+  // Several ranges: reserve the address range, then map each piece over it.
+  auto region = sys::mmap(length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (!region.ok()) {
+    return std::move(region).error();
+  }
+  start = 0;
+  std::uint64_t done = 0;
+  for (const MemfdRange& r : buffer.ranges) {
+    const std::uint64_t end = start + r.size;
+    const std::uint64_t from = std::max(start, offset);
+    const std::uint64_t to = std::min(end, offset + length);
+    if (from < to) {
+      ZBUF_TRY(sys::mmapFixed(region->data() + done, to - from, prot, flags, r.memfd.get(),
+                              static_cast<off_t>(r.offset + (from - start))));
+      done += to - from;
+    }
+    start = end;
+  }
+  return region;
+}
+
+Result<std::shared_ptr<MemfdBuffer>> buildMemfdBuffer(std::vector<MemfdRange> ranges,
+                                                      bool udmabufRules) {
+  auto data = std::make_shared<MemfdBuffer>();
+  data->udmabufRules = udmabufRules;
+  for (const MemfdRange& r : ranges) {
+    if (r.pageSize == kHugePage &&
+        (ranges.size() > 1 || r.offset % kHugePage != 0 || r.size % kHugePage != 0)) {
+      return Error(EINVAL, "udmabuf_create",
+                   "zbuf maps hugetlb memfds with mmap: a hugetlb range must be alone and 2 MiB "
+                   "aligned in offset and size");
+    }
+    data->size += r.size;
+  }
+  data->ranges = std::move(ranges);
+  auto host = mapMemfdRanges(*data, 0, data->size, PROT_READ | PROT_WRITE, MAP_SHARED);
+  if (!host.ok()) {
+    return std::move(host).error();
+  }
+  data->host = std::move(*host);
+  // The page model: every range cut into its pages, each page its own physical frame.
+  std::uint64_t at = 0;
+  for (const MemfdRange& r : data->ranges) {
+    const std::uint64_t phys = reservePhysical(2 * r.size, r.pageSize);
+    auto runs = scatteredPageRuns({data->host.data() + at, r.size}, r.pageSize, phys);
+    data->runs.insert(data->runs.end(), runs.begin(), runs.end());
+    at += r.size;
+  }
+  return data;
+}
+
+std::shared_ptr<const ExporterOps> heapExporterOps() {
+  static const auto ops = std::make_shared<const ExporterOps>(makeOps(false));
+  return ops;
+}
+
+std::shared_ptr<const ExporterOps> udmabufExporterOps() {
+  static const auto ops = std::make_shared<const ExporterOps>(makeOps(true));
+  return ops;
+}
+
+}  // namespace zbuf::heap_detail
+
+namespace zbuf::heap_detail {
+
+Result<std::uint64_t> checkAllocation(std::string_view heap, std::uint64_t len, int fdFlags,
+                                      std::uint64_t heapFlags, std::uint64_t pageSize) {
+  if (len == 0) {
+    return Error(EINVAL, "dma_heap_alloc", fmt::format("heap {}: length 0", heap));
+  }
+  if ((fdFlags & ~(O_CLOEXEC | O_ACCMODE)) != 0) {
+    return Error(
+        EINVAL, "dma_heap_alloc",
+        fmt::format("heap {}: fd flags {:#x} outside O_CLOEXEC | O_ACCMODE", heap, fdFlags));
+  }
+  if (heapFlags != 0) {
+    return Error(EINVAL, "dma_heap_alloc",
+                 fmt::format("heap {}: heap flags {:#x} (none are defined)", heap, heapFlags));
+  }
+  if (len > ~std::uint64_t{0} - pageSize) {
+    return Error(ENOMEM, "dma_heap_alloc", fmt::format("heap {}: {} bytes", heap, len));
+  }
+  const std::uint64_t size = (len + pageSize - 1) / pageSize * pageSize;
+  if (pageSize == kHugePage) {
+    return size;  // huge pages come from their own pool, checked by the heap
+  }
+  const std::uint64_t backable = backableBytes();
+  if (size > backable) {
+    return Error(ENOMEM, "dma_heap_alloc",
+                 fmt::format("heap {}: {} bytes requested but only {} can be backed (available "
+                             "memory and swap, cgroup limit); zbuf refuses rather than exhaust "
+                             "memory",
+                             heap, size, backable));
+  }
+  return size;
+}
+
+Result<BufferPtr> exportHeapBuffer(std::string_view heap, SharedFd memfd, std::uint64_t size,
+                                   std::uint64_t pageSize, int fdFlags) {
+  auto fd = bufferFdFor(memfd, fdFlags);
+  if (!fd.ok()) {
+    return std::move(fd).error();
+  }
+  std::vector<MemfdRange> ranges;
+  ranges.push_back({std::move(memfd), 0, size, pageSize});
+  auto data = buildMemfdBuffer(std::move(ranges), false);
+  if (!data.ok()) {
+    return std::move(data).error();
+  }
+  ExportInfo info;
+  info.exporterName = std::string(heap);
+  info.ops = heapExporterOps();
+  info.size = size;
+  info.flags = fdFlags;
+  info.fd = std::move(*fd);
+  info.priv = std::move(*data);
+  return Buffer::exportBuffer(std::move(info));
+}
+
+}  // namespace zbuf::heap_detail

@@ -1,0 +1,84 @@
+// Private to the heaps: a buffer made of ranges of memfds (the system heap's own memfd, the
+// huge-page heap's hugetlb memfd, the caller's memfds for udmabuf), the exporter operations
+// they share, and the memory-limit check.
+//
+// The memory is mapped once into the process at export (the "kernel mapping": vmap and the
+// CPU side of the page runs); the page runs follow the page model of sg_table.h.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "zbuf/base/shared_fd.h"
+#include "zbuf/base/sys.h"
+#include "zbuf/core/buffer.h"
+
+namespace zbuf::heap_detail {
+
+struct MemfdRange {
+  SharedFd memfd;
+  std::uint64_t offset = 0;
+  std::uint64_t size = 0;
+  std::uint64_t pageSize = 4096;  // 4 KiB, or 2 MiB for hugetlb memfds
+};
+
+struct MemfdBuffer {
+  std::vector<MemfdRange> ranges;
+  std::uint64_t size = 0;
+  sys::Mapping host;          // every range, mapped once, in order
+  std::vector<PageRun> runs;  // the page model over `host`
+  bool udmabufRules = false;  // udmabuf: end_cpu_access before any begin is EINVAL
+  std::atomic<bool> cpuAccessBegun{false};
+  std::atomic<std::uint64_t> syncedBytes{0};  // bytes walked by CPU-access syncs
+};
+
+// Maps the ranges once and builds the page runs. EINVAL for ranges the host cannot map
+// (hugetlb ranges not 2 MiB aligned, hugetlb ranges in a list); ENOMEM (with how to reserve
+// huge pages) when a hugetlb mapping cannot get its pages.
+[[nodiscard]] Result<std::shared_ptr<MemfdBuffer>> buildMemfdBuffer(std::vector<MemfdRange> ranges,
+                                                                    bool udmabufRules);
+
+// Maps [offset, offset + length) of the buffer (MAP_SHARED only: MAP_PRIVATE is EINVAL).
+[[nodiscard]] Result<sys::Mapping> mapMemfdRanges(const MemfdBuffer& buffer, std::uint64_t offset,
+                                                  std::uint64_t length, int prot, int flags);
+
+// One ExporterOps instance per exporter kind (their addresses identify the exporter).
+[[nodiscard]] std::shared_ptr<const ExporterOps> heapExporterOps();
+[[nodiscard]] std::shared_ptr<const ExporterOps> udmabufExporterOps();
+
+// Bytes of memory the process could still back: MemAvailable plus free swap, capped by the
+// cgroup's memory.max - memory.current where there is such a limit.
+[[nodiscard]] std::uint64_t backableBytes();
+
+// A new sealed-size memfd of `size` bytes (MFD_ALLOW_SEALING, plus `extraFlags`), sealed
+// against shrinking and growing.
+[[nodiscard]] Result<UniqueFd> createSealedMemfd(const char* name, std::uint64_t size,
+                                                 unsigned extraFlags);
+
+// The fd a heap buffer is represented by: the memfd itself, or a read-only reopening of it for
+// an O_RDONLY allocation (same inode, so Buffer::fromFd finds it).
+[[nodiscard]] Result<SharedFd> bufferFdFor(const SharedFd& memfd, int fdFlags);
+
+// Reads a small text file (procfs, sysfs) into a string.
+[[nodiscard]] Result<std::string> readSmallFile(const char* path);
+
+}  // namespace zbuf::heap_detail
+
+namespace zbuf::heap_detail {
+
+// The dma-heap allocation checks: EINVAL for len 0, unknown fd flags or heap flags; ENOMEM
+// above what can be backed. Returns len rounded up to `pageSize`.
+[[nodiscard]] Result<std::uint64_t> checkAllocation(std::string_view heap, std::uint64_t len,
+                                                    int fdFlags, std::uint64_t heapFlags,
+                                                    std::uint64_t pageSize);
+
+// Exports a heap buffer over one memfd.
+[[nodiscard]] Result<BufferPtr> exportHeapBuffer(std::string_view heap, SharedFd memfd,
+                                                 std::uint64_t size, std::uint64_t pageSize,
+                                                 int fdFlags);
+
+}  // namespace zbuf::heap_detail
