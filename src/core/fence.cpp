@@ -87,7 +87,8 @@ Fence::~Fence() {
         "-EDEADLK",
         context_, seqno_);
     error_.store(-EDEADLK, std::memory_order_release);
-    signalLocked(sys::monotonicNs());
+    // No fence for the section's reports: its names are virtual and the derived part is gone.
+    signalLockedImpl(sys::monotonicNs(), nullptr);
   }
 }
 
@@ -104,9 +105,15 @@ bool Fence::signalWithTimestamp(std::uint64_t timestampNs) noexcept {
 }
 
 bool Fence::signalLocked(std::uint64_t timestampNs) noexcept {
+  return signalLockedImpl(timestampNs, this);
+}
+
+bool Fence::signalLockedImpl(std::uint64_t timestampNs, const Fence* described) noexcept {
   if ((flags_.load(std::memory_order_relaxed) & kSignaled) != 0) {
     return false;
   }
+  // dma_fence_signal is itself a signalling section: callbacks must not allocate or wait.
+  const FenceSignallingSection section(described);
   timestampNs_.store(timestampNs, std::memory_order_relaxed);
   flags_.fetch_or(kSignaled | kTimestamp, std::memory_order_acq_rel);
   FenceCallback* cb = std::exchange(head_, nullptr);
@@ -116,7 +123,9 @@ bool Fence::signalLocked(std::uint64_t timestampNs) noexcept {
     cb->prev_ = cb->next_ = nullptr;
     cb->queued_ = false;
     // The node may be freed by its owner as soon as func_ returns (or even during it).
-    cb->func_(*this, *cb);
+    if (cb->func_ != nullptr) {
+      cb->func_(*this, *cb);
+    }
     cb = next;
   }
   return true;
@@ -137,16 +146,25 @@ void Fence::setError(int negativeErrno) noexcept {
   error_.store(negativeErrno, std::memory_order_release);
 }
 
-bool Fence::isSignaled() noexcept {
-  if ((flags_.load(std::memory_order_acquire) & kSignaled) != 0) {
-    return true;
+bool Fence::trySetError(int negativeErrno) noexcept {
+  if (negativeErrno >= 0 || negativeErrno < -4095) {
+    return false;
   }
   const std::lock_guard lock(lock_);
   if ((flags_.load(std::memory_order_relaxed) & kSignaled) != 0) {
+    return false;
+  }
+  error_.store(negativeErrno, std::memory_order_release);
+  return true;
+}
+
+bool Fence::isSignaled() noexcept {
+  if (isSignaledFlag()) {
     return true;
   }
+  // Like dma_fence_is_signaled: the driver's hook runs without the lock; signal() takes it.
   if (checkSignaled()) {
-    signalLocked(sys::monotonicNs());
+    signal();
     return true;
   }
   return false;
@@ -167,27 +185,40 @@ std::uint64_t Fence::timestampNs() const noexcept {
   return timestampNs_.load(std::memory_order_relaxed);
 }
 
-void Fence::enableSignalingInternalLocked() noexcept {
-  const std::uint32_t old = flags_.fetch_or(kEnableSignal, std::memory_order_acq_rel);
-  if ((old & (kEnableSignal | kSignaled)) != 0) {
-    return;
+bool Fence::enableSignalingUnlocked() {
+  const std::lock_guard lock(lock_);
+  if ((flags_.load(std::memory_order_relaxed) & kSignaled) != 0) {
+    return true;
   }
   if (!enableSignalingLocked()) {
     signalLocked(sys::monotonicNs());
   }
+  return true;
+}
+
+// Runs the enable step exactly once, without lock_ held (see enableSignalingUnlocked()). A
+// concurrent addCallback() that finds the bit already set queues its callback at once: the
+// fence signals later through signal(), which runs it.
+void Fence::enableSignalingOnce() noexcept {
+  const std::uint32_t old = flags_.fetch_or(kEnableSignal, std::memory_order_acq_rel);
+  if ((old & (kEnableSignal | kSignaled)) != 0) {
+    return;
+  }
+  if (!enableSignalingUnlocked()) {
+    signal();
+  }
 }
 
 void Fence::enableSwSignaling() noexcept {
-  const std::lock_guard lock(lock_);
-  enableSignalingInternalLocked();
+  enableSignalingOnce();
 }
 
 Result<void> Fence::addCallback(FenceCallback& cb) noexcept {
   if ((flags_.load(std::memory_order_acquire) & kSignaled) != 0) {
     return Error(ENOENT, "Fence::addCallback");
   }
+  enableSignalingOnce();
   const std::lock_guard lock(lock_);
-  enableSignalingInternalLocked();
   if ((flags_.load(std::memory_order_relaxed) & kSignaled) != 0) {
     return Error(ENOENT, "Fence::addCallback");
   }
@@ -299,8 +330,7 @@ Result<Fence::WaitAnyResult> Fence::waitAny(std::span<const FencePtr> fences,
 }
 
 void Fence::setDeadline(std::uint64_t deadlineNs) noexcept {
-  const std::lock_guard lock(lock_);
-  if ((flags_.load(std::memory_order_relaxed) & kSignaled) == 0) {
+  if (!isSignaledFlag()) {
     onDeadline(deadlineNs);
   }
 }

@@ -11,8 +11,12 @@
 //    lock: they must not block, allocate, or touch this fence's callbacks. Adding a callback to
 //    a signalled fence fails with ENOENT and the callback never runs. removeCallback() returns
 //    true only if the callback was still queued; once it returns, the callback is not running.
-//  - The first interest (addCallback, wait, enableSwSignaling) calls enableSignaling() once; a
-//    driver that returns false there means "already done" and the fence signals at once.
+//  - The first interest (addCallback, wait, enableSwSignaling) enables signalling once (the
+//    driver's enableSignalingLocked(), or enableSignalingUnlocked() for containers); a driver
+//    that returns false there means "already done" and the fence signals at once.
+//  - Signalling runs inside a fence signalling section (fence_signalling.h): in checked builds
+//    a callback that allocates or waits is reported.
+//  - Do not drop the last reference to a fence from inside one of its own callbacks.
 //  - Fences must signal in bounded time: whoever publishes one guarantees it.
 //
 // Fences are reference counted with std::shared_ptr (FencePtr), like the kernel's kref.
@@ -107,6 +111,10 @@ class Fence : public std::enable_shared_from_this<Fence> {
   [[nodiscard]] int status() noexcept;
   // True once signalled. Polls the driver's signaled() hook and signals if it says so.
   [[nodiscard]] bool isSignaled() noexcept;
+  // True once the signalled bit is set; never polls the driver (dma_fence_test_signaled_flag).
+  [[nodiscard]] bool isSignaledFlag() const noexcept {
+    return (flags_.load(std::memory_order_acquire) & kSignaled) != 0;
+  }
   // CLOCK_MONOTONIC nanoseconds of the signal, or 0 while unsignalled.
   [[nodiscard]] std::uint64_t timestampNs() const noexcept;
 
@@ -152,13 +160,23 @@ class Fence : public std::enable_shared_from_this<Fence> {
   Fence(std::uint64_t context, std::uint64_t seqno, bool seqno64 = false) noexcept
       : context_(context), seqno_(seqno), seqno64_(seqno64) {}
 
-  // Optional operations, as in dma_fence_ops. Each runs with lock_ held.
-  // Called once, on first interest. Return false if the fence is already done.
+  // Optional operations, as in dma_fence_ops.
+  // Called once, on first interest, with lock_ held. Return false if the fence is already done.
   virtual bool enableSignalingLocked() { return true; }
-  // Polled by isSignaled(): return true if the work completed without a signal yet.
+  // Called once, on first interest, WITHOUT lock_ held; the default takes lock_ and calls
+  // enableSignalingLocked(). Containers (FenceArray, FenceChain) override it: they add
+  // callbacks to other fences, and those callbacks signal the container, so holding the
+  // container's lock here would invert the lock order (member lock -> container lock).
+  // Return false if the fence is already done (it is then signalled at once).
+  virtual bool enableSignalingUnlocked();
+  // Polled by isSignaled() WITHOUT lock_ held (as the kernel calls ops->signaled): return true
+  // if the work completed without a signal yet.
   virtual bool checkSignaled() { return false; }
-  // Receives setDeadline() while unsignalled.
+  // Receives setDeadline() while unsignalled, WITHOUT lock_ held (as ops->set_deadline).
   virtual void onDeadline(std::uint64_t /*deadlineNs*/) {}
+  // Sets the error if the fence is still unsignalled; returns false (silently) otherwise.
+  // For containers that propagate a member's error in a race with their own signal.
+  bool trySetError(int negativeErrno) noexcept;
 
   // Signals with lock_ held (for drivers whose enableSignalingLocked() completes the fence).
   bool signalLocked(std::uint64_t timestampNs) noexcept;
@@ -170,7 +188,8 @@ class Fence : public std::enable_shared_from_this<Fence> {
   static constexpr std::uint32_t kTimestamp = 1U << 1;
   static constexpr std::uint32_t kEnableSignal = 1U << 2;
 
-  void enableSignalingInternalLocked() noexcept;
+  void enableSignalingOnce() noexcept;
+  bool signalLockedImpl(std::uint64_t timestampNs, const Fence* described) noexcept;
 
   const std::uint64_t context_;
   const std::uint64_t seqno_;
