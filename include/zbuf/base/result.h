@@ -52,6 +52,15 @@ class [[nodiscard]] Result {
   Result(T value) : data_(std::in_place_index<0>, std::move(value)) {}
   // NOLINTNEXTLINE(google-explicit-constructor): lets `return Error(...)` read naturally.
   Result(Error error) : data_(std::in_place_index<1>, std::move(error)) {}
+  // Converts a Result of a convertible type (Result<shared_ptr<Derived>> ->
+  // Result<shared_ptr<Base>>), as std::expected's converting constructor does.
+  template <typename U>
+  requires(!std::is_same_v<U, T> && std::is_convertible_v<U&&, T>)
+      // NOLINTNEXTLINE(google-explicit-constructor): implicit like std::expected's.
+      Result(Result<U>&& other)
+      : data_(other.ok()
+                  ? std::variant<T, Error>(std::in_place_index<0>, std::move(other).value())
+                  : std::variant<T, Error>(std::in_place_index<1>, std::move(other).error())) {}
 
   [[nodiscard]] bool ok() const noexcept { return data_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
