@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -136,6 +137,13 @@ Result<UniqueFd> open(const char* path, int flags, unsigned mode) {
     return lastError("open");
   }
   return UniqueFd::adopt(r);
+}
+
+Result<void> flock(int fd, int operation) {
+  if (retryEintr([&] { return ::flock(fd, operation); }) < 0) {
+    return lastError("flock");
+  }
+  return {};
 }
 
 Result<std::pair<UniqueFd, UniqueFd>> pipe() {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "heaps/huge_pages.h"
 #include "zbuf/heaps/heap.h"
 
 namespace zbuf {
@@ -19,44 +20,12 @@ namespace {
 constexpr std::uint64_t kHuge = HugePageHeap::kPageSize;
 constexpr std::uint64_t kWanted = 4;  // huge pages these tests need
 
-Result<std::uint64_t> readNrHugepages() {
-  auto fd = sys::open("/proc/sys/vm/nr_hugepages", O_RDONLY);
-  if (!fd.ok()) {
-    return std::move(fd).error();
-  }
-  char buf[32] = {};
-  auto n = sys::read(fd->get(), std::as_writable_bytes(std::span(buf, sizeof(buf) - 1)));
-  if (!n.ok()) {
-    return std::move(n).error();
-  }
-  return std::stoull(std::string(buf, *n));
-}
-
-bool writeNrHugepages(std::uint64_t n) {
-  auto fd = sys::open("/proc/sys/vm/nr_hugepages", O_WRONLY);
-  if (!fd.ok()) {
-    return false;
-  }
-  const std::string s = std::to_string(n);
-  return sys::write(fd->get(), std::as_bytes(std::span(s.data(), s.size()))).ok();
-}
-
 class HugePageHeapTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    if (HugePageHeap::freeHugePages() >= kWanted || geteuid() != 0) {
-      return;
-    }
-    auto before = readNrHugepages();
-    if (before.ok() && writeNrHugepages(*before + kWanted)) {
-      restore_ = *before;
-    }
-  }
+  static void SetUpTestSuite() { reservation_ = new test::HugePageReservation(kWanted); }
   static void TearDownTestSuite() {
-    if (restore_) {
-      (void)writeNrHugepages(*restore_);
-      restore_.reset();
-    }
+    delete reservation_;
+    reservation_ = nullptr;
   }
   void requireHugePages() {
     if (HugePageHeap::freeHugePages() < kWanted) {
@@ -65,7 +34,7 @@ class HugePageHeapTest : public ::testing::Test {
                       "(echo N > /proc/sys/vm/nr_hugepages)";
     }
   }
-  static inline std::optional<std::uint64_t> restore_;
+  static inline test::HugePageReservation* reservation_ = nullptr;
 };
 
 TEST_F(HugePageHeapTest, ListedAsAHeap) {

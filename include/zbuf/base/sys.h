@@ -41,6 +41,8 @@ struct FileStat {
 [[nodiscard]] Result<long> ioctl(int fd, unsigned long request, void* arg);
 // open(2), close-on-exec always added.
 [[nodiscard]] Result<UniqueFd> open(const char* path, int flags, unsigned mode = 0);
+// flock(2) (LOCK_EX, LOCK_SH, LOCK_UN, optionally | LOCK_NB); EINTR is retried.
+[[nodiscard]] Result<void> flock(int fd, int operation);
 [[nodiscard]] Result<std::pair<UniqueFd, UniqueFd>> pipe();
 [[nodiscard]] Result<std::pair<UniqueFd, UniqueFd>> socketpair(int type);
 
