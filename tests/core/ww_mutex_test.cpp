@@ -133,6 +133,26 @@ TEST(WwMutex, YoungerContextHoldingLocksDiesWithEdeadlk) {
   young.join();
 }
 
+TEST(WwMutex, TimedLockDiesToo) {
+  WwClass cls("test");
+  WwMutex m1(cls);
+  WwMutex m2(cls);
+  WwAcquireCtx old(cls);
+  WwAcquireCtx young(cls);
+  ASSERT_TRUE(m1.lock(&old).ok());
+  ASSERT_TRUE(m2.lock(&young).ok());
+  // Held by an older context: EDEADLK at once, not ETIMEDOUT after the limit.
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(m1.lockTimeout(&young, 10s).code(), EDEADLK);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_TRUE(young.contended());
+  m2.unlock();
+  m1.unlock();
+  m1.lockSlow(young);
+  EXPECT_FALSE(young.contended());
+  m1.unlock();
+}
+
 TEST(WwMutex, OlderContextWaitsForYoungerHolder) {
   WwClass cls("test");
   WwMutex m1(cls);
