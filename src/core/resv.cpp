@@ -23,14 +23,8 @@
 #include <thread>
 
 #include "zbuf/base/log.h"
-
-// The fence containers come from the fences work; until their headers are on main, containers
-// are recognised by their driver names and get_singleton cannot build an array.
-#if __has_include("zbuf/core/fence_array.h") && __has_include("zbuf/core/fence_chain.h")
 #include "zbuf/core/fence_array.h"
 #include "zbuf/core/fence_chain.h"
-#define ZBUF_RESV_HAVE_CONTAINERS 1
-#endif
 
 namespace zbuf {
 
@@ -154,12 +148,7 @@ namespace {
 
 // Arrays and chains must not be added to a reservation object: their members must be.
 bool isContainer(const Fence& fence) {
-#if ZBUF_RESV_HAVE_CONTAINERS
   return FenceArray::isArray(fence) || FenceChain::isChain(fence);
-#else
-  const std::string_view name = fence.driverName();
-  return name == "dma_fence_array" || name == "dma_fence_chain";
-#endif
 }
 
 std::string describe(const Fence& f) {
@@ -427,17 +416,11 @@ Result<FencePtr> Resv::getSingleton(ResvUsage usage) const {
   if (fences.size() == 1) {
     return std::move(fences.front());
   }
-#if ZBUF_RESV_HAVE_CONTAINERS
   auto array = FenceArray::create(std::move(fences), Timeline::allocateContexts(1), 1, false);
   if (!array.ok()) {
     return std::move(array).error();
   }
   return FencePtr(std::move(*array));
-#else
-  return Error(EOPNOTSUPP, "dma_resv_get_singleton",
-               fmt::format("{} fences need a fence array, which this build does not have yet",
-                           fences.size()));
-#endif
 }
 
 // --- unlocked iteration ------------------------------------------------------------------------

@@ -8,13 +8,9 @@
 #include <vector>
 
 #include "zbuf/base/log.h"
-#include "zbuf/core/fence_signalling.h"
-
-#if __has_include("zbuf/core/fence_array.h") && __has_include("zbuf/core/fence_chain.h")
 #include "zbuf/core/fence_array.h"
 #include "zbuf/core/fence_chain.h"
-#define ZBUF_TEST_HAVE_CONTAINERS 1
-#endif
+#include "zbuf/core/fence_signalling.h"
 
 namespace zbuf {
 namespace {
@@ -51,7 +47,6 @@ class LogCapture {
   std::vector<std::string> lines_;
 };
 
-#if ZBUF_TEST_HAVE_CONTAINERS
 std::vector<FencePtr> containers() {
   auto a = Timeline::create("drv", "a")->createFence();
   auto b = Timeline::create("drv", "b")->createFence();
@@ -61,23 +56,6 @@ std::vector<FencePtr> containers() {
   b->signal();
   return {FencePtr(*array), FencePtr(*chain)};
 }
-#else
-// Fences that claim to be containers by their driver names, as the array and chain do.
-class FakeContainer final : public Fence {
- public:
-  explicit FakeContainer(std::string_view name)
-      : Fence(Timeline::allocateContexts(1), 1), name_(name) {}
-  [[nodiscard]] std::string_view driverName() const override { return name_; }
-  [[nodiscard]] std::string_view timelineName() const override { return "unbound"; }
-
- private:
-  std::string_view name_;
-};
-std::vector<FencePtr> containers() {
-  return {std::make_shared<FakeContainer>("dma_fence_array"),
-          std::make_shared<FakeContainer>("dma_fence_chain")};
-}
-#endif
 
 // Adds `f` with `usage` under the lock (one reservation per add).
 void add(Resv& resv, FencePtr f, ResvUsage usage) {
@@ -406,22 +384,21 @@ TEST(Resv, SingletonCases) {
   // Only b's usage is READ: a WRITE query still sees one fence.
   EXPECT_EQ(*r.getSingleton(ResvUsage::Write), a);
   auto two = r.getSingleton(ResvUsage::Read);
-#if ZBUF_TEST_HAVE_CONTAINERS
   ASSERT_TRUE(two.ok());
   ASSERT_NE(*two, nullptr);
   EXPECT_EQ((*two)->driverName(), "dma_fence_array");
+  const auto array = FenceArray::from(*two);
+  ASSERT_NE(array, nullptr);
+  EXPECT_EQ(array->fences(), (std::vector<FencePtr>{a, b}));
+  EXPECT_FALSE(array->signalOnAny());
   EXPECT_NE((*two)->context(), a->context());
+  EXPECT_NE((*two)->context(), b->context());
   EXPECT_EQ((*two)->seqno(), 1U);
   EXPECT_FALSE((*two)->isSignaled());
   a->signal();
   EXPECT_FALSE((*two)->isSignaled());
   b->signal();
   EXPECT_TRUE((*two)->isSignaled());
-#else
-  EXPECT_EQ(two.code(), EOPNOTSUPP);
-  a->signal();
-  b->signal();
-#endif
   EXPECT_EQ(*r.getSingleton(ResvUsage::Read), nullptr);  // all signalled
 }
 
