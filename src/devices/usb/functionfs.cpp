@@ -228,10 +228,3 @@ Result<std::size_t> EndpointFile::read(std::span<std::byte> out) {
 }
 
 }  // namespace zbuf::usb
-
-namespace zbuf::usb {
-
-// TEMP-FILEIO-ONLY: replaced by the DMABUF interface (functionfs_dmabuf.cpp).
-EndpointFile::~EndpointFile() = default;
-
-}  // namespace zbuf::usb

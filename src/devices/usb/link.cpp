@@ -200,7 +200,9 @@ bool UsbLink::dequeue(const UsbRequest& request) {
 
 void UsbLink::setHostPort(UsbHostPort* port) {
   {
-    const std::lock_guard lock(m_);
+    std::unique_lock lock(m_);
+    // The link thread may be inside the old host: let it finish first.
+    cv_.wait(lock, [&] { return current_ == nullptr; });
     host_ = port;
   }
   cv_.notify_all();
@@ -377,6 +379,7 @@ void UsbLink::run() {
     current_ = nullptr;
     UsbRequestPtr done = std::move(ready->self_);
     lock.unlock();
+    cv_.notify_all();  // setHostPort() may wait for the end of the transfer
     done->complete(status, actual);
     done.reset();
     lock.lock();

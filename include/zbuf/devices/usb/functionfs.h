@@ -52,6 +52,9 @@ enum class EndpointDir : std::uint8_t { In, Out };
 struct FunctionConfig {
   std::string name = "ffs";
   std::vector<EndpointDir> endpoints{EndpointDir::In, EndpointDir::Out};  // ep1, ep2, ...
+  // How long a blocking TRANSFER waits for conflicting fences before EBUSY (the kernel's 5 s;
+  // tests shorten it).
+  std::chrono::milliseconds transferTimeout{5000};
 };
 
 // FUNCTIONFS_DMABUF_TRANSFER's argument (struct usb_ffs_dmabuf_transfer_req).
@@ -63,8 +66,6 @@ struct DmabufTransferReq {
 static_assert(sizeof(DmabufTransferReq) == 16);
 
 inline constexpr std::uint32_t kDmabufTransferMask = 0;  // USB_FFS_DMABUF_TRANSFER_MASK
-// The conflict wait of a blocking TRANSFER before EBUSY.
-inline constexpr std::chrono::milliseconds kDmabufTransferTimeout{5000};
 
 class EndpointFile;
 struct EndpointState;
@@ -157,7 +158,10 @@ class EndpointFile {
   EndpointFile(Private key, std::shared_ptr<FunctionFs> function, unsigned index, int flags);
 
  private:
-  [[nodiscard]] Result<void> refuseOnEp0(const char* op) const;
+  [[nodiscard]] Result<void> refuseOnEp0(const char* op) const;        // fileio: EINVAL
+  [[nodiscard]] Result<void> refuseDmabufOnEp0(const char* op) const;  // ioctls: ENOTTY
+  [[nodiscard]] Result<void> checkControllerSg() const;                // EPERM
+  [[nodiscard]] Result<FencePtr> transferChecked(const BufferPtr& buffer, std::uint64_t length);
   [[nodiscard]] std::shared_ptr<DmabufRecord> findLocked(const Buffer& buffer) const;
   void release(const std::shared_ptr<DmabufRecord>& record);
 
