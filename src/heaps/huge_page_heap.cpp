@@ -55,7 +55,24 @@ Result<BufferPtr> HugePageHeap::allocate(std::uint64_t len, int fdFlags, std::ui
     return std::move(memfd).error();
   }
   return heap_detail::exportHeapBuffer(kName, SharedFd::adopt(std::move(*memfd)), *size, kPageSize,
-                                 fdFlags);
+                                       fdFlags);
+}
+
+Result<BufferPtr> HugePageHeap::allocateModelled(std::uint64_t len, int fdFlags) {
+  auto size = heap_detail::checkAllocation(kName, len, fdFlags, 0, kPageSize);
+  if (!size.ok()) {
+    return std::move(size).error();
+  }
+  if (*size > heap_detail::backableBytes()) {
+    return Error(ENOMEM, "dma_heap_alloc",
+                 fmt::format("heap {} (modelled): {} bytes cannot be backed", kName, *size));
+  }
+  auto memfd = heap_detail::createSealedMemfd("zbuf:hugepage-modelled", *size, 0);
+  if (!memfd.ok()) {
+    return std::move(memfd).error();
+  }
+  return heap_detail::exportHeapBuffer("hugepage-modelled", SharedFd::adopt(std::move(*memfd)),
+                                       *size, kPageSize, fdFlags);
 }
 
 }  // namespace zbuf

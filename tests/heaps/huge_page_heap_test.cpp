@@ -90,5 +90,19 @@ TEST_F(HugePageHeapTest, OneSegmentPerHugePageCappedByMaxSegmentSize) {
   EXPECT_EQ(m2->table().segmentCount(), 2 * kHuge / (64 * 1024));
 }
 
+TEST_F(HugePageHeapTest, ModelledPagesGiveOneSegmentPer2MiB) {
+  auto b = HugePageHeap::instance()->allocateModelled(3 * kHuge - 1);
+  ASSERT_TRUE(b.ok()) << b.error().describe();
+  EXPECT_EQ((*b)->size(), 3 * kHuge);
+  EXPECT_EQ((*b)->exporterName(), "hugepage-modelled");
+  auto dev = Device::create({.name = "big", .maxSegmentSize = 1ULL << 30});
+  auto a = (*b)->attach(dev);
+  ASSERT_TRUE(a.ok());
+  auto m = MappedAttachment::create(*a, DmaDirection::Bidirectional);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->table().segmentCount(), 3U);
+  EXPECT_EQ(HugePageHeap::instance()->allocateModelled(0).code(), EINVAL);
+}
+
 }  // namespace
 }  // namespace zbuf

@@ -18,6 +18,13 @@ class HugePageHeap final : public Heap {
   // Free 2 MiB huge pages on the machine (HugePages_Free in /proc/meminfo).
   [[nodiscard]] static std::uint64_t freeHugePages();
 
+  // For machines without huge pages (benchmarks, tests of the page model): ordinary memory
+  // whose page list describes 2 MiB physically contiguous pages, through the same exporter
+  // code as allocate(). Same checks as allocate() except the huge-page pool. Exporter name
+  // "hugepage-modelled", so listings never pass it off as real huge pages.
+  [[nodiscard]] Result<BufferPtr> allocateModelled(std::uint64_t len,
+                                                   int fdFlags = O_RDWR | O_CLOEXEC);
+
   [[nodiscard]] std::string_view name() const noexcept override { return kName; }
   [[nodiscard]] Result<BufferPtr> allocate(std::uint64_t len, int fdFlags = O_RDWR | O_CLOEXEC,
                                            std::uint64_t heapFlags = 0) override;
