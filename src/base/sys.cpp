@@ -4,6 +4,7 @@
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
@@ -91,6 +92,13 @@ Result<int> getFileFlags(int fd) {
   return r;
 }
 
+Result<void> setFileFlags(int fd, int flags) {
+  if (::fcntl(fd, F_SETFL, flags) < 0) {
+    return lastError("fcntl(F_SETFL)");
+  }
+  return {};
+}
+
 Result<FileStat> fstat(int fd) {
   struct stat st {};
   if (::fstat(fd, &st) < 0) {
@@ -112,6 +120,29 @@ Result<std::size_t> write(int fd, std::span<const std::byte> in) {
   const ssize_t r = retryEintr([&] { return ::write(fd, in.data(), in.size()); });
   if (r < 0) {
     return lastError("write");
+  }
+  return static_cast<std::size_t>(r);
+}
+
+Result<std::size_t> writeNoSigpipe(int fd, std::span<const std::byte> in) noexcept {
+  sigset_t pipeSet;
+  sigemptyset(&pipeSet);
+  sigaddset(&pipeSet, SIGPIPE);
+  sigset_t old;
+  ::pthread_sigmask(SIG_BLOCK, &pipeSet, &old);
+  sigset_t pending;
+  sigemptyset(&pending);
+  ::sigpending(&pending);
+  const bool wasPending = sigismember(&pending, SIGPIPE) == 1;
+  const ssize_t r = retryEintr([&] { return ::write(fd, in.data(), in.size()); });
+  const int savedErrno = errno;
+  if (r < 0 && savedErrno == EPIPE && !wasPending) {
+    const struct timespec zero {};
+    (void)retryEintr([&] { return ::sigtimedwait(&pipeSet, nullptr, &zero); });
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (r < 0) {
+    return Error(savedErrno, "write");
   }
   return static_cast<std::size_t>(r);
 }

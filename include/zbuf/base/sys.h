@@ -25,8 +25,9 @@ namespace zbuf::sys {
 [[nodiscard]] Result<void> ftruncate(int fd, off_t size);
 [[nodiscard]] Result<void> addSeals(int fd, int seals);
 [[nodiscard]] Result<int> getSeals(int fd);
-[[nodiscard]] Result<int> getFdFlags(int fd);    // F_GETFD
-[[nodiscard]] Result<int> getFileFlags(int fd);  // F_GETFL
+[[nodiscard]] Result<int> getFdFlags(int fd);                // F_GETFD
+[[nodiscard]] Result<int> getFileFlags(int fd);              // F_GETFL
+[[nodiscard]] Result<void> setFileFlags(int fd, int flags);  // F_SETFL
 struct FileStat {
   std::uint64_t size;
   std::uint64_t inode;
@@ -37,6 +38,10 @@ struct FileStat {
 [[nodiscard]] Result<FileStat> fstat(int fd);
 [[nodiscard]] Result<std::size_t> read(int fd, std::span<std::byte> out);
 [[nodiscard]] Result<std::size_t> write(int fd, std::span<const std::byte> in);
+// write() that reports EPIPE without raising SIGPIPE (for pipes whose reader may be gone):
+// SIGPIPE is blocked in the calling thread around the write and a SIGPIPE it raised is
+// consumed. No allocation; safe in fence callbacks.
+[[nodiscard]] Result<std::size_t> writeNoSigpipe(int fd, std::span<const std::byte> in) noexcept;
 [[nodiscard]] Result<void> fallocate(int fd, int mode, off_t offset, off_t length);
 [[nodiscard]] Result<long> ioctl(int fd, unsigned long request, void* arg);
 // open(2), close-on-exec always added.

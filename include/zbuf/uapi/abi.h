@@ -1,0 +1,144 @@
+// The kernel's uAPI, byte for byte: the structs and ioctl request numbers of
+// <linux/dma-buf.h>, <linux/sync_file.h>, <linux/dma-heap.h> and <linux/udmabuf.h>
+// (reference sections 1, 2, 6 and 7), for the generic ioctl layout (x86-64, arm64).
+//
+// zbuf::uapi::ioctl() (uapi/ioctl.h) accepts exactly these numbers, so code written against
+// the kernel headers runs unchanged: it passes its own `struct dma_buf_sync` etc., whose layout
+// is checked against these types below whenever the system has the kernel headers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace zbuf::uapi {
+
+// --- ioctl number encoding (asm-generic/ioctl.h) ----------------------------------------------
+inline constexpr unsigned long kIocWrite = 1;
+inline constexpr unsigned long kIocRead = 2;
+[[nodiscard]] constexpr unsigned long iocNumber(unsigned long dir, unsigned long type,
+                                                unsigned long nr, unsigned long size) noexcept {
+  return (dir << 30) | (size << 16) | (type << 8) | nr;
+}
+[[nodiscard]] constexpr unsigned long iocType(unsigned long request) noexcept {
+  return (request >> 8) & 0xff;
+}
+
+// --- dma-buf (magic 'b') ------------------------------------------------------------------------
+inline constexpr std::uint64_t kDmaBufSyncRead = 1U << 0;
+inline constexpr std::uint64_t kDmaBufSyncWrite = 2U << 0;
+inline constexpr std::uint64_t kDmaBufSyncRw = kDmaBufSyncRead | kDmaBufSyncWrite;
+inline constexpr std::uint64_t kDmaBufSyncStart = 0U << 2;
+inline constexpr std::uint64_t kDmaBufSyncEnd = 1U << 2;
+inline constexpr std::uint64_t kDmaBufSyncValidFlagsMask = kDmaBufSyncRw | kDmaBufSyncEnd;
+inline constexpr std::size_t kDmaBufNameLen = 32;
+
+struct DmaBufSync {  // struct dma_buf_sync
+  std::uint64_t flags;
+};
+struct DmaBufExportSyncFile {  // struct dma_buf_export_sync_file
+  std::uint32_t flags;
+  std::int32_t fd;  // out
+};
+struct DmaBufImportSyncFile {  // struct dma_buf_import_sync_file
+  std::uint32_t flags;
+  std::int32_t fd;
+};
+
+inline constexpr unsigned long kDmaBufBase = 'b';
+inline constexpr unsigned long kDmaBufIoctlSync =
+    iocNumber(kIocWrite, kDmaBufBase, 0, sizeof(DmaBufSync));
+inline constexpr unsigned long kDmaBufSetNameA = iocNumber(kIocWrite, kDmaBufBase, 1, 4);
+inline constexpr unsigned long kDmaBufSetNameB = iocNumber(kIocWrite, kDmaBufBase, 1, 8);
+inline constexpr unsigned long kDmaBufSetName =
+    iocNumber(kIocWrite, kDmaBufBase, 1, sizeof(const char*));
+inline constexpr unsigned long kDmaBufIoctlExportSyncFile =
+    iocNumber(kIocRead | kIocWrite, kDmaBufBase, 2, sizeof(DmaBufExportSyncFile));
+inline constexpr unsigned long kDmaBufIoctlImportSyncFile =
+    iocNumber(kIocWrite, kDmaBufBase, 3, sizeof(DmaBufImportSyncFile));
+
+static_assert(kDmaBufIoctlSync == 0x40086200UL);
+static_assert(kDmaBufSetNameA == 0x40046201UL);
+static_assert(kDmaBufSetNameB == 0x40086201UL);
+static_assert(kDmaBufIoctlExportSyncFile == 0xC0086202UL);
+static_assert(kDmaBufIoctlImportSyncFile == 0x40086203UL);
+
+// --- sync_file (magic '>') ----------------------------------------------------------------------
+struct SyncMergeData {  // struct sync_merge_data
+  char name[32];
+  std::int32_t fd2;
+  std::int32_t fence;  // out
+  std::uint32_t flags;
+  std::uint32_t pad;
+};
+struct SyncFenceInfo {  // struct sync_fence_info
+  char objName[32];
+  char driverName[32];
+  std::int32_t status;
+  std::uint32_t flags;
+  std::uint64_t timestampNs;
+};
+struct SyncFileInfo {  // struct sync_file_info
+  char name[32];
+  std::int32_t status;
+  std::uint32_t flags;
+  std::uint32_t numFences;
+  std::uint32_t pad;
+  std::uint64_t syncFenceInfo;  // user pointer to SyncFenceInfo[numFences]
+};
+struct SyncSetDeadline {  // struct sync_set_deadline
+  std::uint64_t deadlineNs;
+  std::uint64_t pad;
+};
+
+inline constexpr unsigned long kSyncIocMagic = '>';
+inline constexpr unsigned long kSyncIocMerge =
+    iocNumber(kIocRead | kIocWrite, kSyncIocMagic, 3, sizeof(SyncMergeData));
+inline constexpr unsigned long kSyncIocFileInfo =
+    iocNumber(kIocRead | kIocWrite, kSyncIocMagic, 4, sizeof(SyncFileInfo));
+inline constexpr unsigned long kSyncIocSetDeadline =
+    iocNumber(kIocWrite, kSyncIocMagic, 5, sizeof(SyncSetDeadline));
+
+static_assert(sizeof(SyncMergeData) == 48 && sizeof(SyncFenceInfo) == 80);
+static_assert(sizeof(SyncFileInfo) == 56 && sizeof(SyncSetDeadline) == 16);
+static_assert(kSyncIocMerge == 0xC0303E03UL);
+static_assert(kSyncIocFileInfo == 0xC0383E04UL);
+static_assert(kSyncIocSetDeadline == 0x40103E05UL);
+
+// --- dma-heap (magic 'H') -----------------------------------------------------------------------
+struct DmaHeapAllocationData {  // struct dma_heap_allocation_data
+  std::uint64_t len;
+  std::uint32_t fd;  // out; must be 0 on input
+  std::uint32_t fdFlags;
+  std::uint64_t heapFlags;
+};
+inline constexpr unsigned long kDmaHeapIocMagic = 'H';
+inline constexpr unsigned long kDmaHeapIoctlAlloc =
+    iocNumber(kIocRead | kIocWrite, kDmaHeapIocMagic, 0, sizeof(DmaHeapAllocationData));
+static_assert(sizeof(DmaHeapAllocationData) == 24 && kDmaHeapIoctlAlloc == 0xC0184800UL);
+
+// --- udmabuf (magic 'u') ------------------------------------------------------------------------
+inline constexpr std::uint32_t kUdmabufFlagsCloexec = 0x01;
+struct UdmabufCreate {  // struct udmabuf_create
+  std::uint32_t memfd;
+  std::uint32_t flags;
+  std::uint64_t offset;
+  std::uint64_t size;
+};
+struct UdmabufCreateItem {  // struct udmabuf_create_item
+  std::uint32_t memfd;
+  std::uint32_t pad;
+  std::uint64_t offset;
+  std::uint64_t size;
+};
+struct UdmabufCreateList {  // struct udmabuf_create_list, followed by `count` items
+  std::uint32_t flags;
+  std::uint32_t count;
+  // UdmabufCreateItem list[count] follows.
+};
+inline constexpr unsigned long kUdmabufCreate =
+    iocNumber(kIocWrite, 'u', 0x42, sizeof(UdmabufCreate));
+inline constexpr unsigned long kUdmabufCreateList =
+    iocNumber(kIocWrite, 'u', 0x43, sizeof(UdmabufCreateList));
+static_assert(kUdmabufCreate == 0x40187542UL && kUdmabufCreateList == 0x40087543UL);
+
+}  // namespace zbuf::uapi

@@ -1,0 +1,41 @@
+// The sync-file uAPI on a sync-file fd (reference section 2): SYNC_IOC_MERGE,
+// SYNC_IOC_FILE_INFO and SYNC_IOC_SET_DEADLINE, each as a typed call taking the kernel's struct
+// (what uapi::ioctl() dispatches to) and as a convenience call.
+//
+// Errors, as the kernel returns them (docs/uapi.md has the table):
+//   any call on a fd that is not a sync file           ENOTTY (the other file's ioctl)
+//   null argument pointer                               EFAULT
+//   MERGE: flags or pad non-zero                        EINVAL
+//          fd2 not a sync file                          ENOENT
+//   FILE_INFO: flags or pad non-zero                    EINVAL
+//          0 < num_fences < number of leaf fences       EINVAL
+//          num_fences > 0 with a null sync_fence_info   EFAULT
+//   SET_DEADLINE: pad non-zero                          EINVAL
+// A sync file's fd itself is polled with poll(2) (POLLIN once signalled, never POLLOUT).
+//
+// Thread-safety: every function is thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "zbuf/base/result.h"
+#include "zbuf/base/unique_fd.h"
+#include "zbuf/core/sync_file.h"
+#include "zbuf/uapi/abi.h"
+
+namespace zbuf::uapi {
+
+// SYNC_IOC_MERGE: on success data->fence is the new fd (close-on-exec); the caller owns it.
+[[nodiscard]] Result<void> syncMerge(int fd, SyncMergeData* data);
+// SYNC_IOC_FILE_INFO.
+[[nodiscard]] Result<void> syncFileInfo(int fd, SyncFileInfo* info);
+// SYNC_IOC_SET_DEADLINE.
+[[nodiscard]] Result<void> syncSetDeadline(int fd, const SyncSetDeadline* data);
+
+// Convenience: MERGE of fd1 and fd2 into a new file named `name`.
+[[nodiscard]] Result<UniqueFd> mergeSyncFiles(std::string_view name, int fd1, int fd2);
+// Convenience: FILE_INFO with every leaf (two calls, like libsync's sync_file_info()).
+[[nodiscard]] Result<zbuf::SyncFileInfo> syncFileInfo(int fd);
+
+}  // namespace zbuf::uapi
