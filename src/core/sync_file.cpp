@@ -228,7 +228,7 @@ Result<UniqueFd> SyncFile::merge(std::string_view name, const SyncFile& other) c
 }
 
 std::vector<FencePtr> SyncFile::leaves() const {
-  return unwrapFence(fence_);
+  return unwrapFences(fence_);
 }
 
 std::string SyncFile::name() const {
