@@ -1,5 +1,6 @@
 #include "zbuf/base/sys.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
@@ -14,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <string>
@@ -106,6 +108,40 @@ Result<FileStat> fstat(int fd) {
   }
   return FileStat{static_cast<std::uint64_t>(st.st_size), st.st_ino, st.st_dev, st.st_mode,
                   static_cast<std::uint64_t>(st.st_blksize)};
+}
+
+Result<UniqueFd> reopen(int fd, int flags) {
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  const int r = retryEintr([&] { return ::open(path.c_str(), flags); });
+  if (r < 0) {
+    return lastError("open(/proc/self/fd)");
+  }
+  return UniqueFd::adopt(r);
+}
+
+Result<void> setFdFlags(int fd, int flags) {
+  if (::fcntl(fd, F_SETFD, flags) < 0) {
+    return lastError("fcntl(F_SETFD)");
+  }
+  return {};
+}
+
+Result<std::vector<int>> openFds() {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) {
+    return lastError("opendir(/proc/self/fd)");
+  }
+  const int own = ::dirfd(dir);
+  std::vector<int> fds;
+  while (const struct dirent* entry = ::readdir(dir)) {
+    char* end = nullptr;
+    const long n = std::strtol(entry->d_name, &end, 10);
+    if (end != entry->d_name && *end == '\0' && n != own) {
+      fds.push_back(static_cast<int>(n));
+    }
+  }
+  ::closedir(dir);
+  return fds;
 }
 
 Result<std::size_t> read(int fd, std::span<std::byte> out) {

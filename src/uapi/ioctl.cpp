@@ -5,8 +5,11 @@
 #include <fmt/format.h>
 
 #include "zbuf/base/sys.h"
+#include "zbuf/core/buffer.h"
 #include "zbuf/core/sync_file.h"
 #include "zbuf/uapi/abi.h"
+#include "zbuf/uapi/dma_buf.h"
+#include "zbuf/uapi/heap.h"
 #include "zbuf/uapi/sync_file.h"
 
 namespace zbuf::uapi {
@@ -38,6 +41,23 @@ Result<long> syncFileIoctl(int fd, unsigned long request, void* arg) {
   }
 }
 
+Result<long> bufferIoctl(int fd, unsigned long request, void* arg) {
+  switch (request) {
+    case kDmaBufIoctlSync:
+      return asLong(dmaBufSync(fd, static_cast<const DmaBufSync*>(arg)));
+    case kDmaBufSetNameA:
+    case kDmaBufSetNameB:
+      // The argument is the name pointer itself.
+      return asLong(dmaBufSetName(fd, static_cast<const char*>(arg)));
+    case kDmaBufIoctlExportSyncFile:
+      return asLong(dmaBufExportSyncFile(fd, static_cast<DmaBufExportSyncFile*>(arg)));
+    case kDmaBufIoctlImportSyncFile:
+      return asLong(dmaBufImportSyncFile(fd, static_cast<const DmaBufImportSyncFile*>(arg)));
+    default:
+      return notTty(fd, request, "dma-buf");
+  }
+}
+
 }  // namespace
 
 Result<long> ioctl(int fd, unsigned long request, void* arg) {
@@ -46,6 +66,12 @@ Result<long> ioctl(int fd, unsigned long request, void* arg) {
   }
   if (SyncFile::fromFd(fd).ok()) {
     return syncFileIoctl(fd, request, arg);
+  }
+  if (Buffer::fromFd(fd).ok()) {
+    return bufferIoctl(fd, request, arg);
+  }
+  if (deviceKind(fd) != DeviceKind::None) {
+    return deviceIoctl(fd, request, arg);
   }
   return notTty(fd, request, "zbuf");
 }

@@ -36,6 +36,13 @@ struct FileStat {
   std::uint64_t blockSize;
 };
 [[nodiscard]] Result<FileStat> fstat(int fd);
+// A new open file description of the file `fd` refers to, opened through /proc/self/fd with
+// `flags` (e.g. O_RDONLY | O_CLOEXEC for a read-only fd of a memfd).
+[[nodiscard]] Result<UniqueFd> reopen(int fd, int flags);
+// Sets the fd flags (F_SETFD: FD_CLOEXEC).
+[[nodiscard]] Result<void> setFdFlags(int fd, int flags);
+// The fd numbers open in this process (a listing of /proc/self/fd, without the one it uses).
+[[nodiscard]] Result<std::vector<int>> openFds();
 [[nodiscard]] Result<std::size_t> read(int fd, std::span<std::byte> out);
 [[nodiscard]] Result<std::size_t> write(int fd, std::span<const std::byte> in);
 // write() that reports EPIPE without raising SIGPIPE (for pipes whose reader may be gone):
