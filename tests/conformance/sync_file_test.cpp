@@ -5,10 +5,11 @@
 // timelines through debugfs; SwTimeline below is the same thing in process (fences signal when
 // the timeline value reaches their seqno). Everything else goes through the kernel's ioctl
 // numbers and structs via zbuf::uapi::ioctl, the way libsync does it.
-#include <linux/sync_file.h>
-#include <poll.h>
+#include "zbuf/core/sync_file.h"
 
 #include <gtest/gtest.h>
+#include <linux/sync_file.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <array>
@@ -19,7 +20,6 @@
 #include <vector>
 
 #include "zbuf/base/sys.h"
-#include "zbuf/core/sync_file.h"
 #include "zbuf/uapi/ioctl.h"
 
 namespace zbuf {
@@ -114,7 +114,9 @@ std::vector<sync_fence_info> syncFileInfo(int fd) {
   return leaves;
 }
 
-std::size_t syncFenceSize(int fd) { return syncFileInfo(fd).size(); }
+std::size_t syncFenceSize(int fd) {
+  return syncFileInfo(fd).size();
+}
 
 constexpr int kActive = 0;
 constexpr int kSignaled = 1;
