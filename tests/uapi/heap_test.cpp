@@ -1,0 +1,243 @@
+// Heap allocation and udmabuf through device fds and the kernel's structs: behaviour and every
+// errno (reference sections 6, 7 and 12).
+#include "zbuf/uapi/heap.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/dma-heap.h>
+#include <linux/udmabuf.h>
+#include <sys/mman.h>
+
+#include <cstring>
+#include <vector>
+
+#include "zbuf/base/sys.h"
+#include "zbuf/core/buffer.h"
+#include "zbuf/uapi/dma_buf.h"
+#include "zbuf/uapi/ioctl.h"
+
+namespace zbuf::uapi {
+namespace {
+
+UniqueFd systemHeap() {
+  auto fd = openHeap("system");
+  EXPECT_TRUE(fd.ok());
+  return fd.ok() ? std::move(*fd) : UniqueFd();
+}
+
+int allocErrno(dma_heap_allocation_data data) {
+  UniqueFd heap = systemHeap();
+  auto r = ioctl(heap.get(), DMA_HEAP_IOCTL_ALLOC, &data);
+  if (r.ok()) {
+    UniqueFd::adopt(static_cast<int>(data.fd)).reset();
+  }
+  return r.code();
+}
+
+// A sealed memfd of `size` bytes, as udmabuf wants it.
+UniqueFd sealedMemfd(std::uint64_t size, int seals = F_SEAL_SHRINK) {
+  auto fd = sys::memfdCreate("udmabuf-src", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  EXPECT_TRUE(fd.ok());
+  EXPECT_TRUE(sys::ftruncate(fd->get(), static_cast<off_t>(size)).ok());
+  if (seals != 0) {
+    EXPECT_TRUE(sys::addSeals(fd->get(), seals).ok());
+  }
+  return std::move(*fd);
+}
+
+TEST(UapiHeap, OpenUnknownHeapIsEnoent) {
+  EXPECT_EQ(openHeap("no-such-heap").code(), ENOENT);
+  EXPECT_TRUE(openHeap("system").ok());
+}
+
+TEST(UapiHeap, AllocWithKernelStructGivesAPageRoundedBuffer) {
+  UniqueFd heap = systemHeap();
+  dma_heap_allocation_data data{};
+  data.len = 1;
+  data.fd_flags = O_RDWR | O_CLOEXEC;
+  auto r = ioctl(heap.get(), DMA_HEAP_IOCTL_ALLOC, &data);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  UniqueFd buf = UniqueFd::adopt(static_cast<int>(data.fd));
+  EXPECT_EQ(*size(buf.get()), sys::pageSize());
+  EXPECT_EQ(*sys::getFdFlags(buf.get()) & FD_CLOEXEC, FD_CLOEXEC);
+  EXPECT_EQ(*sys::getFileFlags(buf.get()) & O_ACCMODE, O_RDWR);
+  EXPECT_EQ((*Buffer::fromFd(buf.get()))->exporterName(), "system");
+}
+
+TEST(UapiHeap, FdFlagsSetCloexecAndAccessMode) {
+  auto noCloexec = allocate("system", 4096, O_RDWR);
+  ASSERT_TRUE(noCloexec.ok());
+  EXPECT_EQ(*sys::getFdFlags(noCloexec->get()) & FD_CLOEXEC, 0);
+  auto readOnly = allocate("system", 4096, O_RDONLY | O_CLOEXEC);
+  ASSERT_TRUE(readOnly.ok());
+  EXPECT_EQ(*sys::getFileFlags(readOnly->get()) & O_ACCMODE, O_RDONLY);
+}
+
+TEST(UapiHeap, LenZeroIsEinval) {
+  dma_heap_allocation_data data{};
+  data.fd_flags = O_RDWR;
+  EXPECT_EQ(allocErrno(data), EINVAL);
+}
+
+TEST(UapiHeap, NonZeroInputFdIsEinval) {
+  dma_heap_allocation_data data{};
+  data.len = 4096;
+  data.fd = 3;
+  data.fd_flags = O_RDWR;
+  EXPECT_EQ(allocErrno(data), EINVAL);
+}
+
+TEST(UapiHeap, ExtraFdFlagsAreEinval) {
+  dma_heap_allocation_data data{};
+  data.len = 4096;
+  data.fd_flags = O_RDWR | O_NONBLOCK;
+  EXPECT_EQ(allocErrno(data), EINVAL);
+}
+
+TEST(UapiHeap, HeapFlagsAreEinval) {
+  dma_heap_allocation_data data{};
+  data.len = 4096;
+  data.fd_flags = O_RDWR;
+  data.heap_flags = 1;
+  EXPECT_EQ(allocErrno(data), EINVAL);
+}
+
+TEST(UapiHeap, MoreThanTheMachineCanBackIsEnomem) {
+  dma_heap_allocation_data data{};
+  data.len = 1ULL << 50;
+  data.fd_flags = O_RDWR;
+  EXPECT_EQ(allocErrno(data), ENOMEM);
+}
+
+TEST(UapiHeap, UnknownHeapIoctlIsEinvalAndNullIsEfault) {
+  UniqueFd heap = systemHeap();
+  dma_heap_allocation_data data{};
+  EXPECT_EQ(ioctl(heap.get(), iocNumber(kIocRead | kIocWrite, 'H', 1, 24), &data).code(), EINVAL);
+  EXPECT_EQ(ioctl(heap.get(), DMA_HEAP_IOCTL_ALLOC, nullptr).code(), EFAULT);
+  EXPECT_EQ(heapAlloc(heap.get(), nullptr).code(), EFAULT);
+}
+
+TEST(UapiHeap, AShorterStructIsZeroExtendedLikeTheKernel) {
+  UniqueFd heap = systemHeap();
+  // An old 16-byte layout {len, fd, fd_flags}: heap_flags reads as 0.
+  std::uint64_t old[2] = {8192, 0};
+  auto r = ioctl(heap.get(), iocNumber(kIocRead | kIocWrite, 'H', 0, 16), old);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  UniqueFd buf = UniqueFd::adopt(static_cast<int>(old[1] & 0xffffffffU));
+  EXPECT_EQ(*size(buf.get()), 8192U);
+}
+
+TEST(UapiHeap, AllocOnAnotherFdIsEnotty) {
+  auto memfd = sys::memfdCreate("x", MFD_CLOEXEC);
+  ASSERT_TRUE(memfd.ok());
+  DmaHeapAllocationData data{};
+  data.len = 4096;
+  EXPECT_EQ(heapAlloc(memfd->get(), &data).code(), ENOTTY);
+  auto udmabuf = openUdmabuf();
+  ASSERT_TRUE(udmabuf.ok());
+  EXPECT_EQ(heapAlloc(udmabuf->get(), &data).code(), ENOTTY);
+}
+
+// --- udmabuf --------------------------------------------------------------------------------
+
+TEST(UapiUdmabuf, CreateSharesTheCallersPages) {
+  UniqueFd memfd = sealedMemfd(8192);
+  auto dev = openUdmabuf();
+  ASSERT_TRUE(dev.ok());
+  udmabuf_create create{static_cast<__u32>(memfd.get()), UDMABUF_FLAGS_CLOEXEC, 4096, 4096};
+  auto r = ioctl(dev->get(), UDMABUF_CREATE, &create);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  UniqueFd buf = UniqueFd::adopt(static_cast<int>(*r));
+  EXPECT_EQ(*sys::getFdFlags(buf.get()) & FD_CLOEXEC, FD_CLOEXEC);
+  EXPECT_EQ(*size(buf.get()), 4096U);
+  auto src = sys::mmap(8192, PROT_READ | PROT_WRITE, MAP_SHARED, memfd.get(), 0);
+  ASSERT_TRUE(src.ok());
+  std::memcpy(src->data() + 4096, "udma", 4);
+  auto view = mmap(buf.get(), 4096, PROT_READ, MAP_SHARED);
+  ASSERT_TRUE(view.ok()) << view.error().describe();
+  EXPECT_EQ(std::memcmp(view->data(), "udma", 4), 0);
+}
+
+TEST(UapiUdmabuf, CreateWithoutCloexecFlag) {
+  UniqueFd memfd = sealedMemfd(4096);
+  auto dev = openUdmabuf();
+  ASSERT_TRUE(dev.ok());
+  UdmabufCreate create{static_cast<std::uint32_t>(memfd.get()), 0, 0, 4096};
+  auto buf = udmabufCreate(dev->get(), &create);
+  ASSERT_TRUE(buf.ok());
+  EXPECT_EQ(*sys::getFdFlags(buf->get()) & FD_CLOEXEC, 0);
+}
+
+TEST(UapiUdmabuf, CreateListJoinsRanges) {
+  UniqueFd a = sealedMemfd(4096);
+  UniqueFd b = sealedMemfd(8192);
+  auto dev = openUdmabuf();
+  ASSERT_TRUE(dev.ok());
+  std::vector<std::byte> raw(sizeof(udmabuf_create_list) + 2 * sizeof(udmabuf_create_item));
+  auto* list = reinterpret_cast<udmabuf_create_list*>(raw.data());
+  list->flags = UDMABUF_FLAGS_CLOEXEC;
+  list->count = 2;
+  list->list[0] = {static_cast<__u32>(a.get()), 0, 0, 4096};
+  list->list[1] = {static_cast<__u32>(b.get()), 0, 4096, 4096};
+  auto r = ioctl(dev->get(), UDMABUF_CREATE_LIST, list);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  UniqueFd buf = UniqueFd::adopt(static_cast<int>(*r));
+  EXPECT_EQ(*size(buf.get()), 8192U);
+}
+
+int createErrno(int memfd, std::uint64_t offset, std::uint64_t size) {
+  auto dev = openUdmabuf();
+  EXPECT_TRUE(dev.ok());
+  UdmabufCreate create{static_cast<std::uint32_t>(memfd), 0, offset, size};
+  return udmabufCreate(dev->get(), &create).code();
+}
+
+TEST(UapiUdmabuf, ABadMemfdIsEbadfd) {
+  auto other = sys::pipe();
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(createErrno(other->first.get(), 0, 4096), EBADFD);
+  EXPECT_EQ(createErrno(-1, 0, 4096), EBADFD);
+}
+
+TEST(UapiUdmabuf, SealRulesAreEinval) {
+  UniqueFd noShrinkSeal = sealedMemfd(4096, 0);
+  EXPECT_EQ(createErrno(noShrinkSeal.get(), 0, 4096), EINVAL);
+  UniqueFd writeSealed = sealedMemfd(4096, F_SEAL_SHRINK | F_SEAL_WRITE);
+  EXPECT_EQ(createErrno(writeSealed.get(), 0, 4096), EINVAL);
+}
+
+TEST(UapiUdmabuf, AlignmentSizeAndRangeAreEinval) {
+  UniqueFd memfd = sealedMemfd(8192);
+  EXPECT_EQ(createErrno(memfd.get(), 100, 4096), EINVAL);
+  EXPECT_EQ(createErrno(memfd.get(), 0, 100), EINVAL);
+  EXPECT_EQ(createErrno(memfd.get(), 0, 0), EINVAL);
+  EXPECT_EQ(createErrno(memfd.get(), 4096, 8192), EINVAL);
+}
+
+TEST(UapiUdmabuf, ListCountZeroOrOverTheLimitIsEinval) {
+  auto dev = openUdmabuf();
+  ASSERT_TRUE(dev.ok());
+  UdmabufCreateList empty{0, 0};
+  EXPECT_EQ(udmabufCreateList(dev->get(), &empty).code(), EINVAL);
+  UdmabufCreateList tooMany{0, 1025};  // checked before any item is read
+  EXPECT_EQ(udmabufCreateList(dev->get(), &tooMany).code(), EINVAL);
+}
+
+TEST(UapiUdmabuf, OtherRequestsAreEnottyAndNullIsEfault) {
+  auto dev = openUdmabuf();
+  ASSERT_TRUE(dev.ok());
+  std::uint64_t arg[4] = {};
+  EXPECT_EQ(ioctl(dev->get(), iocNumber(kIocWrite, 'u', 0x44, 8), arg).code(), ENOTTY);
+  EXPECT_EQ(ioctl(dev->get(), DMA_HEAP_IOCTL_ALLOC, arg).code(), ENOTTY);
+  EXPECT_EQ(ioctl(dev->get(), UDMABUF_CREATE, nullptr).code(), EFAULT);
+  EXPECT_EQ(ioctl(dev->get(), UDMABUF_CREATE_LIST, nullptr).code(), EFAULT);
+  auto heap = openHeap("system");
+  ASSERT_TRUE(heap.ok());
+  UdmabufCreate create{};
+  EXPECT_EQ(udmabufCreate(heap->get(), &create).code(), ENOTTY);
+  UdmabufCreateList list{};
+  EXPECT_EQ(udmabufCreateList(heap->get(), &list).code(), ENOTTY);
+}
+
+}  // namespace
+}  // namespace zbuf::uapi
