@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "dma_buf_calls.h"
 #include "zbuf/core/fence_unwrap.h"
 #include "zbuf/core/sync_file.h"
 
@@ -74,12 +75,10 @@ class ResvLock {
 
 }  // namespace
 
-Result<void> dmaBufSync(int fd, const DmaBufSync* sync) {
+namespace detail {
+
+Result<void> dmaBufSync(Buffer& buffer, const DmaBufSync* sync) {
   constexpr const char* kOp = "DMA_BUF_IOCTL_SYNC";
-  auto buffer = bufferFor(fd, kOp, ENOTTY);
-  if (!buffer.ok()) {
-    return std::move(buffer).error();
-  }
   if (sync == nullptr) {
     return nullArgument(kOp);
   }
@@ -88,17 +87,13 @@ Result<void> dmaBufSync(int fd, const DmaBufSync* sync) {
     return std::move(dir).error();
   }
   if ((sync->flags & kDmaBufSyncEnd) != 0) {
-    return (*buffer)->endCpuAccess(*dir);
+    return buffer.endCpuAccess(*dir);
   }
-  return (*buffer)->beginCpuAccess(*dir);
+  return buffer.beginCpuAccess(*dir);
 }
 
-Result<void> dmaBufSetName(int fd, const char* name) {
+Result<void> dmaBufSetName(Buffer& buffer, const char* name) {
   constexpr const char* kOp = "DMA_BUF_SET_NAME";
-  auto buffer = bufferFor(fd, kOp, ENOTTY);
-  if (!buffer.ok()) {
-    return std::move(buffer).error();
-  }
   if (name == nullptr) {
     return nullArgument(kOp);
   }
@@ -106,24 +101,20 @@ Result<void> dmaBufSetName(int fd, const char* name) {
   const std::size_t len = ::strnlen(name, kDmaBufNameLen);
   if (len == kDmaBufNameLen) {
     return Error(EINVAL, kOp,
-                 fmt::format("buffer {}: name longer than {} characters", (*buffer)->inode(),
+                 fmt::format("buffer {}: name longer than {} characters", buffer.inode(),
                              kDmaBufNameLen - 1));
   }
-  return (*buffer)->setName(std::string_view(name, len));
+  return buffer.setName(std::string_view(name, len));
 }
 
-Result<void> dmaBufExportSyncFile(int fd, DmaBufExportSyncFile* data) {
+Result<void> dmaBufExportSyncFile(Buffer& buffer, DmaBufExportSyncFile* data) {
   constexpr const char* kOp = "DMA_BUF_IOCTL_EXPORT_SYNC_FILE";
-  auto buffer = bufferFor(fd, kOp, ENOTTY);
-  if (!buffer.ok()) {
-    return std::move(buffer).error();
-  }
   if (data == nullptr) {
     return nullArgument(kOp);
   }
   ZBUF_TRY(checkSyncFileFlags(data->flags, kOp));
   const bool write = (data->flags & kDmaBufSyncWrite) != 0;
-  auto fence = (*buffer)->resv().getSingleton(usageRw(write));
+  auto fence = buffer.resv().getSingleton(usageRw(write));
   if (!fence.ok()) {
     return std::move(fence).error();
   }
@@ -135,12 +126,8 @@ Result<void> dmaBufExportSyncFile(int fd, DmaBufExportSyncFile* data) {
   return {};
 }
 
-Result<void> dmaBufImportSyncFile(int fd, const DmaBufImportSyncFile* data) {
+Result<void> dmaBufImportSyncFile(Buffer& buffer, const DmaBufImportSyncFile* data) {
   constexpr const char* kOp = "DMA_BUF_IOCTL_IMPORT_SYNC_FILE";
-  auto buffer = bufferFor(fd, kOp, ENOTTY);
-  if (!buffer.ok()) {
-    return std::move(buffer).error();
-  }
   if (data == nullptr) {
     return nullArgument(kOp);
   }
@@ -155,13 +142,47 @@ Result<void> dmaBufImportSyncFile(int fd, const DmaBufImportSyncFile* data) {
   if (leaves.empty()) {
     return {};
   }
-  Resv& resv = (*buffer)->resv();
+  Resv& resv = buffer.resv();
   const ResvLock lock(resv);
   ZBUF_TRY(resv.reserveFencesLocked(static_cast<unsigned>(leaves.size())));
   for (const FencePtr& leaf : leaves) {
     resv.addFenceLocked(leaf, usage);
   }
   return {};
+}
+
+}  // namespace detail
+
+Result<void> dmaBufSync(int fd, const DmaBufSync* sync) {
+  auto buffer = bufferFor(fd, "DMA_BUF_IOCTL_SYNC", ENOTTY);
+  if (!buffer.ok()) {
+    return std::move(buffer).error();
+  }
+  return detail::dmaBufSync(**buffer, sync);
+}
+
+Result<void> dmaBufSetName(int fd, const char* name) {
+  auto buffer = bufferFor(fd, "DMA_BUF_SET_NAME", ENOTTY);
+  if (!buffer.ok()) {
+    return std::move(buffer).error();
+  }
+  return detail::dmaBufSetName(**buffer, name);
+}
+
+Result<void> dmaBufExportSyncFile(int fd, DmaBufExportSyncFile* data) {
+  auto buffer = bufferFor(fd, "DMA_BUF_IOCTL_EXPORT_SYNC_FILE", ENOTTY);
+  if (!buffer.ok()) {
+    return std::move(buffer).error();
+  }
+  return detail::dmaBufExportSyncFile(**buffer, data);
+}
+
+Result<void> dmaBufImportSyncFile(int fd, const DmaBufImportSyncFile* data) {
+  auto buffer = bufferFor(fd, "DMA_BUF_IOCTL_IMPORT_SYNC_FILE", ENOTTY);
+  if (!buffer.ok()) {
+    return std::move(buffer).error();
+  }
+  return detail::dmaBufImportSyncFile(**buffer, data);
 }
 
 Result<void> sync(int fd, std::uint64_t flags) {

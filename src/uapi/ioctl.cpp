@@ -4,11 +4,11 @@
 
 #include <fmt/format.h>
 
+#include "dma_buf_calls.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/core/buffer.h"
 #include "zbuf/core/sync_file.h"
 #include "zbuf/uapi/abi.h"
-#include "zbuf/uapi/dma_buf.h"
 #include "zbuf/uapi/heap.h"
 #include "zbuf/uapi/sync_file.h"
 
@@ -41,18 +41,19 @@ Result<long> syncFileIoctl(int fd, unsigned long request, void* arg) {
   }
 }
 
-Result<long> bufferIoctl(int fd, unsigned long request, void* arg) {
+Result<long> bufferIoctl(Buffer& buffer, int fd, unsigned long request, void* arg) {
   switch (request) {
     case kDmaBufIoctlSync:
-      return asLong(dmaBufSync(fd, static_cast<const DmaBufSync*>(arg)));
+      return asLong(detail::dmaBufSync(buffer, static_cast<const DmaBufSync*>(arg)));
     case kDmaBufSetNameA:
     case kDmaBufSetNameB:
       // The argument is the name pointer itself.
-      return asLong(dmaBufSetName(fd, static_cast<const char*>(arg)));
+      return asLong(detail::dmaBufSetName(buffer, static_cast<const char*>(arg)));
     case kDmaBufIoctlExportSyncFile:
-      return asLong(dmaBufExportSyncFile(fd, static_cast<DmaBufExportSyncFile*>(arg)));
+      return asLong(detail::dmaBufExportSyncFile(buffer, static_cast<DmaBufExportSyncFile*>(arg)));
     case kDmaBufIoctlImportSyncFile:
-      return asLong(dmaBufImportSyncFile(fd, static_cast<const DmaBufImportSyncFile*>(arg)));
+      return asLong(
+          detail::dmaBufImportSyncFile(buffer, static_cast<const DmaBufImportSyncFile*>(arg)));
     default:
       return notTty(fd, request, "dma-buf");
   }
@@ -61,14 +62,16 @@ Result<long> bufferIoctl(int fd, unsigned long request, void* arg) {
 }  // namespace
 
 Result<long> ioctl(int fd, unsigned long request, void* arg) {
-  if (!sys::fstat(fd).ok()) {
+  // Buffers first: SYNC is the hot path. Buffer::fromFd tells a closed fd (EBADF) apart.
+  auto buffer = Buffer::fromFd(fd);
+  if (buffer.ok()) {
+    return bufferIoctl(**buffer, fd, request, arg);
+  }
+  if (buffer.code() == EBADF) {
     return Error(EBADF, "ioctl", fmt::format("fd {} is not open", fd));
   }
   if (SyncFile::fromFd(fd).ok()) {
     return syncFileIoctl(fd, request, arg);
-  }
-  if (Buffer::fromFd(fd).ok()) {
-    return bufferIoctl(fd, request, arg);
   }
   if (deviceKind(fd) != DeviceKind::None) {
     return deviceIoctl(fd, request, arg);
