@@ -256,6 +256,51 @@ TEST(AttachmentMapTest, ScopeObjectUnmaps) {
   EXPECT_EQ(MappedAttachment::create(nullptr, DmaDirection::ToDevice).code(), EINVAL);
 }
 
+TEST(AttachmentMapTest, ExporterMapRunsWithTheResvLockHeld) {
+  auto c = counters();
+  BufferPtr b = fakeBuffer(c);
+  auto a = b->attach(device());
+  ASSERT_TRUE(a.ok());
+  auto m = MappedAttachment::create(*a, DmaDirection::Bidirectional);
+  ASSERT_TRUE(m.ok());
+  m->reset();
+  EXPECT_EQ(c->map.load(), 1);
+  EXPECT_EQ(c->unmap.load(), 1);
+  EXPECT_EQ(c->mapWithoutLock.load(), 0);
+}
+
+TEST(AttachmentMapTest, ConcurrentAttachMapDetach) {
+  auto c = counters();
+  BufferPtr b = fakeBuffer(c, 4 * 4096, /*dynamic=*/true);
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 200;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto dev = device(t % 2 == 0 ? "even" : "odd");
+      for (int i = 0; i < kRounds; ++i) {
+        auto a = b->attach(dev);
+        ASSERT_TRUE(a.ok());
+        {
+          auto m = MappedAttachment::create(*a, DmaDirection::Bidirectional);
+          ASSERT_TRUE(m.ok());
+          EXPECT_EQ(m->table().segmentCount(), 4U);
+        }
+        (void)b->attachments();
+        b->detach(*a);
+      }
+    });
+  }
+  for (auto& th : threads) {
+    th.join();
+  }
+  EXPECT_TRUE(b->attachments().empty());
+  EXPECT_EQ(c->attach.load(), kThreads * kRounds);
+  EXPECT_EQ(c->detach.load(), kThreads * kRounds);
+  EXPECT_EQ(c->pin.load(), c->unpin.load());
+  EXPECT_EQ(c->mapWithoutLock.load(), 0);
+}
+
 // --- pin / move_notify -----------------------------------------------------------------------
 
 TEST(AttachmentPinTest, DynamicImportersPin) {

@@ -21,6 +21,7 @@ struct FakeCounters {
   int attachError = 0;  // errno returned by attach, 0: succeed
   int pinError = 0;
   int mapError = 0;
+  std::atomic<int> mapWithoutLock{0};  // map or unmap ran without the resv lock held
 };
 
 struct FakePriv {
@@ -35,6 +36,9 @@ inline ExporterOps fakeOps(bool dynamic) {
   ops.map = [priv](Attachment& a, DmaDirection dir) -> Result<SgTable> {
     FakePriv& p = priv(a.buffer());
     ++p.counters->map;
+    if (!a.buffer().resv().mutex().heldByCurrentThread()) {
+      ++p.counters->mapWithoutLock;
+    }
     if (p.counters->mapError != 0) {
       return Error(p.counters->mapError, "fake_map");
     }
@@ -43,6 +47,9 @@ inline ExporterOps fakeOps(bool dynamic) {
   };
   ops.unmap = [priv](Attachment& a, SgTable& t, DmaDirection) {
     ++priv(a.buffer()).counters->unmap;
+    if (!a.buffer().resv().mutex().heldByCurrentThread()) {
+      ++priv(a.buffer()).counters->mapWithoutLock;
+    }
     unmapSgTable(a.device(), t);
   };
   ops.release = [priv](Buffer& b) { ++priv(b).counters->release; };
