@@ -6,13 +6,20 @@
 // a fence, or take a reservation lock (a waiter may hold it). Sections nest.
 //
 // In checked builds (CMake option ZBUF_CHECKED, on in the sanitizer builds) each violation is
-// reported with the innermost section's fence and the call site; in other builds the scope
-// object is empty and every check compiles to nothing.
+// reported with the innermost section's fence (an inner section without a fence inherits the
+// outer one's), the call site, and a backtrace: heap allocations through any operator new
+// (replaced in checked builds; the location is the caller of operator new), Fence::wait*,
+// and WwMutex/Resv locks (they call checkSignallingSection(ResvLock)). Fence::signal() runs its
+// callbacks inside a section of its own, so a callback that allocates or waits is reported too.
+// Reports go to the handler (default: an error log); reporting never aborts, and allocations
+// made while reporting are not reported again. In other builds the scope object is empty and
+// every check compiles to nothing.
 #pragma once
 
 #include <functional>
 #include <source_location>
 #include <string>
+#include <type_traits>
 
 namespace zbuf {
 
@@ -51,6 +58,8 @@ class FenceSignallingSection {
 // Reports `violation` if the calling thread is inside a section.
 void checkSignallingSection(SignallingViolation violation,
                             std::source_location where = std::source_location::current());
+// Reports a heap allocation made inside a section by the code at `caller` (operator new's hook).
+void reportSignallingAllocation(void* caller);
 // Replaces the report handler (default: log an error with the backtrace). Returns the old one.
 SignallingReportHandler setSignallingReportHandler(SignallingReportHandler handler);
 
@@ -74,6 +83,8 @@ inline SignallingReportHandler setSignallingReportHandler(SignallingReportHandle
 }
 
 inline constexpr bool kSignallingChecks = false;
+// Costs nothing: no state, no code.
+static_assert(std::is_empty_v<FenceSignallingSection>);
 
 #endif
 
