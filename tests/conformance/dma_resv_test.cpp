@@ -15,6 +15,12 @@ namespace {
 class DmaResv : public testing::TestWithParam<ResvUsage> {
  protected:
   static FencePtr allocFence() { return Timeline::create("selftest", "selftest")->createFence(); }
+  // dma_resv_lock, dma_resv_reserve_fences(1), dma_resv_add_fence: returns with the lock held.
+  static void lockAndAdd(Resv& resv, const FencePtr& f, ResvUsage usage) {
+    ASSERT_TRUE(resv.lock(nullptr).ok()) << "Resv locking failed";
+    ASSERT_TRUE(resv.reserveFencesLocked(1).ok()) << "Resv shared slot allocation failed";
+    resv.addFenceLocked(f, usage);
+  }
 };
 
 // sanitycheck: a fence can be signalled and released; a reservation object can be locked
@@ -36,9 +42,7 @@ TEST_P(DmaResv, signaling) {
   const ResvUsage usage = GetParam();
   FencePtr f = allocFence();
   Resv resv;
-  ASSERT_TRUE(resv.lock(nullptr).ok()) << "Resv locking failed";
-  ASSERT_TRUE(resv.reserveFencesLocked(1).ok()) << "Resv shared slot allocation failed";
-  resv.addFenceLocked(f, usage);
+  ASSERT_NO_FATAL_FAILURE(lockAndAdd(resv, f, usage));
   EXPECT_FALSE(resv.testSignaled(usage)) << "Resv unexpectedly signaled";
   f->signal();
   EXPECT_TRUE(resv.testSignaled(usage)) << "Resv not reporting signaled";
@@ -50,9 +54,7 @@ TEST_P(DmaResv, for_each) {
   const ResvUsage usage = GetParam();
   FencePtr f = allocFence();
   Resv resv;
-  ASSERT_TRUE(resv.lock(nullptr).ok()) << "Resv locking failed";
-  ASSERT_TRUE(resv.reserveFencesLocked(1).ok()) << "Resv shared slot allocation failed";
-  resv.addFenceLocked(f, usage);
+  ASSERT_NO_FATAL_FAILURE(lockAndAdd(resv, f, usage));
   int found = 0;
   resv.forEachLocked(ResvUsage::Bookkeep, [&](const FencePtr& fence, ResvUsage fenceUsage) {
     ++found;
@@ -72,9 +74,7 @@ TEST_P(DmaResv, for_each_unlocked) {
   const ResvUsage usage = GetParam();
   FencePtr f = allocFence();
   Resv resv;
-  ASSERT_TRUE(resv.lock(nullptr).ok()) << "Resv locking failed";
-  ASSERT_TRUE(resv.reserveFencesLocked(1).ok()) << "Resv shared slot allocation failed";
-  resv.addFenceLocked(f, usage);
+  ASSERT_NO_FATAL_FAILURE(lockAndAdd(resv, f, usage));
   resv.unlock();
 
   enum class State { NoneYet, RestartRequested, Done } state = State::NoneYet;
@@ -100,9 +100,7 @@ TEST_P(DmaResv, get_fences) {
   const ResvUsage usage = GetParam();
   FencePtr f = allocFence();
   Resv resv;
-  ASSERT_TRUE(resv.lock(nullptr).ok()) << "Resv locking failed";
-  ASSERT_TRUE(resv.reserveFencesLocked(1).ok()) << "Resv shared slot allocation failed";
-  resv.addFenceLocked(f, usage);
+  ASSERT_NO_FATAL_FAILURE(lockAndAdd(resv, f, usage));
   resv.unlock();
   const std::vector<FencePtr> fences = resv.getFences(usage);
   ASSERT_EQ(fences.size(), 1U) << "get_fences returned unexpected fence";

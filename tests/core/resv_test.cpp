@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "zbuf/base/log.h"
+#include "support/log_capture.h"
 #include "zbuf/core/fence_array.h"
 #include "zbuf/core/fence_chain.h"
 #include "zbuf/core/fence_signalling.h"
@@ -20,32 +20,7 @@ using namespace std::chrono_literals;
 constexpr ResvUsage kUsages[] = {ResvUsage::Kernel, ResvUsage::Write, ResvUsage::Read,
                                  ResvUsage::Bookkeep};
 
-// Captures the error lines of one log category while alive (single-threaded use only).
-class LogCapture {
- public:
-  explicit LogCapture(const char* category) : category_(category) {
-    setLogSink([this](const LogCategory& c, LogLevel level, std::string_view m) {
-      if (std::string_view(c.name()) == category_ && level >= LogLevel::Error) {
-        lines_.emplace_back(m);
-      }
-    });
-  }
-  ~LogCapture() { setLogSink({}); }
-  LogCapture(const LogCapture&) = delete;
-  LogCapture& operator=(const LogCapture&) = delete;
-  [[nodiscard]] bool contains(std::string_view needle) const {
-    for (const auto& l : lines_) {
-      if (l.find(needle) != std::string::npos) {
-        return true;
-      }
-    }
-    return false;
-  }
-
- private:
-  std::string_view category_;
-  std::vector<std::string> lines_;
-};
+using testing_support::LogCapture;
 
 std::vector<FencePtr> containers() {
   auto a = Timeline::create("drv", "a")->createFence();
