@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -459,19 +460,23 @@ TEST(Resv, BackOffProtocolAcrossTwoObjects) {
   Resv y;
   WwAcquireCtx old(reservationWwClass());
   ASSERT_TRUE(x.lock(&old).ok());
+  // `old` keeps x until the young context has died on it: no timing assumption.
+  std::promise<int> died;
   std::thread t([&] {
     WwAcquireCtx young(reservationWwClass());
     ASSERT_TRUE(y.lock(&young).ok());
     auto r = x.lock(&young);
-    ASSERT_EQ(r.code(), EDEADLK);
-    y.unlock();
-    x.lockSlow(young);  // waits for `old` to let go of x
+    died.set_value(r.code());
+    if (!r.ok()) {
+      y.unlock();
+      x.lockSlow(young);  // waits for `old` to let go of x
+    }
     ASSERT_TRUE(y.lock(&young).ok());
     EXPECT_EQ(young.held(), 2U);
     y.unlock();
     x.unlock();
   });
-  std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(died.get_future().get(), EDEADLK);
   x.unlock();
   t.join();
 }
