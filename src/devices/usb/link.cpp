@@ -167,6 +167,7 @@ Result<void> UsbLink::queue(UsbRequestPtr request) {
     UsbRequest* r = request.get();
     r->self_ = std::move(request);
     r->next_ = nullptr;
+    r->queuedNs_ = sys::monotonicNs();
     (tail_ == nullptr ? head_ : tail_->next_) = r;
     tail_ = r;
   }
@@ -332,11 +333,12 @@ int UsbLink::transferLocked(UsbRequest& r, std::uint64_t& actual,
     log(LogUsb, LogLevel::Warn, "usb-link: request on ep{} faulted ({})", r.endpoint,
         errnoName(-status));
   }
-  // The wire is busy for the bytes it moved (a failed transfer still used it).
+  // The wire is busy for the bytes it moved (a failed transfer still used it), from when it was
+  // free and the request was there: an oversleep is made up by the next queued transfer.
   if (const std::uint64_t rate = linkBytesPerSecond(config_.speed); rate != 0) {
     const std::uint64_t now = sys::monotonicNs();
     const std::uint64_t bytes = status == 0 ? actual : r.length;
-    busyUntilNs_ = std::max(busyUntilNs_, now) + bytes * 1'000'000'000ULL / rate;
+    busyUntilNs_ = std::max(busyUntilNs_, r.queuedNs_) + bytes * 1'000'000'000ULL / rate;
     if (busyUntilNs_ > now) {
       std::this_thread::sleep_for(std::chrono::nanoseconds(busyUntilNs_ - now));
     }

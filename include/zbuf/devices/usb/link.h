@@ -8,9 +8,10 @@
 // in the UDC device's emulated IOMMU: the link translates every segment, so a request reaches
 // only what was mapped for it, in the mapped direction) or a CPU buffer (the fileio path).
 //
-// Bandwidth model (docs/usb.md): a transfer of n bytes occupies the wire for n / rate seconds;
-// the wire's "busy until" time accumulates over back-to-back transfers, so the average rate is
-// exact even when the thread oversleeps. Usb2 = 43e6 B/s (USB 2.0 high speed, 480 Mbit/s raw,
+// Bandwidth model (docs/usb.md): a transfer of n bytes occupies the wire for n / rate seconds,
+// starting when both the wire is free and the request is queued; completion is due at
+// start + n / rate, so a thread that oversleeps catches up on the next queued transfer and the
+// average rate stays exact. Usb2 = 43e6 B/s (USB 2.0 high speed, 480 Mbit/s raw,
 // bulk payload in practice 40-45 MB/s), Usb3 = 425e6 B/s (SuperSpeed, 5 Gbit/s raw, 8b/10b ->
 // 500 MB/s, bulk payload in practice 400-450 MB/s), Unlimited = no pacing (memory speed).
 //
@@ -73,6 +74,7 @@ class UsbRequest {
   // a fence signalling section) and the request keeps itself alive through self_.
   std::shared_ptr<UsbRequest> self_;  // guarded by the link's m_
   UsbRequest* next_ = nullptr;        // guarded by the link's m_
+  std::uint64_t queuedNs_ = 0;        // when it was queued (the wire model's start bound)
 };
 using UsbRequestPtr = std::shared_ptr<UsbRequest>;
 
