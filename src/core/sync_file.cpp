@@ -101,7 +101,7 @@ SyncFile::~SyncFile() {
   fence_->removeCallback(waker_);
 }
 
-bool SyncFile::hasReaders() const noexcept {
+bool SyncFile::hasReaders() const {
   auto revents = sys::pollOne(waker_.writeEnd.get(), 0, std::chrono::milliseconds(0));
   return !revents.ok() || (*revents & POLLERR) == 0;
 }

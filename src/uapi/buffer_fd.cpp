@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "file_key.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/core/sync_file.h"
 
@@ -24,7 +25,7 @@ namespace {
 
 constexpr std::size_t kMinPruneThreshold = 64;
 
-using Key = std::pair<std::uint64_t, std::uint64_t>;  // (st_dev, st_ino)
+using Key = detail::FileKey;
 
 struct Entry {
   BufferPtr buffer;
@@ -43,14 +44,6 @@ Table& table() {
   return *t;
 }
 
-Result<Key> keyOf(int fd) {
-  auto st = sys::fstat(fd);
-  if (!st.ok()) {
-    return std::move(st).error();
-  }
-  return Key{st->device, st->inode};
-}
-
 // Every open fd of the process with its file.
 std::vector<std::pair<int, Key>> scanFds() {
   std::vector<std::pair<int, Key>> out;
@@ -60,7 +53,7 @@ std::vector<std::pair<int, Key>> scanFds() {
   }
   out.reserve(fds->size());
   for (int fd : *fds) {
-    auto key = keyOf(fd);
+    auto key = detail::fileKeyOf(fd);
     if (key.ok()) {
       out.emplace_back(fd, *key);
     }
@@ -105,7 +98,7 @@ Result<UniqueFd> installBuffer(BufferPtr buffer, int fdFlags) {
                  fmt::format("fd flags {:#o} beyond O_ACCMODE | O_CLOEXEC", fdFlags));
   }
   const int own = buffer->fd().get();
-  auto key = keyOf(own);
+  auto key = detail::fileKeyOf(own);
   if (!key.ok()) {
     return std::move(key).error();
   }
@@ -113,7 +106,7 @@ Result<UniqueFd> installBuffer(BufferPtr buffer, int fdFlags) {
   std::vector<BufferPtr> dropped;  // released after the table lock
   Table& t = table();
   const std::lock_guard lock(t.mutex);
-  const bool known = t.entries.count(*key) != 0;
+  const bool known = t.entries.contains(*key);
   std::vector<int> internalFds;
   if (!known) {
     for (const auto& [fd, fdKey] : scanFds()) {
@@ -141,7 +134,7 @@ Result<UniqueFd> installBuffer(BufferPtr buffer, int fdFlags) {
 }
 
 void close(UniqueFd fd) {
-  auto key = keyOf(fd.get());
+  auto key = detail::fileKeyOf(fd.get());
   if (!key.ok()) {
     return;
   }
@@ -153,7 +146,7 @@ void close(UniqueFd fd) {
   std::vector<BufferPtr> dropped;
   Table& t = table();
   const std::lock_guard lock(t.mutex);
-  if (t.entries.count(*key) != 0) {
+  if (t.entries.contains(*key)) {
     pruneLocked(t, &*key, dropped);
   }
 }

@@ -30,6 +30,16 @@ Result<BufferPtr> bufferFor(int fd, const char* op, int notBuffer) {
   return Error(notBuffer, op, fmt::format("fd {} is not a zbuf buffer", fd));
 }
 
+// Looks `fd` up (EBADF, or ENOTTY for another file) and runs an ioctl on its buffer.
+template <typename Arg>
+Result<void> onBuffer(int fd, const char* op, Result<void> (*call)(Buffer&, Arg), Arg arg) {
+  auto buffer = bufferFor(fd, op, ENOTTY);
+  if (!buffer.ok()) {
+    return std::move(buffer).error();
+  }
+  return call(**buffer, arg);
+}
+
 Error nullArgument(const char* op) {
   return Error(EFAULT, op, "argument pointer is null");
 }
@@ -68,6 +78,8 @@ class ResvLock {
   ~ResvLock() { resv_.unlock(); }
   ResvLock(const ResvLock&) = delete;
   ResvLock& operator=(const ResvLock&) = delete;
+  ResvLock(ResvLock&&) = delete;
+  ResvLock& operator=(ResvLock&&) = delete;
 
  private:
   Resv& resv_;
@@ -154,35 +166,19 @@ Result<void> dmaBufImportSyncFile(Buffer& buffer, const DmaBufImportSyncFile* da
 }  // namespace detail
 
 Result<void> dmaBufSync(int fd, const DmaBufSync* sync) {
-  auto buffer = bufferFor(fd, "DMA_BUF_IOCTL_SYNC", ENOTTY);
-  if (!buffer.ok()) {
-    return std::move(buffer).error();
-  }
-  return detail::dmaBufSync(**buffer, sync);
+  return onBuffer(fd, "DMA_BUF_IOCTL_SYNC", &detail::dmaBufSync, sync);
 }
 
 Result<void> dmaBufSetName(int fd, const char* name) {
-  auto buffer = bufferFor(fd, "DMA_BUF_SET_NAME", ENOTTY);
-  if (!buffer.ok()) {
-    return std::move(buffer).error();
-  }
-  return detail::dmaBufSetName(**buffer, name);
+  return onBuffer(fd, "DMA_BUF_SET_NAME", &detail::dmaBufSetName, name);
 }
 
 Result<void> dmaBufExportSyncFile(int fd, DmaBufExportSyncFile* data) {
-  auto buffer = bufferFor(fd, "DMA_BUF_IOCTL_EXPORT_SYNC_FILE", ENOTTY);
-  if (!buffer.ok()) {
-    return std::move(buffer).error();
-  }
-  return detail::dmaBufExportSyncFile(**buffer, data);
+  return onBuffer(fd, "DMA_BUF_IOCTL_EXPORT_SYNC_FILE", &detail::dmaBufExportSyncFile, data);
 }
 
 Result<void> dmaBufImportSyncFile(int fd, const DmaBufImportSyncFile* data) {
-  auto buffer = bufferFor(fd, "DMA_BUF_IOCTL_IMPORT_SYNC_FILE", ENOTTY);
-  if (!buffer.ok()) {
-    return std::move(buffer).error();
-  }
-  return detail::dmaBufImportSyncFile(**buffer, data);
+  return onBuffer(fd, "DMA_BUF_IOCTL_IMPORT_SYNC_FILE", &detail::dmaBufImportSyncFile, data);
 }
 
 Result<void> sync(int fd, std::uint64_t flags) {

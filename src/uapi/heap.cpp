@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "file_key.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/heaps/heap.h"
 #include "zbuf/heaps/udmabuf.h"
@@ -22,7 +23,7 @@
 namespace zbuf::uapi {
 namespace {
 
-using Key = std::pair<std::uint64_t, std::uint64_t>;  // (st_dev, st_ino)
+using Key = detail::FileKey;
 
 struct Device {
   DeviceKind kind = DeviceKind::None;
@@ -42,14 +43,6 @@ Devices& devices() {
   return *d;
 }
 
-Result<Key> keyOf(int fd) {
-  auto st = sys::fstat(fd);
-  if (!st.ok()) {
-    return std::move(st).error();
-  }
-  return Key{st->device, st->inode};
-}
-
 // A dup of the device `name`'s fd, creating and registering it on first use.
 Result<UniqueFd> openDevice(const std::string& name, Device device) {
   Devices& d = devices();
@@ -60,7 +53,7 @@ Result<UniqueFd> openDevice(const std::string& name, Device device) {
     if (!memfd.ok()) {
       return std::move(memfd).error();
     }
-    auto key = keyOf(memfd->get());
+    auto key = detail::fileKeyOf(memfd->get());
     if (!key.ok()) {
       return std::move(key).error();
     }
@@ -71,7 +64,7 @@ Result<UniqueFd> openDevice(const std::string& name, Device device) {
 }
 
 Result<Device> deviceOf(int fd) {
-  auto key = keyOf(fd);
+  auto key = detail::fileKeyOf(fd);
   if (!key.ok()) {
     return std::move(key).error();
   }

@@ -26,19 +26,30 @@ void copyName(char (&out)[N], std::string_view name) {
   std::memcpy(out, name.data(), std::min(name.size(), N - 1));
 }
 
+// MERGE and FILE_INFO: the sync file behind `fd` (ENOTTY), a non-null argument (EFAULT) whose
+// flags and pad are 0 (EINVAL).
+template <typename Arg>
+Result<std::shared_ptr<SyncFile>> fileForCall(int fd, const char* op, const Arg* arg) {
+  auto file = syncFileFor(fd, op);
+  if (!file.ok()) {
+    return file;
+  }
+  if (arg == nullptr) {
+    return Error(EFAULT, op, "argument pointer is null");
+  }
+  if (arg->flags != 0 || arg->pad != 0) {
+    return Error(EINVAL, op,
+                 fmt::format("flags {:#x} and pad {:#x} must be 0", arg->flags, arg->pad));
+  }
+  return file;
+}
+
 }  // namespace
 
 Result<void> syncMerge(int fd, SyncMergeData* data) {
-  auto file = syncFileFor(fd, "SYNC_IOC_MERGE");
+  auto file = fileForCall(fd, "SYNC_IOC_MERGE", data);
   if (!file.ok()) {
     return std::move(file).error();
-  }
-  if (data == nullptr) {
-    return Error(EFAULT, "SYNC_IOC_MERGE", "argument pointer is null");
-  }
-  if (data->flags != 0 || data->pad != 0) {
-    return Error(EINVAL, "SYNC_IOC_MERGE",
-                 fmt::format("flags {:#x} and pad {:#x} must be 0", data->flags, data->pad));
   }
   data->name[sizeof data->name - 1] = '\0';
   auto merged = (*file)->merge(std::string_view(data->name), data->fd2);
@@ -50,16 +61,9 @@ Result<void> syncMerge(int fd, SyncMergeData* data) {
 }
 
 Result<void> syncFileInfo(int fd, SyncFileInfo* info) {
-  auto file = syncFileFor(fd, "SYNC_IOC_FILE_INFO");
+  auto file = fileForCall(fd, "SYNC_IOC_FILE_INFO", info);
   if (!file.ok()) {
     return std::move(file).error();
-  }
-  if (info == nullptr) {
-    return Error(EFAULT, "SYNC_IOC_FILE_INFO", "argument pointer is null");
-  }
-  if (info->flags != 0 || info->pad != 0) {
-    return Error(EINVAL, "SYNC_IOC_FILE_INFO",
-                 fmt::format("flags {:#x} and pad {:#x} must be 0", info->flags, info->pad));
   }
   const bool withFences = info->numFences != 0;
   const zbuf::SyncFileInfo got = (*file)->info(withFences);

@@ -186,6 +186,7 @@ TEST(UapiDmaBufExportSyncFile, NoFenceGivesTheSignalledStub) {
   EXPECT_EQ(info->fences[0].driverName, "stub");
   EXPECT_EQ(info->fences[0].objName, "stub");
   EXPECT_EQ(info->fences[0].status, 1);
+  EXPECT_GT(info->fences[0].timestampNs, 0U);
   EXPECT_EQ(info->status, 1);
   EXPECT_EQ(*SyncFile::getFence(file.get()), Fence::stub());
 }

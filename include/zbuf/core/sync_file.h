@@ -102,6 +102,8 @@ class SyncFile : public std::enable_shared_from_this<SyncFile> {
   ~SyncFile();
   SyncFile(const SyncFile&) = delete;
   SyncFile& operator=(const SyncFile&) = delete;
+  SyncFile(SyncFile&&) = delete;
+  SyncFile& operator=(SyncFile&&) = delete;
 
  private:
   // Writes the wake-up byte when the fence signals. Runs under the fence lock: one
@@ -112,7 +114,7 @@ class SyncFile : public std::enable_shared_from_this<SyncFile> {
     UniqueFd writeEnd;  // O_NONBLOCK; set before the callback is added, never changed after
   };
 
-  [[nodiscard]] bool hasReaders() const noexcept;
+  [[nodiscard]] bool hasReaders() const;
 
   FencePtr fence_;
   std::string name_;  // the MERGE name (empty: generated); never changed after construction
