@@ -176,6 +176,31 @@ struct Slot {
   FencePtr fence;
 };
 
+// Hands blocks to the producing stage until the run's byte budget is issued.
+struct Feeder {
+  DmabufStage& stage;
+  const std::vector<BufferPtr>& buffers;
+  std::uint64_t blockBytes;
+  RunControl& control;
+  std::vector<Slot>& slots;
+  Ring& ring;
+  std::uint64_t issued = 0;
+
+  void feed(std::size_t i) {
+    if (control.doneIssuing(issued)) {
+      return;
+    }
+    auto f = stage.enqueue(buffers[i], blockBytes);
+    if (!f.ok()) {
+      control.error(f.error());
+      return;  // the slot stays idle
+    }
+    issued += blockBytes;
+    slots[i].fence = std::move(*f);
+    ring.push(i);
+  }
+};
+
 }  // namespace
 
 std::uint64_t runDmabufChain(DmabufStage& first, DmabufStage& second,
@@ -185,23 +210,10 @@ std::uint64_t runDmabufChain(DmabufStage& first, DmabufStage& second,
   std::vector<Slot> slots(n);
   Ring inFirst(n);
   Ring inSecond(n);
-  std::uint64_t issued = 0;
   std::uint64_t delivered = 0;
   FenceWaiter waiter;
-
-  auto toFirst = [&](std::size_t i) {
-    if (control.doneIssuing(issued)) {
-      return;
-    }
-    auto f = first.enqueue(buffers[i], blockBytes);
-    if (!f.ok()) {
-      control.error(f.error());
-      return;  // the slot stays idle
-    }
-    issued += blockBytes;
-    slots[i].fence = std::move(*f);
-    inFirst.push(i);
-  };
+  Feeder feeder{first, buffers, blockBytes, control, slots, inFirst};
+  auto toFirst = [&](std::size_t i) { feeder.feed(i); };
   auto toSecond = [&](std::size_t i) {
     if (control.aborted()) {
       return;
@@ -270,23 +282,10 @@ std::uint64_t runDmabufToApp(DmabufStage& first, const std::vector<BufferPtr>& b
   const std::size_t n = buffers.size();
   std::vector<Slot> slots(n);
   Ring inFirst(n);
-  std::uint64_t issued = 0;
   std::uint64_t delivered = 0;
   FenceWaiter waiter;
-
-  auto toFirst = [&](std::size_t i) {
-    if (control.doneIssuing(issued)) {
-      return;
-    }
-    auto f = first.enqueue(buffers[i], blockBytes);
-    if (!f.ok()) {
-      control.error(f.error());
-      return;
-    }
-    issued += blockBytes;
-    slots[i].fence = std::move(*f);
-    inFirst.push(i);
-  };
+  Feeder feeder{first, buffers, blockBytes, control, slots, inFirst};
+  auto toFirst = [&](std::size_t i) { feeder.feed(i); };
 
   for (std::size_t i = 0; i < n; ++i) {
     toFirst(i);
