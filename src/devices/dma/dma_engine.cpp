@@ -353,6 +353,9 @@ void DmaEngine::run() {
       status = executePass(d, streamBase, mode, rate);
       lock.lock();
     }
+    if (status != 0 && d.passes_ == 0 && config_.direction == TransferDirection::MemToDev) {
+      streamOffset_ += d.length();  // the memory held those stream bytes; they are skipped
+    }
     if (status == 0) {
       ++d.passes_;
       ++stats_.passes;

@@ -12,11 +12,12 @@
 //    callback (the ADC's pattern at the stream offset); in benchmark mode they are left
 //    untouched (like iio_rwdev -B: the hardware neither generates nor checks). Memory-to-device:
 //    data mode hands the bytes to `consume` (the DAC's checker); benchmark mode ignores them.
-//  - Stream offsets: the engine counts the bytes of its stream. A successful pass advances it
-//    by the descriptor's length; a failed transfer does not advance it (its bytes are not part
-//    of the stream), so a consumer that knows only positions can still check every byte of the
-//    transfers that succeeded. A memory-to-device cyclic transfer advances it once: its
-//    repetitions re-send the same stream bytes.
+//  - Stream offsets: the engine counts the bytes of its stream. Device-to-memory: a successful
+//    pass advances it by the descriptor's length and a failed one does not (the device produced
+//    nothing), so the next transfer carries the next stream bytes. Memory-to-device: the memory
+//    holds the producer's stream bytes, so a transfer advances it by its length once, failed or
+//    not (a failed block's bytes are skipped), and a cyclic transfer's repetitions re-send the
+//    same stream bytes. Either way a checker that knows only positions checks every byte.
 //  - Cyclic transfers repeat until a later descriptor is submitted (the cyclic one completes
 //    with 0 at the end of its current pass, then the later one runs) or terminateAll().
 //  - Rate: bytes per second (0: unlimited), paced per chunk; an idle engine does not bank

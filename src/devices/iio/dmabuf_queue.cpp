@@ -1,0 +1,352 @@
+// DmabufQueue: see dmabuf_queue.h.
+#include "dmabuf_queue.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "zbuf/base/log.h"
+#include "zbuf/core/fence_signalling.h"
+#include "zbuf/core/resv.h"
+#include "zbuf/devices/iio/iio_uapi.h"
+
+namespace zbuf::iio {
+
+ZBUF_LOG_CATEGORY(IioDmabuf);
+
+struct DmabufQueue::Block {
+  BufferPtr buffer;
+  AttachmentPtr attachment;
+  SgTable table;
+  DmaDirection dir = DmaDirection::FromDevice;
+  std::shared_ptr<Timeline> timeline;
+  dma::DmaDescriptor descriptor;
+  // Guarded by the queue's mutex_:
+  State state = State::Idle;
+  FencePtr fence;  // the fence of the transfer in flight
+  Block* nextParked = nullptr;
+  bool detached = false;
+};
+
+DmabufQueue::DmabufQueue(dma::DmaEngine& engine, bool input) : engine_(engine), input_(input) {}
+
+DmabufQueue::~DmabufQueue() {
+  detachAll();
+  reap();
+  // Whatever is left was never completed: the engine was destroyed or terminated without it.
+  std::vector<std::shared_ptr<Block>> left;
+  {
+    const std::lock_guard lock(mutex_);
+    left.swap(zombies_);
+  }
+  for (auto& b : left) {
+    if (b->fence) {
+      b->fence->setError(-ECANCELED);
+      b->fence->signal();
+    }
+    release(*b);
+  }
+}
+
+std::shared_ptr<DmabufQueue::Block> DmabufQueue::findLocked(const Buffer& buffer) const {
+  for (const auto& b : blocks_) {
+    if (b->buffer.get() == &buffer) {
+      return b;
+    }
+  }
+  return nullptr;
+}
+
+void DmabufQueue::release(Block& block) {
+  if (!block.table.empty()) {
+    block.attachment->unmapUnlocked(block.table, block.dir);
+  }
+  block.buffer->detach(block.attachment);
+  block.attachment.reset();
+}
+
+Result<void> DmabufQueue::attach(const BufferPtr& buffer, bool nonblock) {
+  if (!buffer) {
+    return Error(EINVAL, "iio_buffer_attach_dmabuf", "no buffer");
+  }
+  reap();
+  {
+    const std::lock_guard lock(mutex_);
+    if (findLocked(*buffer)) {
+      return Error(
+          EBUSY, "iio_buffer_attach_dmabuf",
+          fmt::format("buffer {} is already attached to this IIO buffer", buffer->inode()));
+    }
+  }
+  auto block = std::make_shared<Block>();
+  block->buffer = buffer;
+  block->dir = input_ ? DmaDirection::FromDevice : DmaDirection::ToDevice;
+  auto attachment = buffer->attach(engine_.devicePtr());
+  if (!attachment.ok()) {
+    return std::move(attachment).error();
+  }
+  block->attachment = std::move(*attachment);
+  Resv& resv = buffer->resv();
+  if (nonblock) {
+    if (!resv.trylock()) {
+      buffer->detach(block->attachment);
+      return Error(EBUSY, "iio_buffer_attach_dmabuf", "reservation contended (non-blocking)");
+    }
+  } else if (auto r = resv.lock(); !r.ok()) {
+    buffer->detach(block->attachment);
+    return std::move(r).error();
+  }
+  auto table = block->attachment->mapLocked(block->dir);
+  resv.unlock();
+  if (!table.ok()) {
+    buffer->detach(block->attachment);
+    return std::move(table).error();
+  }
+  block->table = std::move(*table);
+  block->timeline = Timeline::create("iio", "iio");
+  block->descriptor.setVecs(dma::DmaDescriptor::vecsFrom(block->table));
+  Block* raw = block.get();
+  block->descriptor.setCompletion(
+      [this, raw](dma::DmaDescriptor& /*d*/, int status) { complete(*raw, status); });
+  {
+    const std::lock_guard lock(mutex_);
+    if (!findLocked(*buffer)) {
+      blocks_.push_back(block);
+      return {};
+    }
+  }
+  // Lost a race with another attach of the same buffer.
+  release(*block);
+  return Error(EBUSY, "iio_buffer_attach_dmabuf", "buffer attached concurrently");
+}
+
+Result<void> DmabufQueue::detach(const Buffer& buffer) {
+  std::shared_ptr<Block> idle;
+  {
+    const std::lock_guard lock(mutex_);
+    auto it = std::find_if(blocks_.begin(), blocks_.end(),
+                           [&](const auto& b) { return b->buffer.get() == &buffer; });
+    if (it == blocks_.end()) {
+      return Error(EPERM, "iio_buffer_detach_dmabuf", "buffer is not attached");
+    }
+    std::shared_ptr<Block> block = std::move(*it);
+    blocks_.erase(it);
+    block->detached = true;
+    if (block->state == State::Parked) {
+      // Never reached the hardware: unpark it and fail its fence so it still signals.
+      Block** link = &parkedHead_;
+      Block* prev = nullptr;
+      while (*link != block.get()) {
+        prev = *link;
+        link = &(*link)->nextParked;
+      }
+      *link = block->nextParked;
+      if (parkedTail_ == block.get()) {
+        parkedTail_ = prev;
+      }
+      block->nextParked = nullptr;
+      block->state = State::Idle;
+      FencePtr fence = std::move(block->fence);
+      const FenceSignallingSection section(fence.get());
+      fence->setError(-ECANCELED);
+      fence->signal();
+      ++stats_.failed;
+    }
+    if (block->state == State::Idle) {
+      idle = std::move(block);
+    } else {
+      zombies_.push_back(std::move(block));
+    }
+  }
+  if (idle) {
+    release(*idle);
+  }
+  reap();
+  return {};
+}
+
+void DmabufQueue::detachAll() {
+  for (;;) {
+    const Buffer* buffer = nullptr;
+    {
+      const std::lock_guard lock(mutex_);
+      if (blocks_.empty()) {
+        return;
+      }
+      buffer = blocks_.front()->buffer.get();
+    }
+    (void)detach(*buffer);
+  }
+}
+
+void DmabufQueue::reap() {
+  std::vector<std::shared_ptr<Block>> done;
+  {
+    const std::lock_guard lock(mutex_);
+    if (zombies_.empty()) {
+      return;
+    }
+    auto keep = std::partition(zombies_.begin(), zombies_.end(),
+                               [](const auto& b) { return b->state != State::Idle; });
+    done.assign(std::make_move_iterator(keep), std::make_move_iterator(zombies_.end()));
+    zombies_.erase(keep, zombies_.end());
+  }
+  for (auto& b : done) {
+    release(*b);
+  }
+}
+
+Result<FencePtr> DmabufQueue::enqueue(const Buffer& buffer, bool cyclic, std::uint64_t bytesUsed,
+                                      bool nonblock) {
+  if (bytesUsed == 0 || bytesUsed > buffer.size()) {
+    return Error(
+        EINVAL, "iio_buffer_enqueue_dmabuf",
+        fmt::format("bytes_used {} not in 1..{} (the buffer's size)", bytesUsed, buffer.size()));
+  }
+  reap();
+  std::shared_ptr<Block> block;
+  {
+    const std::lock_guard lock(mutex_);
+    block = findLocked(buffer);
+  }
+  if (!block) {
+    return Error(EPERM, "iio_buffer_enqueue_dmabuf", "buffer is not attached");
+  }
+  // The fence is allocated before anything is published (the kernel's kmalloc).
+  FencePtr fence = block->timeline->createFence();
+  Resv& resv = buffer.resv();
+  if (nonblock) {
+    if (!resv.trylock()) {
+      return Error(EBUSY, "iio_buffer_enqueue_dmabuf", "reservation contended (non-blocking)");
+    }
+  } else if (auto r = resv.lock(); !r.ok()) {
+    return std::move(r).error();
+  }
+  // Input: the device writes memory, so it waits for every reader and writer.
+  const auto timeout =
+      nonblock ? std::chrono::milliseconds(0) : std::chrono::milliseconds(kEnqueueTimeoutMs);
+  auto waited = resv.waitTimeout(usageRw(input_), timeout);
+  if (!waited.ok()) {
+    resv.unlock();
+    return std::move(waited).error();
+  }
+  if (waited->count() == 0) {
+    resv.unlock();
+    return Error(EBUSY, "iio_buffer_enqueue_dmabuf",
+                 fmt::format("conflicting fences still pending after {} ms", timeout.count()));
+  }
+  std::unique_lock lock(mutex_);
+  if (auto r = resv.reserveFencesLocked(1); !r.ok()) {
+    lock.unlock();
+    resv.unlock();
+    return std::move(r).error();
+  }
+  resv.addFenceLocked(fence, input_ ? ResvUsage::Write : ResvUsage::Read);
+  resv.unlock();
+  ++stats_.enqueued;
+
+  // From here the fence is visible: nothing may allocate, wait or take a resv lock.
+  int error = 0;
+  const char* why = nullptr;
+  {
+    const FenceSignallingSection section(fence.get());
+    if (block->detached) {
+      error = EPERM;
+      why = "buffer detached during enqueue";
+    } else if (block->state == State::Active) {
+      error = EBUSY;
+      why = "block already in flight";
+    } else if (block->state == State::Parked) {
+      error = EPERM;
+      why = "block already queued";
+    } else {
+      block->fence = fence;
+      block->descriptor.setLength(bytesUsed);
+      block->descriptor.setCyclic(cyclic);
+      if (enabled_) {
+        block->state = State::Active;
+        auto r = engine_.submit(block->descriptor);
+        if (!r.ok()) {
+          block->state = State::Idle;
+          block->fence.reset();
+          error = r.code();
+          why = "the DMA engine refused the transfer";
+        }
+      } else {
+        block->state = State::Parked;
+        if (parkedTail_ != nullptr) {
+          parkedTail_->nextParked = block.get();
+        } else {
+          parkedHead_ = block.get();
+        }
+        parkedTail_ = block.get();
+      }
+    }
+    if (error != 0) {
+      fence->setError(-error);
+      fence->signal();
+      ++stats_.failed;
+    }
+  }
+  lock.unlock();
+  if (error != 0) {
+    return Error(error, "iio_buffer_enqueue_dmabuf", why);
+  }
+  return fence;
+}
+
+void DmabufQueue::complete(Block& block, int status) {
+  const std::lock_guard lock(mutex_);
+  FencePtr fence = std::move(block.fence);
+  const FenceSignallingSection section(fence.get());
+  block.state = State::Idle;
+  if (status < 0) {
+    fence->setError(status);
+    ++stats_.failed;
+  } else {
+    ++stats_.completed;
+  }
+  fence->signal();
+}
+
+void DmabufQueue::enable() {
+  const std::lock_guard lock(mutex_);
+  enabled_ = true;
+  while (parkedHead_ != nullptr) {
+    Block& b = *parkedHead_;
+    parkedHead_ = b.nextParked;
+    b.nextParked = nullptr;
+    b.state = State::Active;
+    if (auto r = engine_.submit(b.descriptor); !r.ok()) {
+      b.state = State::Idle;
+      FencePtr fence = std::move(b.fence);
+      fence->setError(r.error().negative());
+      fence->signal();
+      ++stats_.failed;
+    }
+  }
+  parkedTail_ = nullptr;
+}
+
+void DmabufQueue::disable() {
+  const std::lock_guard lock(mutex_);
+  enabled_ = false;
+}
+
+std::size_t DmabufQueue::attachedCount() const {
+  const std::lock_guard lock(mutex_);
+  return blocks_.size();
+}
+
+std::size_t DmabufQueue::zombieCount() const {
+  const std::lock_guard lock(mutex_);
+  return zombies_.size();
+}
+
+DmabufStats DmabufQueue::stats() const {
+  const std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+}  // namespace zbuf::iio
