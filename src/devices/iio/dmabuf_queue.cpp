@@ -29,7 +29,9 @@ struct DmabufQueue::Block {
   bool detached = false;
 };
 
-DmabufQueue::DmabufQueue(dma::DmaEngine& engine, bool input) : engine_(engine), input_(input) {}
+DmabufQueue::DmabufQueue(dma::DmaEngine& engine, bool input,
+                         std::chrono::milliseconds enqueueTimeout)
+    : engine_(engine), input_(input), enqueueTimeout_(enqueueTimeout) {}
 
 DmabufQueue::~DmabufQueue() {
   detachAll();
@@ -224,8 +226,7 @@ Result<FencePtr> DmabufQueue::enqueue(const Buffer& buffer, bool cyclic, std::ui
     return std::move(r).error();
   }
   // Input: the device writes memory, so it waits for every reader and writer.
-  const auto timeout =
-      nonblock ? std::chrono::milliseconds(0) : std::chrono::milliseconds(kEnqueueTimeoutMs);
+  const auto timeout = nonblock ? std::chrono::milliseconds(0) : enqueueTimeout_;
   auto waited = resv.waitTimeout(usageRw(input_), timeout);
   if (!waited.ok()) {
     resv.unlock();

@@ -28,6 +28,7 @@
 // Thread-safety: thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -49,7 +50,7 @@ struct DmabufStats {
 class DmabufQueue {
  public:
   // `input`: an ADC buffer (device writes memory). The engine must outlive the queue.
-  DmabufQueue(dma::DmaEngine& engine, bool input);
+  DmabufQueue(dma::DmaEngine& engine, bool input, std::chrono::milliseconds enqueueTimeout);
   // The engine must have been terminated: no block is in flight.
   ~DmabufQueue();
   DmabufQueue(const DmabufQueue&) = delete;
@@ -92,6 +93,7 @@ class DmabufQueue {
 
   dma::DmaEngine& engine_;
   const bool input_;
+  const std::chrono::milliseconds enqueueTimeout_;  // for conflicting fences (blocking)
 
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<Block>> blocks_;   // mutex_: attached

@@ -65,7 +65,7 @@ IioBuffer::IioBuffer(Private /*key*/, std::shared_ptr<Device> device, unsigned i
   if (engine.ok()) {
     engine_ = std::move(*engine);
     fileio_ = std::make_unique<FileioQueue>(*engine_, isInput(), frame);
-    dmabuf_ = std::make_unique<DmabufQueue>(*engine_, isInput());
+    dmabuf_ = std::make_unique<DmabufQueue>(*engine_, isInput(), params_.enqueueTimeout);
   }
 }
 
@@ -93,6 +93,7 @@ Result<void> IioBuffer::enable() {
   }
   if (dmabuf_->attachedCount() > 0) {
     mode_ = Mode::Dmabuf;
+    streaming_.store(kStreamingDmabuf, std::memory_order_release);
     dmabuf_->enable();
   } else {
     mode_ = Mode::Fileio;
@@ -103,6 +104,8 @@ Result<void> IioBuffer::enable() {
     fileio_->enable();
   }
   enabled_ = true;
+  streaming_.store(mode_ == Mode::Fileio ? kStreamingFileio : kStreamingDmabuf,
+                   std::memory_order_release);
   return {};
 }
 
@@ -112,6 +115,7 @@ void IioBuffer::disable() {
     return;
   }
   enabled_ = false;
+  streaming_.store(kStreamingNone, std::memory_order_release);
   if (mode_ == Mode::Fileio) {
     fileio_->stop();
     engine_->terminateAll(-EINTR);
@@ -182,17 +186,17 @@ void IioBuffer::setSampleRate(std::uint64_t framesPerSecond) {
 }
 
 void IioBuffer::onStarved() {
-  if (!enabled()) {
-    return;
-  }
-  fileio_->onStarved();  // counts only while the fileio queue runs
-  Mode mode;
-  {
-    const std::lock_guard lock(stateMutex_);
-    mode = mode_;
-  }
-  if (mode == Mode::Dmabuf) {
-    dmabufStarved_.fetch_add(1, std::memory_order_relaxed);
+  // Runs on the engine's worker, possibly while disable() holds stateMutex_ and waits for this
+  // very completion: only the atomic mirror of the mode may be read here.
+  switch (streaming_.load(std::memory_order_acquire)) {
+    case kStreamingFileio:
+      fileio_->onStarved();
+      break;
+    case kStreamingDmabuf:
+      dmabufStarved_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    default:
+      break;
   }
 }
 

@@ -27,6 +27,7 @@ Result<std::shared_ptr<IioDevice>> IioDevice::create(IioDeviceConfig config) {
     params.length = c.length;
     params.fileioBlocks = c.fileioBlocks;
     params.dmabuf = c.dmabuf;
+    params.enqueueTimeout = c.enqueueTimeout;
     params.engineName =
         fmt::format("iio{}-dma{}", c.direction == IioDirection::Input ? "in" : "out", i);
     auto buffer = IioBuffer::create(device->device_, i, params);

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -31,6 +32,7 @@
 #include "zbuf/core/buffer.h"
 #include "zbuf/core/fence.h"
 #include "zbuf/devices/dma/dma_engine.h"
+#include "zbuf/devices/iio/iio_uapi.h"
 #include "zbuf/devices/pattern.h"
 
 namespace zbuf::iio {
@@ -72,6 +74,9 @@ struct IioBufferParams {
   std::uint64_t length = 0;   // frames; 0: 4 MiB worth
   unsigned fileioBlocks = 4;  // the fileio ring
   bool dmabuf = true;         // false: a buffer without DMABUF support (ATTACH: EPERM)
+  // How long a blocking ENQUEUE waits for conflicting fences before EBUSY (the kernel's
+  // DMABUF_ENQUEUE_TIMEOUT_MS; tests shorten it).
+  std::chrono::milliseconds enqueueTimeout{kEnqueueTimeoutMs};
   std::string engineName = "iio-dma";
 };
 
@@ -170,6 +175,11 @@ class IioBuffer {
   std::atomic<std::uint64_t> checkedBytes_{0};
   std::atomic<std::uint64_t> mismatches_{0};
   std::atomic<std::uint64_t> dmabufStarved_{0};
+  // Mirror of (enabled_, mode_) for the engine's callbacks, which must not take stateMutex_.
+  static constexpr int kStreamingNone = 0;
+  static constexpr int kStreamingFileio = 1;
+  static constexpr int kStreamingDmabuf = 2;
+  std::atomic<int> streaming_{kStreamingNone};
 };
 
 }  // namespace zbuf::iio

@@ -33,6 +33,7 @@ struct IioDeviceConfig {
   std::uint64_t length = 0;  // frames per buffer; 0: 4 MiB worth
   unsigned fileioBlocks = 4;
   bool dmabuf = true;  // false: ATTACH is EPERM (a buffer without DMABUF ops)
+  std::chrono::milliseconds enqueueTimeout{kEnqueueTimeoutMs};  // see IioBufferParams
   // The DMA device; an empty name becomes `name`. The kernel's default maximum segment size
   // is 64 KiB; the AXI DMAC takes much larger ones, so the default here is 16 MiB.
   DeviceConfig dma{"", true, ~std::uint64_t{0}, 16ULL << 20, true};
