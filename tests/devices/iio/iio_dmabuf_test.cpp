@@ -3,6 +3,7 @@
 // errnos, fences (names, seqnos, usages, order), cyclic output, fault injection, detach with
 // transfers in flight, and the exclusion with fileio.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/mman.h>
 
 #include <chrono>
@@ -15,6 +16,9 @@
 #include "zbuf/devices/iio/iio_buffer_file.h"
 #include "zbuf/devices/iio/iio_device.h"
 #include "zbuf/heaps/system_heap.h"
+#include "zbuf/uapi/abi.h"
+#include "zbuf/uapi/dma_buf.h"
+#include "zbuf/uapi/sync_file.h"
 
 namespace zbuf::iio {
 namespace {
@@ -246,6 +250,7 @@ TEST(IioDmabuf, BlocksCompleteInEnqueueOrder) {
   ASSERT_TRUE(s.buffer().enable().ok());
   std::mutex m;
   std::vector<int> order;
+  order.reserve(kN);  // the callbacks run inside the signalling section: no allocation there
   std::vector<std::unique_ptr<FenceCallback>> callbacks;
   std::vector<FencePtr> fences;
   struct Cb : FenceCallback {
@@ -320,6 +325,35 @@ TEST(IioDmabuf, FailedTransferSurfacesOnItsFenceAndStreamingContinues) {
   ASSERT_TRUE((*retry)->wait().ok());
   EXPECT_EQ((*retry)->status(), 1);
   EXPECT_EQ((*retry)->seqno(), 2U);
+}
+
+TEST(IioDmabuf, FailedTransferShowsInTheExportedSyncFile) {
+  Rig s(IioDirection::Input);
+  auto a = allocate(8192);
+  ASSERT_TRUE(s.file->attach(a).ok());
+  s.buffer().engine().injectError(1, EIO);
+  s.buffer().engine().injectStall(1, 50ms);  // still pending when the sync file is exported
+  ASSERT_TRUE(s.buffer().enable().ok());
+  ASSERT_TRUE(s.file->enqueue(*a, 8192).ok());
+  // EXPORT_SYNC_FILE(READ): the writers, i.e. the ADC's fence.
+  auto sf = uapi::exportSyncFile(a->fd().get(), uapi::kDmaBufSyncRead);
+  ASSERT_TRUE(sf.ok()) << sf.error().describe();
+  auto ready = sys::pollOne(sf->get(), POLLIN, std::chrono::milliseconds(5000));
+  ASSERT_TRUE(ready.ok());
+  ASSERT_TRUE((*ready & POLLIN) != 0);
+  auto info = uapi::syncFileInfo(sf->get());
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->status, -EIO);
+  ASSERT_EQ(info->fences.size(), 1U);
+  EXPECT_EQ(info->fences[0].status, -EIO);
+  EXPECT_EQ(info->fences[0].driverName, "iio");
+  EXPECT_EQ(info->fences[0].objName, "iio");
+  EXPECT_NE(info->fences[0].timestampNs, 0U);
+  // The next enqueue of the same buffer streams normally.
+  auto f = s.file->enqueue(*a, 8192);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->wait().ok());
+  EXPECT_EQ((*f)->status(), 1);
 }
 
 TEST(IioDmabuf, DetachWithTransfersInFlightIsSafe) {

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
@@ -13,6 +14,8 @@
 #include "zbuf/base/sys.h"
 #include "zbuf/core/resv.h"
 #include "zbuf/heaps/system_heap.h"
+#include "zbuf/uapi/abi.h"
+#include "zbuf/uapi/dma_buf.h"
 
 namespace zbuf::iio {
 namespace {
@@ -65,13 +68,13 @@ TEST(IioIoctl, KernelStyleDmabufStreaming) {
       ASSERT_TRUE(r.ok()) << r.error().describe();
     }
     for (std::size_t i = 0; i < blocks.size(); ++i) {
-      // poll(POLLIN) equivalent: wait for the writers.
-      auto w = blocks[i]->resv().waitTimeout(ResvUsage::Write, 5s);
-      ASSERT_TRUE(w.ok());
-      ASSERT_GT(w->count(), 0);
-      ASSERT_TRUE(blocks[i]->beginCpuAccess(DmaDirection::FromDevice).ok());
+      const int bfd = blocks[i]->fd().get();
+      auto ready = uapi::pollBuffer(bfd, POLLIN, std::chrono::milliseconds(5000));
+      ASSERT_TRUE(ready.ok());
+      ASSERT_TRUE((*ready & POLLIN) != 0);
+      ASSERT_TRUE(uapi::sync(bfd, uapi::kDmaBufSyncStart | uapi::kDmaBufSyncRead).ok());
       EXPECT_EQ(checker.countMismatches(maps[i].bytes(), offset), 0U);
-      ASSERT_TRUE(blocks[i]->endCpuAccess(DmaDirection::FromDevice).ok());
+      ASSERT_TRUE(uapi::sync(bfd, uapi::kDmaBufSyncEnd | uapi::kDmaBufSyncRead).ok());
       offset += kSize;
     }
   }
