@@ -101,11 +101,10 @@ Result<void> IioBuffer::enable() {
     if (bytes != fileio_->blockBytes()) {
       ZBUF_TRY(fileio_->configure(params_.fileioBlocks, bytes));
     }
+    streaming_.store(kStreamingFileio, std::memory_order_release);
     fileio_->enable();
   }
   enabled_ = true;
-  streaming_.store(mode_ == Mode::Fileio ? kStreamingFileio : kStreamingDmabuf,
-                   std::memory_order_release);
   return {};
 }
 

@@ -166,7 +166,10 @@ TEST(IioFileio, OverrunsAreCountedWhenTheApplicationIsSlow) {
   auto dev = makeDevice(IioDirection::Input);
   auto file = std::move(dev->openBuffer(0).value());
   ASSERT_TRUE(file->buffer().enable().ok());
-  std::this_thread::sleep_for(50ms);  // unlimited rate: the ring fills at once
+  // Unlimited rate: the ring fills at once and the hardware then finds no free block.
+  for (int i = 0; i < 5000 && file->buffer().stats().overruns == 0; ++i) {
+    std::this_thread::sleep_for(1ms);
+  }
   EXPECT_EQ(file->buffer().fileioAvailable(), 32U * 1024);
   EXPECT_GE(file->buffer().stats().overruns, 1U);
   file->buffer().disable();
