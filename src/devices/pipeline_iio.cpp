@@ -6,17 +6,10 @@
 #include <thread>
 
 #include "devices/pipeline_stages.h"
-
-// TODO(usb): drop the guard once devices/iio is on main (it lands in parallel with this file).
-#if __has_include("zbuf/devices/iio/iio_device.h")
-#define ZBUF_PIPELINE_HAS_IIO 1
 #include "zbuf/devices/iio/iio_buffer_file.h"
 #include "zbuf/devices/iio/iio_device.h"
-#endif
 
 namespace zbuf::pipeline {
-
-#if ZBUF_PIPELINE_HAS_IIO
 
 namespace {
 
@@ -102,18 +95,5 @@ Result<std::unique_ptr<IioPort>> makeAdc(const StreamConfig& config, std::uint64
 Result<std::unique_ptr<IioPort>> makeDac(const StreamConfig& config) {
   return makeIio(config, iio::IioDirection::Output, 0, 0);
 }
-
-#else
-
-Result<std::unique_ptr<IioPort>> makeAdc(const StreamConfig& /*config*/,
-                                         std::uint64_t /*failBlock*/, int /*failErrno*/) {
-  return Error(ENOSYS, "Pipeline", "the emulated IIO ADC (devices/iio) is not built yet");
-}
-
-Result<std::unique_ptr<IioPort>> makeDac(const StreamConfig& /*config*/) {
-  return Error(ENOSYS, "Pipeline", "the emulated IIO DAC (devices/iio) is not built yet");
-}
-
-#endif
 
 }  // namespace zbuf::pipeline

@@ -14,9 +14,9 @@ namespace {
 using namespace std::chrono_literals;
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-[[maybe_unused]] constexpr bool kSanitized = true;
+constexpr bool kSanitized = true;
 #else
-[[maybe_unused]] constexpr bool kSanitized = false;
+constexpr bool kSanitized = false;
 #endif
 
 StreamConfig shortRun(StreamPath path, std::uint64_t mib = 8) {
@@ -28,7 +28,7 @@ StreamConfig shortRun(StreamPath path, std::uint64_t mib = 8) {
   return c;
 }
 
-[[maybe_unused]] StreamResult runOk(const StreamConfig& c, StreamMode mode) {
+StreamResult runOk(const StreamConfig& c, StreamMode mode) {
   auto p = Pipeline::create(c);
   EXPECT_TRUE(p.ok());
   auto r = p->run(mode);
@@ -70,9 +70,6 @@ TEST(Pipeline, CreateRejectsBadConfigurations) {
   c.failErrno = 0;
   EXPECT_EQ(Pipeline::create(c).code(), EINVAL);
 }
-
-// TODO(usb): drop the guard once devices/iio is on main (it lands in parallel with Pipeline).
-#if __has_include("zbuf/devices/iio/iio_device.h")
 
 class PipelinePaths : public ::testing::TestWithParam<std::tuple<StreamPath, StreamMode>> {};
 
@@ -181,16 +178,6 @@ TEST(Pipeline, EndToEndAdcToHostBothPaths256MiB) {
     EXPECT_EQ(r.errors, 0U) << toString(mode);
   }
 }
-
-#else
-
-TEST(Pipeline, RunWithoutTheIioDeviceIsEnosys) {
-  auto p = Pipeline::create(shortRun(StreamPath::IioToUsb));
-  ASSERT_TRUE(p.ok());
-  EXPECT_EQ(p->run(StreamMode::Dmabuf).code(), ENOSYS);
-}
-
-#endif
 
 }  // namespace
 }  // namespace zbuf
