@@ -11,6 +11,10 @@
 //    touches nothing, like `iio_rwdev -B`);
 //  - UsbToDac: host -> USB OUT endpoint -> application -> DAC (the DAC checks every byte).
 // In benchmark mode the emulated hardware neither generates nor checks the pattern.
+// Each run() builds fresh devices (link, host, function, ADC/DAC) and tears them down after.
+// Fault injection (failTransfer): on the USB link for IioToUsb and UsbToDac, on the ADC's DMA
+// for IioToApp; the failed block is counted in StreamResult::errors and the stream goes on.
+// docs/usb.md describes the loops and the measured numbers.
 //
 // Thread-safety: run() is called from one thread; requestStop() may be called from any thread
 // (e.g. a signal-handling thread) and makes run() finish early with the results so far.
