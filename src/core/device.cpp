@@ -37,6 +37,7 @@ Result<std::uint64_t> Iommu::map(std::span<std::byte> host, DmaDirection dir) {
 
 Result<void> Iommu::unmap(std::uint64_t iova) {
   std::lock_guard lock(m_);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
   if (ranges_.erase(iova) == 0) {
     return Error(EINVAL, "iommu_unmap", fmt::format("IOVA {:#x} is not mapped", iova));
   }

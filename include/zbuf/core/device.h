@@ -10,6 +10,7 @@
 // Thread-safety: thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -80,6 +81,11 @@ class Iommu {
                                                        bool write) const;
   // Number of live IOVA ranges.
   [[nodiscard]] std::size_t mappedRanges() const;
+  // Incremented by every unmap (lock-free read): a translation made at generation G is still
+  // valid while generation() == G, so a device may cache it (an IOTLB; devices/dma does).
+  [[nodiscard]] std::uint64_t generation() const noexcept {
+    return generation_.load(std::memory_order_acquire);
+  }
   // Number of translate() calls that failed (faults and direction violations).
   [[nodiscard]] std::uint64_t faults() const;
 
@@ -93,6 +99,7 @@ class Iommu {
   std::map<std::uint64_t, Range> ranges_;
   std::uint64_t next_ = kIovaBase;  // IOVAs start high so a host pointer is never an IOVA
   mutable std::uint64_t faults_ = 0;
+  std::atomic<std::uint64_t> generation_{0};  // written under m_
 };
 
 }  // namespace zbuf

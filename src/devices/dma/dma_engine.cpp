@@ -26,6 +26,8 @@ const char* toString(DataMode mode) noexcept {
 
 void DmaDescriptor::setVecs(std::vector<DmaVec> vecs) {
   vecs_ = std::move(vecs);
+  tlb_.assign(vecs_.size(), std::span<std::byte>());
+  tlbValid_ = false;
   total_ = 0;
   for (const DmaVec& v : vecs_) {
     total_ += v.len;
@@ -240,24 +242,35 @@ int DmaEngine::executePass(DmaDescriptor& d, std::uint64_t streamBase, DataMode 
   if (due_ < now) {
     due_ = now;  // an idle engine banks no time
   }
+  // Translate every vec through the IOMMU before moving a byte (a descriptor that leaves the
+  // mapping fails as a whole), unless the translations cached at this IOMMU generation are
+  // still valid: nothing was unmapped since (an IOTLB hit).
+  Iommu& iommu = config_.device->iommu();
+  const std::uint64_t generation = iommu.generation();
+  if (!d.tlbValid_ || d.tlbGeneration_ != generation) {
+    d.tlbValid_ = false;
+    for (std::size_t i = 0; i < d.vecs_.size(); ++i) {
+      auto host = iommu.translate(d.vecs_[i].addr, d.vecs_[i].len, write);
+      if (!host.ok()) {
+        log(LogDma, LogLevel::Debug, "DMA engine {}: transfer failed: {}", config_.name,
+            host.error().describe());
+        return host.error().negative();
+      }
+      d.tlb_[i] = *host;
+    }
+    d.tlbGeneration_ = generation;
+    d.tlbValid_ = true;
+  }
   std::uint64_t remaining = d.length();
   std::uint64_t blockOffset = 0;
   d.bytesTransferred_ = 0;
-  for (const DmaVec& v : d.vecs_) {
-    if (remaining == 0) {
-      break;
-    }
-    const std::uint64_t len = std::min(v.len, remaining);
-    auto host = config_.device->iommu().translate(v.addr, len, write);
-    if (!host.ok()) {
-      log(LogDma, LogLevel::Debug, "DMA engine {}: transfer failed: {}", config_.name,
-          host.error().describe());
-      return host.error().negative();
-    }
+  for (std::size_t i = 0; i < d.vecs_.size() && remaining != 0; ++i) {
+    const std::uint64_t len = std::min<std::uint64_t>(d.tlb_[i].size(), remaining);
+    const std::span<std::byte> host = d.tlb_[i].first(len);
     for (std::uint64_t pos = 0; pos < len;) {
       const std::uint64_t n = std::min(config_.chunkBytes, len - pos);
       if (touch) {
-        callback(DmaChunk{host->subspan(pos, n), streamBase + blockOffset, blockOffset, d});
+        callback(DmaChunk{host.subspan(pos, n), streamBase + blockOffset, blockOffset, d});
       }
       pos += n;
       blockOffset += n;

@@ -529,3 +529,27 @@ TEST(DmaEngine, SubmitInsideASignallingSectionDoesNotAllocate) {
 
 }  // namespace
 }  // namespace zbuf::dma
+
+namespace zbuf::dma {
+namespace {
+
+TEST(DmaEngine, CachedTranslationsDieWithAnUnmap) {
+  Fixture f(TransferDirection::DevToMem);
+  Recorder rec;
+  Region a(*f.device, 64 * 1024, DmaDirection::FromDevice, 16 * 1024);
+  DmaDescriptor d;
+  d.setVecs(a.vecs());
+  d.setCompletion(rec.completion(1));
+  ASSERT_TRUE(f.engine->submit(d).ok());
+  ASSERT_TRUE(rec.waitFor(1));
+  ASSERT_TRUE(f.engine->submit(d).ok());  // served from the cached translations
+  ASSERT_TRUE(rec.waitFor(2));
+  ASSERT_TRUE(f.device->iommu().unmap(a.vecs()[2].addr).ok());  // the third segment goes
+  ASSERT_TRUE(f.engine->submit(d).ok());
+  ASSERT_TRUE(rec.waitFor(3));
+  EXPECT_EQ(rec.statuses(), (std::vector<int>{0, 0, -EFAULT}));
+  EXPECT_EQ(f.checker.countMismatches(a.bytes(), 64 * 1024), 0U);  // the second pass
+}
+
+}  // namespace
+}  // namespace zbuf::dma

@@ -90,6 +90,11 @@ class DmaDescriptor {
   std::uint64_t streamOffset_ = 0;
   std::uint64_t passes_ = 0;
   std::uint64_t bytesTransferred_ = 0;
+  // The engine's IOTLB for this descriptor (worker only): the host ranges of every vec as
+  // translated at IOMMU generation tlbGeneration_; sized by setVecs, so reuse never allocates.
+  std::vector<std::span<std::byte>> tlb_;
+  std::uint64_t tlbGeneration_ = 0;
+  bool tlbValid_ = false;
 };
 
 }  // namespace zbuf::dma
