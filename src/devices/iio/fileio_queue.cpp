@@ -243,30 +243,7 @@ Result<std::size_t> FileioQueue::read(std::span<std::byte> out, bool nonblock,
       return std::size_t{0};
     }
   }
-  const std::lock_guard io(ioMutex_);
-  std::unique_lock list(listMutex_);
-  std::size_t copied = 0;
-  while (copied < n && enabled_) {
-    Block* b = current_ != nullptr ? current_ : popReadyLocked();
-    if (b == nullptr) {
-      break;
-    }
-    b->state = State::App;
-    current_ = b;
-    const std::uint64_t take = std::min<std::uint64_t>(n - copied, blockBytes_ - b->pos);
-    const std::byte* src = b->memory.data() + b->pos;
-    list.unlock();
-    std::memcpy(out.data() + copied, src, take);
-    list.lock();
-    b->pos += take;
-    copied += take;
-    if (b->pos == blockBytes_) {
-      current_ = nullptr;
-      submitLocked(*b);
-    }
-  }
-  stats_.bytes += copied;
-  return copied;
+  return copyBlocks(out.data(), n, /*toApplication=*/true);
 }
 
 Result<std::size_t> FileioQueue::write(std::span<const std::byte> in, bool nonblock) {
@@ -285,10 +262,15 @@ Result<std::size_t> FileioQueue::write(std::span<const std::byte> in, bool nonbl
       --waiters_;
     }
   }
+  return copyBlocks(const_cast<std::byte*>(in.data()), n, /*toApplication=*/false);
+}
+
+std::size_t FileioQueue::copyBlocks(std::byte* app, std::size_t n, bool toApplication) {
   const std::lock_guard io(ioMutex_);
   std::unique_lock list(listMutex_);
   std::size_t copied = 0;
-  while (copied < n) {
+  // Input stops at a disable (the data is dropped); output may fill blocks while disabled.
+  while (copied < n && (enabled_ || !input_)) {
     Block* b = current_ != nullptr ? current_ : popReadyLocked();
     if (b == nullptr) {
       break;
@@ -296,9 +278,13 @@ Result<std::size_t> FileioQueue::write(std::span<const std::byte> in, bool nonbl
     b->state = State::App;
     current_ = b;
     const std::uint64_t take = std::min<std::uint64_t>(n - copied, blockBytes_ - b->pos);
-    std::byte* dst = b->memory.data() + b->pos;
-    list.unlock();
-    std::memcpy(dst, in.data() + copied, take);
+    std::byte* block = b->memory.data() + b->pos;
+    list.unlock();  // copy outside the list lock: the hardware keeps completing meanwhile
+    if (toApplication) {
+      std::memcpy(app + copied, block, take);
+    } else {
+      std::memcpy(block, app + copied, take);
+    }
     list.lock();
     b->pos += take;
     copied += take;

@@ -84,6 +84,9 @@ class FileioQueue {
   };
 
   void complete(Block& block, int status);
+  // The copy loop of read() (toApplication) and write(): takes ioMutex_, then listMutex_.
+  // `app` is only read from when !toApplication.
+  [[nodiscard]] std::size_t copyBlocks(std::byte* app, std::size_t n, bool toApplication);
   // Hands `block` to the hardware (or to incoming_ while disabled). listMutex_ held.
   void submitLocked(Block& block);
   [[nodiscard]] Block* popReadyLocked();
