@@ -1,0 +1,327 @@
+// zbuf bench: the benchmark suite. Pipeline sweeps (fileio vs dmabuf, per path, block size and
+// data/benchmark mode, several repetitions, medians and spread), the machine's memcpy bandwidth
+// as a yardstick, and the micro-benchmarks built next to this binary (Google Benchmark, JSON).
+// Writes <out>/bench.json and <out>/bench.md, and <out>/throughput.png when gnuplot exists.
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <vector>
+
+#include "command.h"
+#include "zbuf/base/sys.h"
+#include "zbuf/devices/pipeline.h"
+
+namespace zbuf::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct BenchOptions {
+  std::string out = "bench-results";
+  unsigned repetitions = 5;
+  std::uint64_t bytes = 256ULL << 20;
+  bool quick = false;
+  bool skipMicro = false;
+};
+
+struct Stats {
+  double median = 0;
+  double min = 0;
+  double max = 0;
+};
+
+Stats stats(std::vector<double> v) {
+  if (v.empty()) {
+    return {};
+  }
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  const double median = n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  return {median, v.front(), v.back()};
+}
+
+nlohmann::json toJson(const Stats& s) {
+  return {{"median", s.median}, {"min", s.min}, {"max", s.max}};
+}
+
+// memcpy bandwidth of this machine, MiB/s (median of repetitions over 64 MiB).
+Stats memcpyBandwidth(unsigned repetitions) {
+  constexpr std::size_t kBytes = 64ULL << 20;
+  std::vector<std::byte> a(kBytes, std::byte{1});
+  std::vector<std::byte> b(kBytes);
+  std::vector<double> mibs;
+  for (unsigned i = 0; i < repetitions + 1; ++i) {
+    const std::uint64_t t0 = sys::monotonicNs();
+    std::memcpy(b.data(), a.data(), kBytes);
+    const std::uint64_t t1 = sys::monotonicNs();
+    if (i > 0) {  // the first run faults the pages in
+      mibs.push_back(static_cast<double>(kBytes) / (1024.0 * 1024.0) /
+                     (static_cast<double>(t1 - t0) / 1e9));
+    }
+    a[i % kBytes] = b[(i * 7) % kBytes];
+  }
+  return stats(mibs);
+}
+
+struct Case {
+  StreamPath path;
+  bool benchmark;
+  std::uint64_t block;
+  LinkSpeed link;
+};
+
+std::string caseName(const Case& c) {
+  return fmt::format("{} {} {} link={}", toString(c.path), c.benchmark ? "benchmark" : "data",
+                     formatBytes(c.block), toString(c.link));
+}
+
+std::string runCapture(const std::string& cmd, int& status) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) {
+    status = -1;
+    return out;
+  }
+  std::array<char, 8192> buf{};
+  std::size_t n = 0;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) {
+    out.append(buf.data(), n);
+  }
+  const int st = ::pclose(p);
+  status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return out;
+}
+
+fs::path selfDir() {
+  std::error_code ec;
+  auto p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::path(".") : p.parent_path();
+}
+
+nlohmann::json runMicroBenchmarks(unsigned repetitions) {
+  nlohmann::json all = nlohmann::json::object();
+  const fs::path dir = selfDir() / "bench";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return all;
+  }
+  std::vector<fs::path> exes;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.is_regular_file() && e.path().filename().string().starts_with("bench_") &&
+        ::access(e.path().c_str(), X_OK) == 0) {
+      exes.push_back(e.path());
+    }
+  }
+  std::sort(exes.begin(), exes.end());
+  for (const auto& exe : exes) {
+    fmt::print(stderr, "zbuf bench: {}\n", exe.filename().string());
+    int status = 0;
+    const std::string out = runCapture(
+        fmt::format("'{}' --benchmark_format=json --benchmark_repetitions={} "
+                    "--benchmark_report_aggregates_only=true --benchmark_min_time=0.05 2>/dev/null",
+                    exe.string(), repetitions),
+        status);
+    auto doc = nlohmann::json::parse(out, nullptr, false);
+    if (status != 0 || doc.is_discarded()) {
+      all[exe.filename().string()] = {{"error", fmt::format("exit status {}", status)}};
+      continue;
+    }
+    all[exe.filename().string()] = doc["benchmarks"];
+  }
+  return all;
+}
+
+void writePlot(const fs::path& out, const nlohmann::json& sweeps) {
+  if (::system("command -v gnuplot >/dev/null 2>&1") != 0) {  // NOLINT(cert-env33-c)
+    return;
+  }
+  // One data file per (path, mode) series in data mode at unlimited link speed.
+  std::map<std::string, std::vector<std::pair<double, double>>> series;
+  for (const auto& s : sweeps) {
+    if (s["benchmark"].get<bool>() || s["link"] != "unlimited") {
+      continue;
+    }
+    const std::string key = fmt::format("{} {}", s["path"].get<std::string>(),
+                                        s["mode"].get<std::string>());
+    series[key].emplace_back(s["block_bytes"].get<double>() / 1024.0,
+                             s["mib_per_s"]["median"].get<double>());
+  }
+  std::string plot = fmt::format(
+      "set terminal png size 900,560\nset output '{}'\nset logscale x 2\nset xlabel 'block "
+      "size (KiB)'\nset ylabel 'MiB/s (median)'\nset key top left\nset grid\n"
+      "set title 'zbuf stream, data mode: fileio vs zero-copy'\nplot ",
+      (out / "throughput.png").string());
+  bool first = true;
+  for (auto& [key, points] : series) {
+    std::sort(points.begin(), points.end());
+    std::string file = (out / ("series-" + std::to_string(std::hash<std::string>{}(key)) + ".dat"))
+                           .string();
+    std::ofstream dat(file);
+    for (auto& [x, y] : points) {
+      dat << x << ' ' << y << '\n';
+    }
+    plot += fmt::format("{}'{}' with linespoints title '{}'", first ? "" : ", ", file, key);
+    first = false;
+  }
+  if (first) {
+    return;
+  }
+  std::ofstream(out / "plot.gp") << plot << '\n';
+  const std::string cmd = fmt::format("gnuplot '{}'", (out / "plot.gp").string());
+  if (::system(cmd.c_str()) != 0) {  // NOLINT(cert-env33-c)
+    fmt::print(stderr, "zbuf bench: gnuplot failed; no plot\n");
+  }
+}
+
+int runBench(const BenchOptions& o) {
+  std::error_code ec;
+  fs::create_directories(o.out, ec);
+  if (ec) {
+    fmt::print(stderr, "zbuf bench: cannot create {}: {}\n", o.out, ec.message());
+    return kExitFailed;
+  }
+  const unsigned reps = o.quick ? 3 : o.repetitions;
+  const std::uint64_t bytes = o.quick ? std::min<std::uint64_t>(o.bytes, 64ULL << 20) : o.bytes;
+
+  nlohmann::json doc;
+  doc["repetitions"] = reps;
+  doc["bytes_per_run"] = bytes;
+  doc["cores"] = ::sysconf(_SC_NPROCESSORS_ONLN);
+  const Stats memcpyStats = memcpyBandwidth(reps);
+  doc["memcpy_mib_per_s"] = toJson(memcpyStats);
+
+  std::vector<Case> cases;
+  const std::vector<std::uint64_t> blocks =
+      o.quick ? std::vector<std::uint64_t>{64 << 10, 1 << 20}
+              : std::vector<std::uint64_t>{16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20};
+  for (bool benchmark : {false, true}) {
+    for (std::uint64_t b : blocks) {
+      cases.push_back({StreamPath::IioToApp, benchmark, b, LinkSpeed::Unlimited});
+      if (b >= (64U << 10)) {
+        cases.push_back({StreamPath::IioToUsb, benchmark, b, LinkSpeed::Unlimited});
+      }
+    }
+  }
+  cases.push_back({StreamPath::IioToUsb, false, 1 << 20, LinkSpeed::Usb3});
+  cases.push_back({StreamPath::UsbToDac, false, 1 << 20, LinkSpeed::Unlimited});
+
+  doc["sweeps"] = nlohmann::json::array();
+  bool failed = false;
+  for (const Case& c : cases) {
+    StreamConfig cfg;
+    cfg.path = c.path;
+    cfg.benchmark = c.benchmark;
+    cfg.blockBytes = c.block;
+    cfg.link = c.link;
+    cfg.bytes = bytes;
+    auto pipeline = Pipeline::create(cfg);
+    if (!pipeline) {
+      fmt::print(stderr, "zbuf bench: {}: {}\n", caseName(c), pipeline.error().describe());
+      return kExitFailed;
+    }
+    // Modes alternate within each repetition so both see the same machine conditions.
+    std::map<StreamMode, std::vector<double>> mib;
+    std::map<StreamMode, std::vector<double>> cpu;
+    for (unsigned r = 0; r < reps; ++r) {
+      for (StreamMode m : {StreamMode::Fileio, StreamMode::Dmabuf}) {
+        auto res = pipeline->run(m);
+        if (!res || res->mismatches != 0 || res->errors != 0) {
+          fmt::print(stderr, "zbuf bench: {} {} failed\n", caseName(c), toString(m));
+          failed = true;
+          continue;
+        }
+        mib[m].push_back(res->mibPerS);
+        cpu[m].push_back(res->appCpuSPerGib);
+      }
+    }
+    for (StreamMode m : {StreamMode::Fileio, StreamMode::Dmabuf}) {
+      doc["sweeps"].push_back({{"path", toString(c.path)},
+                               {"benchmark", c.benchmark},
+                               {"block_bytes", c.block},
+                               {"link", toString(c.link)},
+                               {"mode", toString(m)},
+                               {"mib_per_s", toJson(stats(mib[m]))},
+                               {"app_cpu_s_per_gib", toJson(stats(cpu[m]))}});
+    }
+    const Stats f = stats(mib[StreamMode::Fileio]);
+    const Stats d = stats(mib[StreamMode::Dmabuf]);
+    fmt::print(stderr, "zbuf bench: {:<40} fileio {:>9.1f}  dmabuf {:>9.1f} MiB/s  ({:.2f}x)\n",
+               caseName(c), f.median, d.median, f.median > 0 ? d.median / f.median : 0.0);
+  }
+  if (!o.skipMicro) {
+    doc["micro"] = runMicroBenchmarks(reps);
+  }
+
+  std::ofstream(fs::path(o.out) / "bench.json") << doc.dump(2) << '\n';
+
+  // The Markdown report.
+  std::string md = fmt::format(
+      "# zbuf bench\n\n{} repetitions per case, {} per run, modes alternating within each "
+      "repetition. Medians, with [min, max].\n\nmemcpy bandwidth (yardstick): {:.0f} MiB/s "
+      "[{:.0f}, {:.0f}]\n\n| path | data | block | link | fileio MiB/s | dmabuf MiB/s | speed-up "
+      "| fileio app CPU s/GiB | dmabuf app CPU s/GiB |\n|---|---|---|---|---|---|---|---|---|\n",
+      reps, formatBytes(bytes), memcpyStats.median, memcpyStats.min, memcpyStats.max);
+  const auto& sweeps = doc["sweeps"];
+  for (std::size_t i = 0; i + 1 < sweeps.size(); i += 2) {
+    const auto& f = sweeps[i];
+    const auto& d = sweeps[i + 1];
+    const double fm = f["mib_per_s"]["median"];
+    const double dm = d["mib_per_s"]["median"];
+    md += fmt::format(
+        "| {} | {} | {} | {} | {:.1f} [{:.1f}, {:.1f}] | {:.1f} [{:.1f}, {:.1f}] | {:.2f}x | "
+        "{:.4f} | {:.4f} |\n",
+        f["path"].get<std::string>(), f["benchmark"].get<bool>() ? "benchmark" : "data",
+        formatBytes(f["block_bytes"].get<std::uint64_t>()), f["link"].get<std::string>(), fm,
+        f["mib_per_s"]["min"].get<double>(), f["mib_per_s"]["max"].get<double>(), dm,
+        d["mib_per_s"]["min"].get<double>(), d["mib_per_s"]["max"].get<double>(),
+        fm > 0 ? dm / fm : 0.0, f["app_cpu_s_per_gib"]["median"].get<double>(),
+        d["app_cpu_s_per_gib"]["median"].get<double>());
+  }
+  if (doc.contains("micro")) {
+    md += "\n## Micro-benchmarks (median of repetitions, real time)\n\n| benchmark | median |\n|---|---|\n";
+    for (auto& [exe, list] : doc["micro"].items()) {
+      if (!list.is_array()) {
+        md += fmt::format("| {} | {} |\n", exe, list.dump());
+        continue;
+      }
+      for (const auto& b : list) {
+        if (b.value("aggregate_name", "") == "median") {
+          md += fmt::format("| {} | {:.1f} {} |\n", b["run_name"].get<std::string>(),
+                            b["real_time"].get<double>(), b["time_unit"].get<std::string>());
+        }
+      }
+    }
+  }
+  std::ofstream(fs::path(o.out) / "bench.md") << md;
+  writePlot(o.out, doc["sweeps"]);
+  fmt::print("{}\nzbuf bench: wrote {}/bench.json and {}/bench.md\n", md, o.out, o.out);
+  return failed ? kExitFailed : kExitOk;
+}
+
+}  // namespace
+
+void addBenchCommand(CLI::App& app, Runner& runner) {
+  auto opts = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Run the benchmark suite: pipeline sweeps and micro-benchmarks, with a report");
+  cmd->add_option("--out", opts->out, "output directory")->capture_default_str();
+  cmd->add_option("--repetitions", opts->repetitions, "repetitions per case")
+      ->check(CLI::Range(1U, 100U))
+      ->capture_default_str();
+  cmd->add_option_function<std::string>("--bytes", sizeSetter(opts->bytes, "--bytes"),
+                                        "bytes per pipeline run [256M]");
+  cmd->add_flag("--quick", opts->quick, "fewer cases and repetitions (a smoke run)");
+  cmd->add_flag("--skip-micro", opts->skipMicro, "skip the micro-benchmark executables");
+  cmd->callback([opts, &runner] { runner = [opts] { return runBench(*opts); }; });
+}
+
+}  // namespace zbuf::cli
