@@ -1,11 +1,11 @@
 // Black-box tests of `zbuf stream`: flags, validation (exit status 2), JSON output, short
 // data-mode runs of every path verifying every byte, and fault injection (non-zero status).
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace {
@@ -37,8 +37,9 @@ Run zbuf(const std::string& args, bool withStderr = true) {
 TEST(StreamCli, HelpListsEveryFlag) {
   Run r = zbuf("stream --help");
   EXPECT_EQ(r.status, 0);
-  for (const char* flag : {"--path", "--mode", "--block-size", "--blocks", "--seconds", "--bytes",
-                           "--benchmark", "--rate", "--channels", "--link", "--pattern", "--json"}) {
+  for (const char* flag :
+       {"--path", "--mode", "--block-size", "--blocks", "--seconds", "--bytes", "--benchmark",
+        "--rate", "--channels", "--link", "--pattern", "--json"}) {
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
   }
 }
@@ -47,9 +48,9 @@ TEST(StreamCli, BadValuesAreUsageErrorsWithStatus2) {
   for (const char* args :
        {"stream --block-size 0", "stream --block-size 12Q", "stream --block-size -1",
         "stream --blocks 0", "stream --mode copy", "stream --path iio-to-nowhere",
-        "stream --link usb9", "stream --pattern sine", "stream --channels 0",
-        "stream --seconds -1", "stream --bytes 0", "stream --seconds 1 --bytes 1M",
-        "stream --no-such-flag", "stream --block-size 1001", "nosuchcommand", ""}) {
+        "stream --link usb9", "stream --pattern sine", "stream --channels 0", "stream --seconds -1",
+        "stream --bytes 0", "stream --seconds 1 --bytes 1M", "stream --no-such-flag",
+        "stream --block-size 1001", "nosuchcommand", ""}) {
     Run r = zbuf(args);
     EXPECT_EQ(r.status, 2) << args << "\n" << r.out;
     EXPECT_FALSE(r.out.empty()) << args << ": the error is explained";
@@ -78,9 +79,9 @@ TEST(StreamCli, JsonHasEveryFieldAndBothModes) {
 
 TEST(StreamCli, ShortDataModeRunOfEachPathVerifiesEveryByte) {
   for (const char* path : {"iio-to-usb", "iio-to-app", "usb-to-dac"}) {
-    Run r = zbuf(std::string("stream --json --bytes 16M --block-size 1M --pattern prbs --path ") +
-                     path,
-                 false);
+    Run r =
+        zbuf(std::string("stream --json --bytes 16M --block-size 1M --pattern prbs --path ") + path,
+             false);
     ASSERT_EQ(r.status, 0) << path << "\n" << r.out;
     auto doc = nlohmann::json::parse(r.out);
     for (const auto& run : doc["runs"]) {

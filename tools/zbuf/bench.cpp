@@ -3,7 +3,6 @@
 // as a yardstick, and the micro-benchmarks built next to this binary (Google Benchmark, JSON).
 // Writes <out>/bench.json and <out>/bench.md, and <out>/throughput.png when gnuplot exists.
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "command.h"
@@ -150,8 +150,8 @@ void writePlot(const fs::path& out, const nlohmann::json& sweeps) {
     if (s["benchmark"].get<bool>() || s["link"] != "unlimited") {
       continue;
     }
-    const std::string key = fmt::format("{} {}", s["path"].get<std::string>(),
-                                        s["mode"].get<std::string>());
+    const std::string key =
+        fmt::format("{} {}", s["path"].get<std::string>(), s["mode"].get<std::string>());
     series[key].emplace_back(s["block_bytes"].get<double>() / 1024.0,
                              s["mib_per_s"]["median"].get<double>());
   }
@@ -163,8 +163,8 @@ void writePlot(const fs::path& out, const nlohmann::json& sweeps) {
   bool first = true;
   for (auto& [key, points] : series) {
     std::sort(points.begin(), points.end());
-    std::string file = (out / ("series-" + std::to_string(std::hash<std::string>{}(key)) + ".dat"))
-                           .string();
+    std::string file =
+        (out / ("series-" + std::to_string(std::hash<std::string>{}(key)) + ".dat")).string();
     std::ofstream dat(file);
     for (auto& [x, y] : points) {
       dat << x << ' ' << y << '\n';
@@ -287,7 +287,9 @@ int runBench(const BenchOptions& o) {
         d["app_cpu_s_per_gib"]["median"].get<double>());
   }
   if (doc.contains("micro")) {
-    md += "\n## Micro-benchmarks (median of repetitions, real time)\n\n| benchmark | median |\n|---|---|\n";
+    md +=
+        "\n## Micro-benchmarks (median of repetitions, real time)\n\n| benchmark | median "
+        "|\n|---|---|\n";
     for (auto& [exe, list] : doc["micro"].items()) {
       if (!list.is_array()) {
         md += fmt::format("| {} | {} |\n", exe, list.dump());

@@ -1,13 +1,13 @@
 // zbuf stream: the main job. Runs the Pipeline in fileio and/or dmabuf mode and prints the
 // results side by side (or as one JSON document with --json).
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <vector>
 
@@ -77,8 +77,7 @@ class ProgressLine {
     lastNs_ = now;
     const double mib = static_cast<double>(p.bytes) / (1024.0 * 1024.0);
     std::fputs(fmt::format("\r\033[2K  {:<7} {:>9.1f} MiB/s  {:>11}  {:5.1f} s", mode,
-                           p.seconds > 0 ? mib / p.seconds : 0.0, formatBytes(p.bytes),
-                           p.seconds)
+                           p.seconds > 0 ? mib / p.seconds : 0.0, formatBytes(p.bytes), p.seconds)
                    .c_str(),
                stdout);
     std::fflush(stdout);
@@ -133,8 +132,10 @@ void printTable(const StreamConfig& c, const std::vector<StreamResult>& runs,
   };
   row("", [](const StreamResult& r) { return std::string(toString(r.mode)); });
   row("throughput (MiB/s)", [](const StreamResult& r) { return fmt::format("{:.1f}", r.mibPerS); });
-  row("app CPU (s/GiB)", [](const StreamResult& r) { return fmt::format("{:.4f}", r.appCpuSPerGib); });
-  row("hw CPU (s/GiB)", [](const StreamResult& r) { return fmt::format("{:.4f}", r.hwCpuSPerGib); });
+  row("app CPU (s/GiB)",
+      [](const StreamResult& r) { return fmt::format("{:.4f}", r.appCpuSPerGib); });
+  row("hw CPU (s/GiB)",
+      [](const StreamResult& r) { return fmt::format("{:.4f}", r.hwCpuSPerGib); });
   row("moved", [](const StreamResult& r) { return formatBytes(r.bytes); });
   row("blocks", [](const StreamResult& r) {
     return fmt::format("{}", r.blockBytes ? r.bytes / r.blockBytes : 0);
@@ -191,9 +192,9 @@ int runStream(const StreamOptions& o) {
   c.failErrno = o.failErrno;
   auto pipeline = Pipeline::create(c);
   if (!pipeline) {
-    fmt::print(stderr, "zbuf stream: {}\n", pipeline.error().message().empty()
-                                                ? pipeline.error().describe()
-                                                : pipeline.error().message());
+    fmt::print(stderr, "zbuf stream: {}\n",
+               pipeline.error().message().empty() ? pipeline.error().describe()
+                                                  : pipeline.error().message());
     return kExitUsage;
   }
 
@@ -208,9 +209,8 @@ int runStream(const StreamOptions& o) {
       if (gInterrupted.load()) {
         break;
       }
-      auto r = pipeline->run(mode, [&](const StreamProgress& p) {
-        progress.update(toString(mode), p);
-      });
+      auto r =
+          pipeline->run(mode, [&](const StreamProgress& p) { progress.update(toString(mode), p); });
       progress.clear();
       if (!r) {
         fmt::print(stderr, "zbuf stream: {} mode failed: {}\n", toString(mode),
@@ -281,8 +281,8 @@ void addStreamCommand(CLI::App& app, Runner& runner) {
       ->capture_default_str();
   auto* seconds = cmd->add_option("--seconds", opts->seconds, "run time per mode [5]")
                       ->check(CLI::PositiveNumber);
-  auto* bytes = cmd->add_option_function<std::string>(
-      "--bytes", sizeSetter(opts->bytes, "--bytes"), "stop each mode after this many bytes");
+  auto* bytes = cmd->add_option_function<std::string>("--bytes", sizeSetter(opts->bytes, "--bytes"),
+                                                      "stop each mode after this many bytes");
   seconds->excludes(bytes);
   cmd->add_flag("--benchmark", opts->benchmark,
                 "data untouched by the application, not generated or checked by the hardware "
