@@ -1,45 +1,28 @@
 // Black-box tests of `zbuf info`.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "support/cli_run.h"
+
 namespace {
 
-struct Run {
-  int status = -1;
-  std::string out;
-};
+using zbuf::test::CliRun;
 
-Run zbuf(const std::string& args) {
-  const std::string cmd = std::string(ZBUF_CLI_PATH) + " " + args + " 2>/dev/null";
-  Run r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) {
-    return r;
-  }
-  std::array<char, 4096> buf{};
-  std::size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) {
-    r.out.append(buf.data(), n);
-  }
-  const int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
+CliRun zbuf(const std::string& args, bool withStderr = true) {
+  return zbuf::test::runZbuf(args, withStderr);
 }
 
 TEST(InfoCli, EmptyProcessListsNoBuffersWithTheKernelHeader) {
-  Run r = zbuf("info");
+  CliRun r = zbuf("info", false);
   ASSERT_EQ(r.status, 0);
   EXPECT_NE(r.out.find("Dma-buf Objects:"), std::string::npos);
   EXPECT_NE(r.out.find("Total 0 objects, 0 bytes"), std::string::npos);
 }
 
 TEST(InfoCli, ExampleShowsColumnsFencesAndDevices) {
-  Run r = zbuf("info --example");
+  CliRun r = zbuf("info --example", false);
   ASSERT_EQ(r.status, 0);
   EXPECT_NE(r.out.find("adc-block-0"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("write fence:iio iio seq 1 unsignalled"), std::string::npos) << r.out;
@@ -50,7 +33,7 @@ TEST(InfoCli, ExampleShowsColumnsFencesAndDevices) {
 }
 
 TEST(InfoCli, JsonIsValidAndComplete) {
-  Run r = zbuf("info --example --json");
+  CliRun r = zbuf("info --example --json", false);
   ASSERT_EQ(r.status, 0);
   auto doc = nlohmann::json::parse(r.out);
   ASSERT_EQ(doc["buffers"].size(), 2U);

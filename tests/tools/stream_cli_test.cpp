@@ -3,39 +3,21 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "support/cli_run.h"
+
 namespace {
 
-struct Run {
-  int status = -1;
-  std::string out;
-};
+using zbuf::test::CliRun;
 
-// Runs `zbuf <args>`; stdout is captured, stderr too when `withStderr`.
-Run zbuf(const std::string& args, bool withStderr = true) {
-  const std::string cmd =
-      std::string(ZBUF_CLI_PATH) + " " + args + (withStderr ? " 2>&1" : " 2>/dev/null");
-  Run r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) {
-    return r;
-  }
-  std::array<char, 4096> buf{};
-  std::size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) {
-    r.out.append(buf.data(), n);
-  }
-  const int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  return r;
+CliRun zbuf(const std::string& args, bool withStderr = true) {
+  return zbuf::test::runZbuf(args, withStderr);
 }
 
 TEST(StreamCli, HelpListsEveryFlag) {
-  Run r = zbuf("stream --help");
+  CliRun r = zbuf("stream --help");
   EXPECT_EQ(r.status, 0);
   for (const char* flag :
        {"--path", "--mode", "--block-size", "--blocks", "--seconds", "--bytes", "--benchmark",
@@ -51,14 +33,14 @@ TEST(StreamCli, BadValuesAreUsageErrorsWithStatus2) {
         "stream --link usb9", "stream --pattern sine", "stream --channels 0", "stream --seconds -1",
         "stream --bytes 0", "stream --seconds 1 --bytes 1M", "stream --no-such-flag",
         "stream --block-size 1001", "nosuchcommand", ""}) {
-    Run r = zbuf(args);
+    CliRun r = zbuf(args);
     EXPECT_EQ(r.status, 2) << args << "\n" << r.out;
     EXPECT_FALSE(r.out.empty()) << args << ": the error is explained";
   }
 }
 
 TEST(StreamCli, JsonHasEveryFieldAndBothModes) {
-  Run r = zbuf("stream --path iio-to-app --bytes 8M --block-size 256K --json", false);
+  CliRun r = zbuf("stream --path iio-to-app --bytes 8M --block-size 256K --json", false);
   ASSERT_EQ(r.status, 0) << r.out;
   auto doc = nlohmann::json::parse(r.out);
   ASSERT_EQ(doc["runs"].size(), 2U);
@@ -79,7 +61,7 @@ TEST(StreamCli, JsonHasEveryFieldAndBothModes) {
 
 TEST(StreamCli, ShortDataModeRunOfEachPathVerifiesEveryByte) {
   for (const char* path : {"iio-to-usb", "iio-to-app", "usb-to-dac"}) {
-    Run r =
+    CliRun r =
         zbuf(std::string("stream --json --bytes 16M --block-size 1M --pattern prbs --path ") + path,
              false);
     ASSERT_EQ(r.status, 0) << path << "\n" << r.out;
@@ -94,7 +76,7 @@ TEST(StreamCli, ShortDataModeRunOfEachPathVerifiesEveryByte) {
 }
 
 TEST(StreamCli, BenchmarkModeVerifiesNothing) {
-  Run r = zbuf("stream --json --benchmark --bytes 8M --path iio-to-app", false);
+  CliRun r = zbuf("stream --json --benchmark --bytes 8M --path iio-to-app", false);
   ASSERT_EQ(r.status, 0) << r.out;
   for (const auto& run : nlohmann::json::parse(r.out)["runs"]) {
     EXPECT_EQ(run["verified_bytes"], 0);
@@ -103,19 +85,48 @@ TEST(StreamCli, BenchmarkModeVerifiesNothing) {
 
 TEST(StreamCli, InjectedFaultMakesTheExitStatusNonZero) {
   for (const char* mode : {"fileio", "dmabuf"}) {
-    Run r = zbuf(std::string("stream --bytes 8M --block-size 1M --fail-transfer 3 --mode ") + mode);
+    CliRun r =
+        zbuf(std::string("stream --bytes 8M --block-size 1M --fail-transfer 3 --mode ") + mode);
     EXPECT_EQ(r.status, 1) << mode << "\n" << r.out;
     EXPECT_NE(r.out.find("failed"), std::string::npos) << r.out;
   }
 }
 
 TEST(StreamCli, TableShowsBothModesAndTheSpeedup) {
-  Run r = zbuf("stream --bytes 8M --block-size 512K", false);
+  CliRun r = zbuf("stream --bytes 8M --block-size 512K", false);
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("fileio"), std::string::npos);
   EXPECT_NE(r.out.find("dmabuf"), std::string::npos);
   EXPECT_NE(r.out.find("speed-up"), std::string::npos);
   EXPECT_EQ(r.out.find("\r"), std::string::npos) << "no progress line when stdout is not a tty";
+}
+
+}  // namespace
+
+namespace {
+
+TEST(StreamCli, CtrlCStopsCleanlyAndStillPrintsTheResults) {
+  // SIGINT after one second of a 60-second run: the run so far is reported, status 130.
+  const std::string cmd = std::string("timeout --preserve-status -s INT 1 ") + ZBUF_CLI_PATH +
+                          " stream --seconds 60 --json 2>/dev/null";
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
+    out.append(buf, n);
+  }
+  const int st = ::pclose(p);
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 130);
+  auto doc = nlohmann::json::parse(out);
+  EXPECT_TRUE(doc["interrupted"].get<bool>());
+  ASSERT_GE(doc["runs"].size(), 1U);
+  EXPECT_TRUE(doc["runs"][0]["stopped"].get<bool>());
+  EXPECT_GT(doc["runs"][0]["bytes"].get<std::uint64_t>(), 0U);
+  EXPECT_LT(doc["runs"][0]["seconds"].get<double>(), 30.0);
+  EXPECT_EQ(doc["runs"][0]["mismatches"], 0);
 }
 
 }  // namespace
