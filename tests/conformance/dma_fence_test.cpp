@@ -188,7 +188,11 @@ TEST(DmaFence, race_signal_callback) {
         }
         if (!cb.seen) {
           (void)f2->wait();
-          // wait() returns once our waiter ran; callbacks before it ran before it.
+          // __wait_for_callbacks(): wait() may return as soon as the signalled bit is set, while
+          // the signaller is still running callbacks under the fence lock. Taking that lock (a
+          // removeCallback of a node that was never queued) waits for them to finish.
+          FenceCallback never;
+          (void)f2->removeCallback(never);
         }
         if (!cb.seen.load(std::memory_order_acquire)) {
           ++errors;
