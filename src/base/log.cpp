@@ -12,16 +12,21 @@ namespace zbuf {
 namespace {
 
 LogLevel parseLevel(std::string_view s) {
-  if (s == "debug")
+  if (s == "debug") {
     return LogLevel::Debug;
-  if (s == "info")
+  }
+  if (s == "info") {
     return LogLevel::Info;
-  if (s == "warn")
+  }
+  if (s == "warn") {
     return LogLevel::Warn;
-  if (s == "error")
+  }
+  if (s == "error") {
     return LogLevel::Error;
-  if (s == "off")
+  }
+  if (s == "off") {
     return LogLevel::Off;
+  }
   return LogLevel::Warn;
 }
 

@@ -5,7 +5,7 @@
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): POSIX sigpending/sigset_t
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>

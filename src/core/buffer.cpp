@@ -359,6 +359,8 @@ unsigned Buffer::vmapCount() const noexcept {
   return state_->vmapCountSnapshot.load();
 }
 
+// NOLINTNEXTLINE(readability-make-member-function-const): announces that the backing storage
+// moved; const would advertise an observer.
 void Buffer::moveNotifyLocked() {
   resv().assertHeld();
   for (const AttachmentPtr& a : attachments()) {

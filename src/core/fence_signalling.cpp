@@ -123,10 +123,9 @@ void report(SignallingViolation violation, Where where) {
 
 }  // namespace
 
-void checkSignallingSection(SignallingViolation violation, std::source_location where) {
-  report(violation, [&] {
-    return fmt::format("{}:{} {}", where.file_name(), where.line(), where.function_name());
-  });
+void checkSignallingSection(SignallingViolation violation, SourceLocation where) {
+  report(violation,
+         [&] { return fmt::format("{}:{} {}", where.file, where.line, where.function); });
 }
 
 void reportSignallingAllocation(void* caller) {

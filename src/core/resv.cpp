@@ -168,15 +168,15 @@ Resv::~Resv() {
 
 // --- locking ---------------------------------------------------------------------------------
 
-Result<void> Resv::lock(WwAcquireCtx* ctx, std::source_location where) {
+Result<void> Resv::lock(WwAcquireCtx* ctx, SourceLocation where) {
   return state_->mutex.lock(ctx, where);
 }
 
-Result<void> Resv::lockTimeout(WwAcquireCtx* ctx, Duration timeout, std::source_location where) {
+Result<void> Resv::lockTimeout(WwAcquireCtx* ctx, Duration timeout, SourceLocation where) {
   return state_->mutex.lockTimeout(ctx, timeout, where);
 }
 
-void Resv::lockSlow(WwAcquireCtx& ctx, std::source_location where) {
+void Resv::lockSlow(WwAcquireCtx& ctx, SourceLocation where) {
   state_->mutex.lockSlow(ctx, where);
 }
 
@@ -191,7 +191,7 @@ void Resv::unlock() noexcept {
   state_->mutex.unlock();
 }
 
-void Resv::assertHeld(std::source_location where) const noexcept {
+void Resv::assertHeld(SourceLocation where) const noexcept {
   state_->mutex.assertHeld(where);
 }
 

@@ -23,8 +23,8 @@ std::uint64_t currentThreadId() noexcept {
   return id;
 }
 
-std::string where(const std::source_location& loc) {
-  return fmt::format("{}:{} {}", loc.file_name(), loc.line(), loc.function_name());
+std::string describe(const SourceLocation& where) {
+  return fmt::format("{}:{} {}", where.file, where.line, where.function);
 }
 
 }  // namespace
@@ -58,24 +58,24 @@ void WwMutex::takeLocked(WwAcquireCtx* ctx) noexcept {
 }
 
 Result<void> WwMutex::acquire(WwAcquireCtx* ctx, Mode mode, const Deadline* deadline,
-                              const std::source_location& loc) {
-  checkSignallingSection(SignallingViolation::ResvLock, loc);
+                              const SourceLocation& where) {
+  checkSignallingSection(SignallingViolation::ResvLock, where);
   if (ctx != nullptr) {
     if (ctx->done_) {
       log(LogWwMutex, LogLevel::Error,
           "ww_mutex_lock after ww_acquire_done on context {} of class {} at {}", ctx->stamp_,
-          class_->name(), where(loc));
+          class_->name(), describe(where));
     }
     if (ctx->class_ != class_) {
       log(LogWwMutex, LogLevel::Error,
           "ww_mutex_lock: context of class {} used on a mutex of class {} at {}",
-          ctx->class_->name(), class_->name(), where(loc));
+          ctx->class_->name(), class_->name(), describe(where));
     }
     if (mode == Mode::Slow && ctx->held_ != 0) {
       log(LogWwMutex, LogLevel::Error,
           "ww_mutex_lock_slow: context {} of class {} still holds {} lock(s): back off first, at "
           "{}",
-          ctx->stamp_, class_->name(), ctx->held_, where(loc));
+          ctx->stamp_, class_->name(), ctx->held_, describe(where));
     }
   }
   std::unique_lock lk(m_);
@@ -115,11 +115,11 @@ Result<void> WwMutex::acquire(WwAcquireCtx* ctx, Mode mode, const Deadline* dead
   }
 }
 
-Result<void> WwMutex::lock(WwAcquireCtx* ctx, std::source_location where) {
+Result<void> WwMutex::lock(WwAcquireCtx* ctx, SourceLocation where) {
   return acquire(ctx, Mode::Normal, nullptr, where);
 }
 
-Result<void> WwMutex::lockTimeout(WwAcquireCtx* ctx, Duration timeout, std::source_location where) {
+Result<void> WwMutex::lockTimeout(WwAcquireCtx* ctx, Duration timeout, SourceLocation where) {
   if (timeout.count() < 0) {
     return Error(EINVAL, "ww_mutex_lock_timeout",
                  fmt::format("negative timeout {}ns on a mutex of class {}", timeout.count(),
@@ -133,7 +133,7 @@ Result<void> WwMutex::lockTimeout(WwAcquireCtx* ctx, Duration timeout, std::sour
   return acquire(ctx, Mode::Normal, &deadline, where);
 }
 
-void WwMutex::lockSlow(WwAcquireCtx& ctx, std::source_location where) {
+void WwMutex::lockSlow(WwAcquireCtx& ctx, SourceLocation where) {
   (void)acquire(&ctx, Mode::Slow, nullptr, where);
 }
 
@@ -178,12 +178,12 @@ bool WwMutex::heldByCurrentThread() const noexcept {
   return ownerThread_.load(std::memory_order_acquire) == currentThreadId();
 }
 
-void WwMutex::assertHeld(std::source_location loc) const noexcept {
+void WwMutex::assertHeld(SourceLocation where) const noexcept {
   if (heldByCurrentThread()) {
     return;
   }
   log(LogWwMutex, LogLevel::Error, "mutex of class {} must be held by the caller at {}",
-      class_->name(), where(loc));
+      class_->name(), describe(where));
 #if ZBUF_CHECKED
   std::abort();
 #endif

@@ -28,8 +28,9 @@ struct DeviceConfig {
   std::string name;
   bool coherent = true;
   std::uint64_t dmaMask = ~std::uint64_t{0};  // highest host address the device reaches
-  std::uint64_t maxSegmentSize = 64 * 1024;   // dma_get_max_seg_size (the kernel default)
-  bool scatterGather = true;                  // can take more than one segment
+  std::uint64_t maxSegmentSize =
+      std::uint64_t{64} * 1024;  // dma_get_max_seg_size (the kernel default)
+  bool scatterGather = true;     // can take more than one segment
 };
 
 class Iommu;

@@ -53,6 +53,8 @@ class FenceArray final : public Fence {
   [[nodiscard]] std::string_view timelineName() const override { return "unbound"; }
 
   ~FenceArray() override;
+  FenceArray(const FenceArray&) = delete;
+  FenceArray& operator=(const FenceArray&) = delete;
 
   struct Private;  // construction key: use create()
   FenceArray(Private key, std::vector<FencePtr> fences, std::uint64_t context, std::uint64_t seqno,

@@ -66,6 +66,8 @@ class FenceChain final : public Fence {
   [[nodiscard]] std::string_view timelineName() const override { return "unbound"; }
 
   ~FenceChain() override;
+  FenceChain(const FenceChain&) = delete;
+  FenceChain& operator=(const FenceChain&) = delete;
 
   struct Private;  // construction key: use create()
   FenceChain(Private key, FencePtr prev, FencePtr fence, std::uint64_t context, std::uint64_t seqno,

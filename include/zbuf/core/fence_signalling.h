@@ -17,9 +17,10 @@
 #pragma once
 
 #include <functional>
-#include <source_location>
 #include <string>
 #include <type_traits>
+
+#include "zbuf/base/source_location.h"
 
 namespace zbuf {
 
@@ -57,7 +58,7 @@ class FenceSignallingSection {
 
 // Reports `violation` if the calling thread is inside a section.
 void checkSignallingSection(SignallingViolation violation,
-                            std::source_location where = std::source_location::current());
+                            SourceLocation where = SourceLocation::current());
 // Reports a heap allocation made inside a section by the code at `caller` (operator new's hook).
 void reportSignallingAllocation(void* caller);
 // Replaces the report handler (default: log an error with the backtrace). Returns the old one.
@@ -77,7 +78,8 @@ class FenceSignallingSection {
 };
 
 inline void checkSignallingSection(SignallingViolation /*violation*/,
-                                   std::source_location /*where*/ = {}) {}
+                                   SourceLocation /*where*/ = {}) {}
+// NOLINTNEXTLINE(performance-unnecessary-value-param): same signature as the checked build's.
 inline SignallingReportHandler setSignallingReportHandler(SignallingReportHandler /*h*/) {
   return {};
 }

@@ -30,10 +30,10 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <source_location>
 #include <vector>
 
 #include "zbuf/base/result.h"
+#include "zbuf/base/source_location.h"
 #include "zbuf/core/fence.h"
 #include "zbuf/core/ww_mutex.h"
 
@@ -71,17 +71,16 @@ class Resv {
   // dma_resv_lock: EDEADLK (back off), EALREADY (ctx holds it already). Without ctx: a plain
   // lock that cannot fail. Reported inside a fence signalling section (checked builds).
   [[nodiscard]] Result<void> lock(WwAcquireCtx* ctx = nullptr,
-                                  std::source_location where = std::source_location::current());
+                                  SourceLocation where = SourceLocation::current());
   // As lock(), giving up with ETIMEDOUT (the explicit form of dma_resv_lock_interruptible).
-  [[nodiscard]] Result<void> lockTimeout(
-      WwAcquireCtx* ctx, Duration timeout,
-      std::source_location where = std::source_location::current());
+  [[nodiscard]] Result<void> lockTimeout(WwAcquireCtx* ctx, Duration timeout,
+                                         SourceLocation where = SourceLocation::current());
   // dma_resv_lock_slow: after EDEADLK, with no other lock held under ctx; cannot fail.
-  void lockSlow(WwAcquireCtx& ctx, std::source_location where = std::source_location::current());
+  void lockSlow(WwAcquireCtx& ctx, SourceLocation where = SourceLocation::current());
   [[nodiscard]] bool trylock();
   // Unlocking drops every reserved but unused slot.
   void unlock() noexcept;
-  void assertHeld(std::source_location where = std::source_location::current()) const noexcept;
+  void assertHeld(SourceLocation where = SourceLocation::current()) const noexcept;
   // The lock itself. Lock and unlock through Resv (unlock() drops the reserved slots).
   [[nodiscard]] WwMutex& mutex() noexcept;
 

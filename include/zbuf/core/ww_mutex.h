@@ -37,9 +37,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
-#include <source_location>
 
 #include "zbuf/base/result.h"
+#include "zbuf/base/source_location.h"
 
 namespace zbuf {
 
@@ -99,15 +99,14 @@ class WwMutex {
   // ww_mutex_lock. With ctx: EDEADLK (die: back off) or EALREADY (held by ctx already).
   // Without ctx: always succeeds (plain lock).
   [[nodiscard]] Result<void> lock(WwAcquireCtx* ctx,
-                                  std::source_location where = std::source_location::current());
+                                  SourceLocation where = SourceLocation::current());
   // The interruptible variant, made explicit: gives up with ETIMEDOUT after `timeout` (0: only
   // tries once); EINVAL for a negative timeout; otherwise as lock().
-  [[nodiscard]] Result<void> lockTimeout(
-      WwAcquireCtx* ctx, Duration timeout,
-      std::source_location where = std::source_location::current());
+  [[nodiscard]] Result<void> lockTimeout(WwAcquireCtx* ctx, Duration timeout,
+                                         SourceLocation where = SourceLocation::current());
   // ww_mutex_lock_slow: after an EDEADLK back-off (ctx holds no lock), waits until acquired.
   // Calling it while ctx holds locks is a bug (logged; it may then deadlock).
-  void lockSlow(WwAcquireCtx& ctx, std::source_location where = std::source_location::current());
+  void lockSlow(WwAcquireCtx& ctx, SourceLocation where = SourceLocation::current());
   // ww_mutex_trylock: never waits, never dies. With ctx, a success counts as held by ctx.
   // Not reported inside a signalling section: it cannot wait (lockdep treats it the same).
   [[nodiscard]] bool trylock(WwAcquireCtx* ctx = nullptr);
@@ -118,7 +117,7 @@ class WwMutex {
   // True if the calling thread holds the lock (the lockdep_assert_held equivalent).
   [[nodiscard]] bool heldByCurrentThread() const noexcept;
   // Reports (and aborts in checked builds) if the calling thread does not hold the lock.
-  void assertHeld(std::source_location where = std::source_location::current()) const noexcept;
+  void assertHeld(SourceLocation where = SourceLocation::current()) const noexcept;
   // The context that holds the lock, or nullptr (no owner, or held without a context).
   [[nodiscard]] const WwAcquireCtx* ownerContext() const noexcept;
   [[nodiscard]] WwClass& wwClass() const noexcept { return *class_; }
@@ -128,7 +127,7 @@ class WwMutex {
   using Deadline = std::chrono::steady_clock::time_point;
   // Shared body of lock/lockTimeout/lockSlow. deadline nullptr: no limit.
   Result<void> acquire(WwAcquireCtx* ctx, Mode mode, const Deadline* deadline,
-                       const std::source_location& where);
+                       const SourceLocation& where);
   void takeLocked(WwAcquireCtx* ctx) noexcept;  // m_ held
 
   WwClass* class_;
