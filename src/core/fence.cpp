@@ -3,9 +3,8 @@
 // take the lock (callbacks may query the fence they run for).
 #include "zbuf/core/fence.h"
 
-#include <ctime>
-
 #include <algorithm>
+#include <ctime>
 #include <vector>
 
 #include "zbuf/base/log.h"

@@ -20,7 +20,8 @@ Result<BufferPtr> SystemHeap::allocate(std::uint64_t len, int fdFlags, std::uint
   if (!memfd.ok()) {
     return std::move(memfd).error();
   }
-  return heap_detail::exportHeapBuffer(kName, SharedFd::adopt(std::move(*memfd)), *size, page, fdFlags);
+  return heap_detail::exportHeapBuffer(kName, SharedFd::adopt(std::move(*memfd)), *size, page,
+                                       fdFlags);
 }
 
 }  // namespace zbuf
