@@ -359,8 +359,8 @@ unsigned Buffer::vmapCount() const noexcept {
   return state_->vmapCountSnapshot.load();
 }
 
-// NOLINTNEXTLINE(readability-make-member-function-const): announces that the backing storage
-// moved; const would advertise an observer.
+// Not const: it announces that the backing storage moved; const would advertise an observer.
+// NOLINTNEXTLINE(readability-make-member-function-const): see above
 void Buffer::moveNotifyLocked() {
   resv().assertHeld();
   for (const AttachmentPtr& a : attachments()) {

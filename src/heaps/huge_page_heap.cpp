@@ -58,8 +58,8 @@ Result<BufferPtr> HugePageHeap::allocate(std::uint64_t len, int fdFlags, std::ui
                                        fdFlags);
 }
 
-// NOLINTNEXTLINE(readability-convert-member-functions-to-static): an allocation of this heap,
-// called through the instance like allocate().
+// Not static: an allocation of this heap, called through the instance like allocate().
+// NOLINTNEXTLINE(readability-convert-member-functions-to-static): see above
 Result<BufferPtr> HugePageHeap::allocateModelled(std::uint64_t len, int fdFlags) {
   auto size = heap_detail::checkAllocation(kName, len, fdFlags, 0, kPageSize);
   if (!size.ok()) {

@@ -70,6 +70,7 @@ class Iommu {
   Iommu() = default;
   Iommu(const Iommu&) = delete;
   Iommu& operator=(const Iommu&) = delete;
+  ~Iommu() = default;
 
   // Maps `host` (one contiguous host range) and returns its IOVA. Page-granular. EINVAL for an
   // empty range.
