@@ -86,7 +86,7 @@ PatternGenerator::PatternGenerator(SampleFormat format, PatternKind kind)
     for (unsigned c = 0; c < format_.channels; ++c) {
       std::uint16_t v = 0;
       if (kind_ == PatternKind::Ramp) {
-        v = static_cast<std::uint16_t>(n + c * 0x1000U);
+        v = static_cast<std::uint16_t>(n + std::size_t{c} * 0x1000U);
       } else {
         const std::size_t s = n * format_.channels + c;
         v = static_cast<std::uint16_t>(prbs[s % kPrbsPeriod] ^ (0x5a5aU * (c + 1)));

@@ -67,7 +67,7 @@ Stats memcpyBandwidth(unsigned repetitions) {
       mibs.push_back(static_cast<double>(kBytes) / (1024.0 * 1024.0) /
                      (static_cast<double>(t1 - t0) / 1e9));
     }
-    a[i % kBytes] = b[(i * 7) % kBytes];
+    a[i % kBytes] = b[(std::size_t{i} * 7) % kBytes];
   }
   return stats(mibs);
 }
@@ -290,7 +290,7 @@ int runBench(const BenchOptions& o) {
     md +=
         "\n## Micro-benchmarks (median of repetitions, real time)\n\n| benchmark | median "
         "|\n|---|---|\n";
-    for (auto& [exe, list] : doc["micro"].items()) {
+    for (const auto& [exe, list] : doc["micro"].items()) {
       if (!list.is_array()) {
         md += fmt::format("| {} | {} |\n", exe, list.dump());
         continue;

@@ -1,7 +1,12 @@
 // zbuf: DMA-BUF for Linux user space. `zbuf --help` lists the subcommands.
+#include <cstdio>
+#include <exception>
+
 #include "command.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{
       "zbuf: DMA-BUF for Linux user space: zero-copy buffers, fences and emulated devices"};
   app.require_subcommand(1);
@@ -23,4 +28,17 @@ int main(int argc, char** argv) {
     return zbuf::cli::kExitUsage;
   }
   return runner ? runner() : zbuf::cli::kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "zbuf: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "zbuf: unknown error\n");
+  }
+  return zbuf::cli::kExitFailed;
 }

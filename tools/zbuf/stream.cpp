@@ -1,11 +1,11 @@
 // zbuf stream: the main job. Runs the Pipeline in fileio and/or dmabuf mode and prints the
 // results side by side (or as one JSON document with --json).
 #include <fmt/format.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -138,7 +138,7 @@ void printTable(const StreamConfig& c, const std::vector<StreamResult>& runs,
       [](const StreamResult& r) { return fmt::format("{:.4f}", r.hwCpuSPerGib); });
   row("moved", [](const StreamResult& r) { return formatBytes(r.bytes); });
   row("blocks", [](const StreamResult& r) {
-    return fmt::format("{}", r.blockBytes ? r.bytes / r.blockBytes : 0);
+    return fmt::format("{}", r.blockBytes != 0 ? r.bytes / r.blockBytes : 0);
   });
   row("seconds", [](const StreamResult& r) { return fmt::format("{:.2f}", r.seconds); });
   row("verified", [](const StreamResult& r) { return formatBytes(r.verifiedBytes); });
