@@ -78,7 +78,8 @@ TEST(StreamCli, ShortDataModeRunOfEachPathVerifiesEveryByte) {
 TEST(StreamCli, BenchmarkModeVerifiesNothing) {
   CliRun r = zbuf("stream --json --benchmark --bytes 8M --path iio-to-app", false);
   ASSERT_EQ(r.status, 0) << r.out;
-  for (const auto& run : nlohmann::json::parse(r.out)["runs"]) {
+  const auto doc = nlohmann::json::parse(r.out);  // the loop must not range over a temporary
+  for (const auto& run : doc["runs"]) {
     EXPECT_EQ(run["verified_bytes"], 0);
   }
 }
