@@ -293,6 +293,10 @@ TEST(DmaFenceChain, CallbackRunsOnceWhenTheWholeChainSignals) {
   fc.fences.back()->signal();
   ASSERT_TRUE(fc.tail->waitTimeout(5s).ok());
   EXPECT_TRUE(fc.tail->isSignaledFlag());
+  // wait() may return once the signalled bit is set, while the chain worker still runs the
+  // callbacks under the fence lock; removeCallback takes that lock (and reports whether ours
+  // never ran).
+  EXPECT_FALSE(fc.tail->removeCallback(cb));
   EXPECT_EQ(calls.load(), 1);
 }
 
