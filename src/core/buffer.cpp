@@ -1,4 +1,4 @@
-// Buffer: export checks, the process-wide registry (dma_buf_get by fd, the bufinfo list),
+// Buffer: export checks, the process-wide list of live buffers (the bufinfo list),
 // names, attach/detach, CPU access, mmap and vmap. Attachment mapping lives in attachment.cpp.
 #include "zbuf/core/buffer.h"
 
@@ -21,9 +21,8 @@ namespace {
 // last step of export and removed first thing in their destructor; entries are weak, so a
 // buffer being destroyed is simply skipped by lookups.
 struct Registry {
-  std::mutex m;  // guards both maps
+  std::mutex m;  // guards byInode
   std::map<std::uint64_t, std::weak_ptr<Buffer>> byInode;
-  std::map<std::pair<std::uint64_t, std::uint64_t>, std::weak_ptr<Buffer>> byFile;
 };
 
 Registry& registry() {
@@ -61,27 +60,16 @@ Result<BufferPtr> Buffer::exportBuffer(ExportInfo info) {
   if (!info.fd.isValid()) {
     return exportError(info, "the buffer needs a valid fd (a memfd)");
   }
-  auto st = sys::fstat(info.fd.get());
-  if (!st.ok()) {
+  if (!sys::fstat(info.fd.get()).ok()) {
     return exportError(info, "the buffer's fd cannot be queried");
   }
-  const std::pair<std::uint64_t, std::uint64_t> fileKey{st->device, st->inode};
   if (!info.resv) {
     info.resv = std::make_shared<Resv>();
   }
 
-  // Check, build and publish under the registry lock, so two exports of one fd cannot race.
-  Registry& reg = registry();
-  std::lock_guard lock(reg.m);
-  auto it = reg.byFile.find(fileKey);
-  if (it != reg.byFile.end() && !it->second.expired()) {
-    return Error(
-        EBUSY, "dma_buf_export",
-        fmt::format("exporter '{}': the fd already backs a live buffer", info.exporterName));
-  }
   auto buffer = std::make_shared<Buffer>(Private{}, std::move(info));
-  buffer->state_->fileKey = fileKey;
-  reg.byFile[fileKey] = buffer;
+  Registry& reg = registry();
+  const std::lock_guard lock(reg.m);
   reg.byInode.emplace(buffer->state_->inode, buffer);
   return buffer;
 }
@@ -103,35 +91,12 @@ Buffer::~Buffer() {
     Registry& reg = registry();
     std::lock_guard lock(reg.m);
     reg.byInode.erase(state_->inode);
-    auto it = reg.byFile.find(state_->fileKey);
-    if (it != reg.byFile.end() && it->second.expired()) {
-      reg.byFile.erase(it);
-    }
   }
   if (state_->vmapCount != 0) {
     log(LogBuffer, LogLevel::Warn, "buffer {} ({}) released with {} vmap(s) outstanding",
         state_->inode, state_->exporterName, state_->vmapCount);
   }
   state_->ops->release(*this);
-}
-
-Result<BufferPtr> Buffer::fromFd(int fd) {
-  if (fd < 0) {
-    return Error(EBADF, "dma_buf_get", fmt::format("fd {} is not an open file", fd));
-  }
-  auto st = sys::fstat(fd);
-  if (!st.ok()) {
-    return Error(EBADF, "dma_buf_get", fmt::format("fd {} is not an open file", fd));
-  }
-  Registry& reg = registry();
-  std::lock_guard lock(reg.m);
-  auto it = reg.byFile.find({st->device, st->inode});
-  if (it != reg.byFile.end()) {
-    if (BufferPtr b = it->second.lock()) {
-      return b;
-    }
-  }
-  return Error(EINVAL, "dma_buf_get", fmt::format("fd {} is not a zbuf buffer", fd));
 }
 
 std::vector<BufferPtr> Buffer::liveBuffers() {

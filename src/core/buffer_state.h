@@ -24,7 +24,6 @@ struct Buffer::State {
   std::shared_ptr<const ExporterOps> ops;
   std::shared_ptr<void> priv;
   std::uint64_t inode = 0;
-  std::pair<std::uint64_t, std::uint64_t> fileKey;  // (st_dev, st_ino) of fd
 
   mutable std::mutex nameLock;  // guards name and hasName
   std::string name;

@@ -1,128 +1,71 @@
-// The sync-file uAPI: argument checks in the kernel's order (sync_file.c), then the core
-// SyncFile does the work.
+// The sync-file convenience calls: each fills the kernel's struct and makes the fd-level call, so
+// it answers exactly as the sync file does (sync_file_file.cpp).
 #include "zbuf/uapi/sync_file.h"
 
 #include <fmt/format.h>
-
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
+#include "zbuf/uapi/calls.h"
+
 namespace zbuf::uapi {
 namespace {
 
-Result<std::shared_ptr<SyncFile>> syncFileFor(int fd, const char* op) {
-  auto file = SyncFile::fromFd(fd);
-  if (!file.ok()) {
-    return Error(ENOTTY, op, fmt::format("fd {} is not a sync file", fd));
+Result<void> call(int fd, unsigned long request, void* arg) {
+  auto r = Context::current().ioctl(fd, request, arg);
+  if (!r.ok()) {
+    return std::move(r).error();
   }
-  return file;
-}
-
-// strscpy into a fixed, zero-filled char array.
-template <std::size_t N>
-void copyName(char (&out)[N], std::string_view name) {
-  std::memset(out, 0, N);
-  std::memcpy(out, name.data(), std::min(name.size(), N - 1));
-}
-
-// MERGE and FILE_INFO: the sync file behind `fd` (ENOTTY), a non-null argument (EFAULT) whose
-// flags and pad are 0 (EINVAL).
-template <typename Arg>
-Result<std::shared_ptr<SyncFile>> fileForCall(int fd, const char* op, const Arg* arg) {
-  auto file = syncFileFor(fd, op);
-  if (!file.ok()) {
-    return file;
-  }
-  if (arg == nullptr) {
-    return Error(EFAULT, op, "argument pointer is null");
-  }
-  if (arg->flags != 0 || arg->pad != 0) {
-    return Error(EINVAL, op,
-                 fmt::format("flags {:#x} and pad {:#x} must be 0", arg->flags, arg->pad));
-  }
-  return file;
+  return {};
 }
 
 }  // namespace
 
 Result<void> syncMerge(int fd, SyncMergeData* data) {
-  auto file = fileForCall(fd, "SYNC_IOC_MERGE", data);
-  if (!file.ok()) {
-    return std::move(file).error();
-  }
-  data->name[sizeof data->name - 1] = '\0';
-  auto merged = (*file)->merge(std::string_view(data->name), data->fd2);
-  if (!merged.ok()) {
-    return std::move(merged).error();
-  }
-  data->fence = merged->release();
-  return {};
+  return call(fd, kSyncIocMerge, data);
 }
 
 Result<void> syncFileInfo(int fd, SyncFileInfo* info) {
-  auto file = fileForCall(fd, "SYNC_IOC_FILE_INFO", info);
-  if (!file.ok()) {
-    return std::move(file).error();
-  }
-  const bool withFences = info->numFences != 0;
-  const zbuf::SyncFileInfo got = (*file)->info(withFences);
-  if (withFences) {
-    if (info->numFences < got.numFences) {
-      return Error(EINVAL, "SYNC_IOC_FILE_INFO",
-                   fmt::format("num_fences {} is below the file's {} fences", info->numFences,
-                               got.numFences));
-    }
-    if (info->syncFenceInfo == 0) {
-      return Error(EFAULT, "SYNC_IOC_FILE_INFO", "sync_fence_info pointer is null");
-    }
-    // NOLINTNEXTLINE(performance-no-int-to-ptr): a user pointer carried as __u64 by the ABI.
-    auto* out = reinterpret_cast<SyncFenceInfo*>(static_cast<std::uintptr_t>(info->syncFenceInfo));
-    for (std::size_t i = 0; i < got.fences.size(); ++i) {
-      SyncFenceInfo entry{};
-      copyName(entry.objName, got.fences[i].objName);
-      copyName(entry.driverName, got.fences[i].driverName);
-      entry.status = got.fences[i].status;
-      entry.flags = 0;
-      entry.timestampNs = got.fences[i].timestampNs;
-      std::memcpy(&out[i], &entry, sizeof entry);
-    }
-  }
-  copyName(info->name, got.name);
-  info->status = got.status;
-  info->numFences = static_cast<std::uint32_t>(got.numFences);
-  return {};
+  return call(fd, kSyncIocFileInfo, info);
 }
 
 Result<void> syncSetDeadline(int fd, const SyncSetDeadline* data) {
-  auto file = syncFileFor(fd, "SYNC_IOC_SET_DEADLINE");
-  if (!file.ok()) {
-    return std::move(file).error();
-  }
-  if (data == nullptr) {
-    return Error(EFAULT, "SYNC_IOC_SET_DEADLINE", "argument pointer is null");
-  }
-  if (data->pad != 0) {
-    return Error(EINVAL, "SYNC_IOC_SET_DEADLINE", fmt::format("pad {:#x} must be 0", data->pad));
-  }
-  (*file)->setDeadline(data->deadlineNs);
-  return {};
+  return call(fd, kSyncIocSetDeadline, const_cast<SyncSetDeadline*>(data));
 }
 
 Result<UniqueFd> mergeSyncFiles(std::string_view name, int fd1, int fd2) {
   SyncMergeData data{};
-  copyName(data.name, name);
+  std::memcpy(data.name, name.data(), std::min(name.size(), sizeof data.name - 1));
   data.fd2 = fd2;
   ZBUF_TRY(syncMerge(fd1, &data));
   return UniqueFd::adopt(data.fence);
 }
 
+// libsync's sync_file_info(): FILE_INFO once for the count, once with room for every leaf.
 Result<zbuf::SyncFileInfo> syncFileInfo(int fd) {
-  auto file = syncFileFor(fd, "SYNC_IOC_FILE_INFO");
-  if (!file.ok()) {
-    return std::move(file).error();
+  SyncFileInfo first{};
+  ZBUF_TRY(syncFileInfo(fd, &first));
+  std::vector<SyncFenceInfo> leaves(first.numFences);
+  SyncFileInfo all{};
+  all.numFences = first.numFences;
+  all.syncFenceInfo = reinterpret_cast<std::uintptr_t>(leaves.data());
+  if (first.numFences != 0) {
+    ZBUF_TRY(syncFileInfo(fd, &all));
+  } else {
+    all = first;
   }
-  return (*file)->info(true);
+  zbuf::SyncFileInfo out;
+  out.name = std::string(all.name, ::strnlen(all.name, sizeof all.name));
+  out.status = all.status;
+  out.numFences = all.numFences;
+  for (const SyncFenceInfo& leaf : leaves) {
+    out.fences.push_back(zbuf::SyncFenceInfo{
+        std::string(leaf.objName, ::strnlen(leaf.objName, sizeof leaf.objName)),
+        std::string(leaf.driverName, ::strnlen(leaf.driverName, sizeof leaf.driverName)),
+        leaf.status, leaf.timestampNs});
+  }
+  return out;
 }
 
 }  // namespace zbuf::uapi

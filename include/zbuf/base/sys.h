@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -73,12 +74,15 @@ class Mapping {
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] std::span<std::byte> bytes() const noexcept { return {data(), size_}; }
   [[nodiscard]] bool isValid() const noexcept { return addr_ != nullptr; }
+  // Keeps `owner` alive until the mapping is unmapped (as a kernel mapping holds its file).
+  void keepAlive(std::shared_ptr<const void> owner) noexcept { owner_ = std::move(owner); }
 
  private:
   friend Result<Mapping> mmap(std::size_t, int, int, int, off_t);
   Mapping(void* addr, std::size_t size) noexcept : addr_(addr), size_(size) {}
   void* addr_ = nullptr;
   std::size_t size_ = 0;
+  std::shared_ptr<const void> owner_;  // released after the munmap
 };
 [[nodiscard]] Result<Mapping> mmap(std::size_t length, int prot, int flags, int fd, off_t offset);
 [[nodiscard]] Result<void> madvise(void* addr, std::size_t length, int advice);

@@ -3,8 +3,9 @@
 //
 // A Buffer has a size that never changes, an exporter name, a user-set name (at most 31
 // characters), a Resv, its attachments, and the exporter's operations. It is backed by an fd
-// (a memfd) so it can be passed to another process; the uAPI (uapi/) works on that fd and
-// finds the Buffer again with Buffer::fromFd() (the inode of the fd identifies the buffer).
+// (a memfd) so it can be passed to another process; the uAPI installs it as a dma-buf file
+// (uapi/context.h: installBuffer) and finds it again through the context's file table
+// (bufferFromFd, the kernel's dma_buf_get).
 // Export refuses (EINVAL, with a message) a missing required operation or private data, pin
 // without unpin or the reverse, a dynamic exporter (one with pin) that also offers begin/end
 // device access, and an invalid fd.
@@ -101,9 +102,6 @@ class Buffer : public std::enable_shared_from_this<Buffer> {
 
   // dma_buf_export.
   [[nodiscard]] static Result<BufferPtr> exportBuffer(ExportInfo info);
-  // dma_buf_get: the live buffer whose fd refers to the same file as `fd`. EBADF for a bad fd
-  // (-1 included), EINVAL for an fd that is not a zbuf buffer.
-  [[nodiscard]] static Result<BufferPtr> fromFd(int fd);
   // Every live buffer of the process, in export order (the kernel's db_list).
   [[nodiscard]] static std::vector<BufferPtr> liveBuffers();
 

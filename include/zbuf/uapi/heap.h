@@ -1,20 +1,21 @@
-// Heap allocation and udmabuf creation through device fds, as with /dev/dma_heap/<name> and
-// /dev/udmabuf (reference sections 6, 7 and 12), embedded transport.
+// Convenience calls for heap allocation and udmabuf creation through the device nodes
+// /dev/dma_heap/<name> and /dev/udmabuf of the calling thread's context (reference sections 6,
+// 7 and 12); each opens the node or makes the fd-level ioctl (heap_file.cpp has the files).
 //
 //   auto heap = zbuf::uapi::openHeap("system");          // open("/dev/dma_heap/system")
 //   dma_heap_allocation_data data{.len = 1 << 20, .fd_flags = O_RDWR | O_CLOEXEC};
 //   zbuf::uapi::ioctl(heap->get(), DMA_HEAP_IOCTL_ALLOC, &data);   // data.fd: the buffer
 //
-// A device fd is a placeholder file (a memfd nobody maps) that the uAPI recognises; one per
-// heap name and one for udmabuf exist per process, and open*() hands out dups of them.
-// Buffer fds returned here follow uapi/buffer_fd.h (the buffer lives while an fd refers to it).
+// Each open() makes a new device file; the buffers live while an fd or a mapping refers to
+// them (uapi/file_table.h).
 //
 // Errors:
 //   openHeap: no heap of that name ENOENT (the device node would not exist).
 //   DMA_HEAP_IOCTL_ALLOC: fd not 0 on input, len 0, fd_flags beyond O_CLOEXEC | O_ACCMODE,
 //     heap_flags non-zero: EINVAL; more than the machine can back: ENOMEM (zbuf refuses where
 //     the kernel would exhaust memory). Any other request on a heap fd (ioctl nr >= 1) EINVAL.
-//   UDMABUF_CREATE / _CREATE_LIST: the checks of heaps/udmabuf.h (EBADFD for a bad memfd,
+//   UDMABUF_CREATE / _CREATE_LIST: the checks of heaps/udmabuf.h (EBADFD for a bad memfd or
+//     one of zbuf's own files,
 //     EINVAL for seals, alignment, size 0, ranges past the end, count 0 or over the limit).
 //     Any other request ENOTTY. The return value is the new buffer fd (O_RDWR; close-on-exec
 //     with UDMABUF_FLAGS_CLOEXEC).
@@ -49,11 +50,5 @@ namespace zbuf::uapi {
 // Convenience: a buffer of `len` bytes from heap `name`.
 [[nodiscard]] Result<UniqueFd> allocate(std::string_view heap, std::uint64_t len,
                                         std::uint32_t fdFlags = O_RDWR | O_CLOEXEC);
-
-// For the dispatcher: what kind of device `fd` is.
-enum class DeviceKind { None, Heap, Udmabuf };
-[[nodiscard]] DeviceKind deviceKind(int fd);
-// The whole ioctl of a device fd (DMA_HEAP_IOCTL_ALLOC's size rules included).
-[[nodiscard]] Result<long> deviceIoctl(int fd, unsigned long request, void* arg);
 
 }  // namespace zbuf::uapi

@@ -1,6 +1,7 @@
-// The sync-file uAPI on a sync-file fd (reference section 2): SYNC_IOC_MERGE,
+// Convenience calls for the sync-file uAPI (reference section 2): SYNC_IOC_MERGE,
 // SYNC_IOC_FILE_INFO and SYNC_IOC_SET_DEADLINE, each as a typed call taking the kernel's struct
-// (what uapi::ioctl() dispatches to) and as a convenience call.
+// and as a convenience call; all make the fd-level ioctl on the calling thread's context
+// (the sync file's operations are in src/uapi/sync_file_file.cpp).
 //
 // Errors, as the kernel returns them (docs/uapi.md has the table):
 //   any call on a fd that is not a sync file           ENOTTY (the other file's ioctl)
@@ -11,7 +12,8 @@
 //          0 < num_fences < number of leaf fences       EINVAL
 //          num_fences > 0 with a null sync_fence_info   EFAULT
 //   SET_DEADLINE: pad non-zero                          EINVAL
-// A sync file's fd itself is polled with poll(2) (POLLIN once signalled, never POLLOUT).
+// A sync file is polled with the fd-level poll or with poll(2) itself (POLLIN once signalled,
+// never POLLOUT); its fd-level read() is EINVAL, as the kernel's.
 //
 // Thread-safety: every function is thread-safe.
 #pragma once

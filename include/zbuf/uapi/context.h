@@ -1,0 +1,158 @@
+// Context: one emulated kernel as its applications see it: a table of open files (FileTable),
+// a device namespace (the paths open() resolves: /dev/dma_heap/<name>, /dev/udmabuf, and what
+// the board's drivers register: /dev/iio:deviceN, /sys/bus/iio/devices/..., a FunctionFS mount)
+// and one fd-level call per system call, the same for every zbuf file:
+//
+//   auto& k = zbuf::uapi::Context::current();
+//   UniqueFd heap = k.open("/dev/dma_heap/system", O_RDONLY | O_CLOEXEC).value();
+//   dma_heap_allocation_data data{.len = 1 << 20, .fd_flags = O_RDWR | O_CLOEXEC};
+//   k.ioctl(heap.get(), DMA_HEAP_IOCTL_ALLOC, &data);
+//   k.poll(pollfds, -1);  k.close(data.fd);
+//
+// (the free functions in calls.h do the same on Context::current()). An fd the context does not
+// own (a pipe, an eventfd, a real kernel dma-buf or sync_file) goes to the real system call, so
+// an application never picks a dispatcher; that fall-through is where a real-kernel backend
+// plugs in.
+//
+// Several contexts can live in one process (tests use that), each with its own files and
+// devices. An fd belongs to the context that made it: another context sees it as a foreign fd
+// (the real system call). The process has one default context, embedded(), with the heaps and
+// udmabuf; drivers add their device nodes to a context with addNode() (the board does that,
+// devices/board.h).
+//
+// Errors: each call returns what the kernel's call returns for the same file; EBADF for an fd
+// that is not open; for foreign fds, the real call's errno. A path no node has is ENOENT.
+//
+// Thread-safety: thread-safe. The node mutex guards the namespace; the table has its own.
+#pragma once
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "zbuf/base/result.h"
+#include "zbuf/base/sys.h"
+#include "zbuf/base/unique_fd.h"
+#include "zbuf/core/buffer.h"
+#include "zbuf/core/fence.h"
+#include "zbuf/uapi/file.h"
+#include "zbuf/uapi/file_table.h"
+
+namespace zbuf::uapi {
+
+// A device node's open(): makes the file for one open(path, flags) (the driver's ->open).
+using NodeOpen = std::function<Result<UniqueFd>(Context& context, int flags)>;
+
+class Context : public std::enable_shared_from_this<Context> {
+ public:
+  // A context with the heaps ("system", "hugepage") and /dev/udmabuf.
+  [[nodiscard]] static std::shared_ptr<Context> create();
+  // The process's default context (created on first use, never destroyed).
+  [[nodiscard]] static Context& embedded();
+  // The calling thread's context: the innermost Scope's, else embedded().
+  [[nodiscard]] static Context& current();
+
+  // Makes `context` the calling thread's current() while it lives.
+  class Scope {
+   public:
+    explicit Scope(Context& context) noexcept;
+    ~Scope();
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+    Scope(Scope&&) = delete;
+    Scope& operator=(Scope&&) = delete;
+
+   private:
+    Context* previous_;
+  };
+
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+  Context(Context&&) = delete;
+  Context& operator=(Context&&) = delete;
+
+  // --- the device namespace ---------------------------------------------------------------------
+  // Adds a node at `path` (EEXIST if taken, EINVAL if not absolute).
+  [[nodiscard]] Result<void> addNode(std::string path, NodeOpen open);
+  // Removes the node (files already open stay); false if there was none.
+  bool removeNode(std::string_view path);
+  // Every node path, sorted.
+  [[nodiscard]] std::vector<std::string> nodes() const;
+
+  // --- the fd-level calls ----------------------------------------------------------------------
+  // open(2): a node's file, or, for a path no node has, ENOENT (zbuf paths) — real files are
+  // opened with open(2) itself. O_CLOEXEC is always set; O_NONBLOCK and the access mode are the
+  // description's flags.
+  [[nodiscard]] Result<UniqueFd> open(std::string_view path, int flags);
+  // ioctl(2). `request` is cut to 32 bits as the kernel's unsigned int cmd.
+  [[nodiscard]] Result<long> ioctl(int fd, unsigned long request, void* arg);
+  [[nodiscard]] Result<std::size_t> read(int fd, std::span<std::byte> out);
+  [[nodiscard]] Result<std::size_t> write(int fd, std::span<const std::byte> in);
+  // poll(2) over a mix of zbuf and other fds; returns the number of entries with revents != 0
+  // (0 on timeout). timeoutMs < 0 waits forever.
+  [[nodiscard]] Result<int> poll(std::span<struct pollfd> fds, int timeoutMs);
+  [[nodiscard]] Result<sys::Mapping> mmap(int fd, std::size_t length, int prot, int flags,
+                                          std::uint64_t offset = 0);
+  [[nodiscard]] Result<std::int64_t> lseek(int fd, std::int64_t offset, int whence);
+  [[nodiscard]] Result<FileStat> fstat(int fd);
+  // What /proc/self/fdinfo/<fd> shows ("pos:\t0\nflags:\t02000002\n" then the kind's lines).
+  [[nodiscard]] Result<std::string> fdinfo(int fd);
+  // What readlink(/proc/self/fd/<fd>) shows: "/dmabuf:<name>" for a buffer,
+  // "anon_inode:sync_file", "/dev/iio:device0", ...
+  [[nodiscard]] Result<std::string> fdPath(int fd);
+  // close(2). The file is released when its last description closes, here or anywhere.
+  [[nodiscard]] Result<void> close(int fd);
+  Result<void> close(UniqueFd fd);
+
+  // --- for drivers: making files ---------------------------------------------------------------
+  // anon_inode_getfd: a new file of kind `ops` with private data `data`, backed by a new memfd
+  // named `name`; `flags`: O_ACCMODE, O_NONBLOCK, O_CLOEXEC (always added).
+  [[nodiscard]] Result<UniqueFd> installFile(const FileOperations& ops, std::shared_ptr<void> data,
+                                             const char* name, int flags);
+  // dma_buf_fd: an fd for `buffer` (flags: O_ACCMODE | O_CLOEXEC, else EINVAL). A buffer has
+  // one File per context (its backing fd is the buffer's own memfd); each call opens a new
+  // description of it with the access mode asked for.
+  [[nodiscard]] Result<UniqueFd> installBuffer(BufferPtr buffer, int flags = O_RDWR | O_CLOEXEC);
+  // sync_file_create + fd_install: a new sync file for `fence` (EINVAL if null). `name` as
+  // SyncFile::create.
+  [[nodiscard]] Result<UniqueFd> installSyncFile(FencePtr fence, std::string_view name = {});
+
+  // dma_buf_get: the buffer behind `fd`. EBADF if `fd` is not open, EINVAL if it is not a buffer.
+  [[nodiscard]] Result<BufferPtr> bufferFromFd(int fd);
+  // sync_file_get_fence: EINVAL if `fd` is not a sync file (EBADF included, as the kernel).
+  [[nodiscard]] Result<FencePtr> syncFileFence(int fd);
+  // The file behind `fd`: EBADF if not open; nullptr if it is not one of this context's.
+  [[nodiscard]] Result<FilePtr> lookup(int fd);
+
+  [[nodiscard]] FileTable& files() noexcept { return files_; }
+
+  struct Private;
+  explicit Context(Private key);
+
+ private:
+  [[nodiscard]] Result<OpenFile> openFile(int fd);
+
+  FileTable files_;
+  mutable std::mutex nodeMutex_;           // guards nodes_
+  std::map<std::string, NodeOpen> nodes_;  // path -> open
+};
+
+using ContextPtr = std::shared_ptr<Context>;
+
+// The file kinds the uapi layer defines (for drivers that check an fd's kind).
+[[nodiscard]] const FileOperations& dmaBufFileOperations() noexcept;
+[[nodiscard]] const FileOperations& syncFileOperations() noexcept;
+
+}  // namespace zbuf::uapi

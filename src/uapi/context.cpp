@@ -1,0 +1,456 @@
+// Context: the fd-level calls (one per system call, for every file), the device namespace, and
+// the calls drivers use to make files. The file kinds live in their own files (dma_buf_file.cpp,
+// sync_file_file.cpp, heap_file.cpp); this file only routes.
+#include "zbuf/uapi/context.h"
+
+#include <fmt/format.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <optional>
+#include <vector>
+
+#include "file_kinds.h"
+#include "zbuf/base/log.h"
+#include "zbuf/core/sync_file.h"
+
+namespace zbuf::uapi {
+
+struct Context::Private {};
+
+namespace {
+
+thread_local Context* tCurrent = nullptr;
+
+Error notOpen(const char* op, int fd) {
+  return Error(EBADF, op, fmt::format("fd {} is not open", fd));
+}
+
+// The requests do_vfs_ioctl answers for every file before the file's own ioctl. The backing
+// descriptions are real files, so the real ioctl does exactly that.
+bool isGenericIoctl(unsigned cmd) {
+  return cmd == FIONBIO || cmd == FIOASYNC || cmd == FIOCLEX || cmd == FIONCLEX;
+}
+
+}  // namespace
+
+Context::Context(Private /*key*/) {}
+
+Context::~Context() = default;
+
+std::shared_ptr<Context> Context::create() {
+  auto ctx = std::make_shared<Context>(Private{});
+  detail::addHeapNodes(*ctx);
+  return ctx;
+}
+
+Context& Context::embedded() {
+  static Context* ctx = [] {
+    // Never destroyed: files may be used during static destruction.
+    auto* c = new std::shared_ptr<Context>(create());
+    return c->get();
+  }();
+  return *ctx;
+}
+
+Context& Context::current() {
+  return tCurrent != nullptr ? *tCurrent : embedded();
+}
+
+Context::Scope::Scope(Context& context) noexcept : previous_(tCurrent) {
+  tCurrent = &context;
+}
+
+Context::Scope::~Scope() {
+  tCurrent = previous_;
+}
+
+// --- namespace -------------------------------------------------------------------------------
+
+Result<void> Context::addNode(std::string path, NodeOpen open) {
+  if (path.empty() || path.front() != '/') {
+    return Error(EINVAL, "Context::addNode", fmt::format("path '{}' is not absolute", path));
+  }
+  const std::lock_guard lock(nodeMutex_);
+  if (nodes_.contains(path)) {
+    return Error(EEXIST, "Context::addNode", fmt::format("{} exists", path));
+  }
+  nodes_.emplace(std::move(path), std::move(open));
+  return {};
+}
+
+bool Context::removeNode(std::string_view path) {
+  const std::lock_guard lock(nodeMutex_);
+  auto it = nodes_.find(std::string(path));
+  if (it == nodes_.end()) {
+    return false;
+  }
+  nodes_.erase(it);
+  return true;
+}
+
+std::vector<std::string> Context::nodes() const {
+  const std::lock_guard lock(nodeMutex_);
+  std::vector<std::string> out;
+  out.reserve(nodes_.size());
+  for (const auto& [path, open] : nodes_) {
+    out.push_back(path);
+  }
+  return out;
+}
+
+// --- fd-level calls -----------------------------------------------------------------------------
+
+Result<FilePtr> Context::lookup(int fd) {
+  return files_.find(fd);
+}
+
+Result<OpenFile> Context::openFile(int fd) {
+  auto file = files_.find(fd);
+  if (!file.ok()) {
+    return std::move(file).error();
+  }
+  return OpenFile(*this, std::move(*file), fd);
+}
+
+Result<UniqueFd> Context::open(std::string_view path, int flags) {
+  NodeOpen open;
+  {
+    const std::lock_guard lock(nodeMutex_);
+    auto it = nodes_.find(std::string(path));
+    if (it == nodes_.end()) {
+      return Error(ENOENT, "open", fmt::format("{}: no such file or directory", path));
+    }
+    open = it->second;
+  }
+  return open(*this, flags);
+}
+
+Result<long> Context::ioctl(int fd, unsigned long request, void* arg) {
+  const auto cmd = static_cast<unsigned>(request);  // the kernel's unsigned int cmd
+  auto of = openFile(fd);
+  if (!of.ok()) {
+    return notOpen("ioctl", fd);
+  }
+  if (!of->filePtr() || isGenericIoctl(cmd)) {
+    return sys::ioctl(fd, cmd, arg);
+  }
+  return of->file().ops().ioctl(*of, cmd, arg);
+}
+
+Result<std::size_t> Context::read(int fd, std::span<std::byte> out) {
+  auto of = openFile(fd);
+  if (!of.ok()) {
+    return notOpen("read", fd);
+  }
+  if (!of->filePtr()) {
+    return sys::read(fd, out);
+  }
+  if (of->accessMode() == O_WRONLY) {
+    return Error(EBADF, "read", fmt::format("fd {} is not open for reading", fd));
+  }
+  std::int64_t pos = of->file().position().load();
+  auto n = of->file().ops().read(*of, out, pos);
+  of->file().position().store(pos);
+  return n;
+}
+
+Result<std::size_t> Context::write(int fd, std::span<const std::byte> in) {
+  auto of = openFile(fd);
+  if (!of.ok()) {
+    return notOpen("write", fd);
+  }
+  if (!of->filePtr()) {
+    return sys::write(fd, in);
+  }
+  if (of->accessMode() == O_RDONLY) {
+    return Error(EBADF, "write", fmt::format("fd {} is not open for writing", fd));
+  }
+  std::int64_t pos = of->file().position().load();
+  auto n = of->file().ops().write(*of, in, pos);
+  of->file().position().store(pos);
+  return n;
+}
+
+Result<int> Context::poll(std::span<struct pollfd> fds, int timeoutMs) {
+  // Resolve every entry once: a zbuf file, or an fd for poll(2) (foreign, or not open: poll(2)
+  // itself reports POLLNVAL for those).
+  std::vector<std::optional<OpenFile>> files(fds.size());
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    fds[i].revents = 0;
+    if (fds[i].fd < 0) {
+      continue;
+    }
+    auto of = openFile(fds[i].fd);
+    if (of.ok() && of->filePtr()) {
+      files[i].emplace(std::move(*of));
+    }
+  }
+  const bool forever = timeoutMs < 0;
+  const std::uint64_t deadline =
+      forever ? 0 : sys::monotonicNs() + static_cast<std::uint64_t>(timeoutMs) * 1'000'000ULL;
+  PollTable table;
+  std::vector<struct pollfd> sleepOn;
+  for (;;) {
+    const bool mayWait = forever || sys::monotonicNs() < deadline;
+    int ready = 0;
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      if (files[i]) {
+        // POLLERR and POLLHUP are always reported, as poll(2) does.
+        const short mask = files[i]->file().ops().poll(*files[i], fds[i].events,
+                                                       mayWait ? &table : nullptr);
+        fds[i].revents = static_cast<short>(
+            mask & (fds[i].events | POLLERR | POLLHUP | POLLNVAL));
+        ready += fds[i].revents != 0 ? 1 : 0;
+      }
+    }
+    // The ordinary fds and what the files registered, in one poll(2).
+    sleepOn.clear();
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      if (!files[i]) {
+        sleepOn.push_back(fds[i]);
+      }
+    }
+    const auto registered = table.pollfds();
+    sleepOn.insert(sleepOn.end(), registered.begin(), registered.end());
+    int wait = 0;
+    if (ready == 0 && mayWait) {
+      wait = forever ? -1
+                     : static_cast<int>((deadline - sys::monotonicNs() + 999'999) / 1'000'000);
+    }
+    const int n = ::poll(sleepOn.data(), sleepOn.size(), wait);
+    if (n < 0) {
+      if (errno == EINTR) {
+        return Error(EINTR, "poll", "interrupted by a signal");
+      }
+      return Error(errno, "poll");
+    }
+    std::size_t j = 0;
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      if (!files[i]) {
+        fds[i].revents = sleepOn[j++].revents;
+        ready += fds[i].revents != 0 ? 1 : 0;
+      }
+    }
+    if (ready > 0 || !mayWait || (!forever && sys::monotonicNs() >= deadline)) {
+      return ready;
+    }
+    table.reset();  // a registered source fired: ask the files again
+  }
+}
+
+Result<sys::Mapping> Context::mmap(int fd, std::size_t length, int prot, int flags,
+                                   std::uint64_t offset) {
+  constexpr const char* kOp = "mmap";
+  auto of = openFile(fd);
+  if (!of.ok()) {
+    return notOpen(kOp, fd);
+  }
+  if (!of->filePtr()) {
+    return sys::mmap(length, prot, flags, fd, static_cast<off_t>(offset));
+  }
+  // What mmap(2) checks before the file's mmap: length, alignment, map type, file mode.
+  if (length == 0) {
+    return Error(EINVAL, kOp, "length 0");
+  }
+  if (offset % sys::pageSize() != 0) {
+    return Error(EINVAL, kOp, fmt::format("offset {} is not page aligned", offset));
+  }
+  const int type = flags & MAP_TYPE;
+  if (type != MAP_SHARED && type != MAP_SHARED_VALIDATE && type != MAP_PRIVATE) {
+    return Error(EINVAL, kOp, fmt::format("map flags {:#x} are neither shared nor private", flags));
+  }
+  const int mode = of->accessMode();
+  if (mode == O_WRONLY) {
+    return Error(EACCES, kOp, fmt::format("fd {} is write-only", fd));
+  }
+  if (type != MAP_PRIVATE && (prot & PROT_WRITE) != 0 && mode == O_RDONLY) {
+    return Error(EACCES, kOp, fmt::format("writable shared mapping of read-only fd {}", fd));
+  }
+  return of->file().ops().mmap(*of, length, prot, flags, offset);
+}
+
+Result<std::int64_t> Context::lseek(int fd, std::int64_t offset, int whence) {
+  auto of = openFile(fd);
+  if (!of.ok()) {
+    return notOpen("lseek", fd);
+  }
+  if (!of->filePtr()) {
+    const off_t r = ::lseek(fd, offset, whence);
+    if (r < 0) {
+      return Error(errno, "lseek");
+    }
+    return static_cast<std::int64_t>(r);
+  }
+  std::int64_t pos = of->file().position().load();
+  auto r = of->file().ops().llseek(*of, offset, whence, pos);
+  of->file().position().store(pos);
+  return r;
+}
+
+Result<FileStat> Context::fstat(int fd) {
+  auto of = openFile(fd);
+  if (!of.ok()) {
+    return notOpen("fstat", fd);
+  }
+  auto st = sys::fstat(fd);
+  if (!st.ok()) {
+    return std::move(st).error();
+  }
+  FileStat out{st->mode, st->size, st->inode, st->device, st->blockSize};
+  if (of->filePtr()) {
+    out.mode = S_IRUSR | S_IWUSR;  // an anonymous inode's mode, unless the kind says otherwise
+    out.size = 0;
+    of->file().ops().stat(of->file(), out);
+  }
+  return out;
+}
+
+Result<std::string> Context::fdinfo(int fd) {
+  auto of = openFile(fd);
+  if (!of.ok()) {
+    return notOpen("fdinfo", fd);
+  }
+  auto fdFlags = sys::getFdFlags(fd);
+  const int flags = of->flags() | (fdFlags.ok() && (*fdFlags & FD_CLOEXEC) != 0 ? O_CLOEXEC : 0);
+  auto st = sys::fstat(fd);
+  std::string out = fmt::format("pos:\t{}\nflags:\t0{:o}\nino:\t{}\n",
+                                of->filePtr() ? of->file().position().load() : 0, flags,
+                                st.ok() ? st->inode : 0);
+  if (of->filePtr()) {
+    of->file().ops().showFdinfo(of->file(), out);
+  }
+  return out;
+}
+
+Result<std::string> Context::fdPath(int fd) {
+  auto of = openFile(fd);
+  if (!of.ok()) {
+    return notOpen("readlink", fd);
+  }
+  if (!of->filePtr()) {
+    std::string buf(4096, '\0');
+    const ssize_t n =
+        ::readlink(fmt::format("/proc/self/fd/{}", fd).c_str(), buf.data(), buf.size());
+    if (n < 0) {
+      return Error(errno, "readlink");
+    }
+    buf.resize(static_cast<std::size_t>(n));
+    return buf;
+  }
+  return of->file().ops().linkName(of->file());
+}
+
+Result<void> Context::close(int fd) {
+  if (::close(fd) != 0) {
+    return Error(errno == EBADF ? EBADF : errno, "close", fmt::format("fd {}", fd));
+  }
+  files_.reap();  // a last close is noticed at once
+  return {};
+}
+
+Result<void> Context::close(UniqueFd fd) {
+  return close(fd.release());
+}
+
+// --- making files -------------------------------------------------------------------------------
+
+Result<UniqueFd> Context::installFile(const FileOperations& ops, std::shared_ptr<void> data,
+                                      const char* name, int flags) {
+  auto memfd = sys::memfdCreate(name, MFD_CLOEXEC);
+  if (!memfd.ok()) {
+    return std::move(memfd).error();
+  }
+  auto file = files_.insert(ops, std::move(data), std::move(*memfd));
+  if (!file.ok()) {
+    return std::move(file).error();
+  }
+  return files_.openDescription(**file, flags);
+}
+
+Result<UniqueFd> Context::installBuffer(BufferPtr buffer, int flags) {
+  constexpr const char* kOp = "dma_buf_fd";
+  if (!buffer) {
+    return Error(EINVAL, kOp, "no buffer");
+  }
+  if ((flags & ~(O_ACCMODE | O_CLOEXEC)) != 0) {
+    return Error(EINVAL, kOp, fmt::format("fd flags {:#o} beyond O_ACCMODE | O_CLOEXEC", flags));
+  }
+  auto st = sys::fstat(buffer->fd().get());
+  if (!st.ok()) {
+    return std::move(st).error();
+  }
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    FilePtr file = files_.findByIdentity(st->device, st->inode);
+    if (!file) {
+      auto backing = sys::dup(buffer->fd().get());
+      if (!backing.ok()) {
+        return std::move(backing).error();
+      }
+      auto inserted = files_.insert(detail::dmaBufOps(), buffer, std::move(*backing));
+      if (!inserted.ok()) {
+        if (inserted.code() == EEXIST) {
+          continue;  // another thread installed it first
+        }
+        return std::move(inserted).error();
+      }
+      file = std::move(*inserted);
+    }
+    auto fd = files_.openDescription(*file, flags & O_ACCMODE);
+    if (!fd.ok() && fd.code() == EBADF) {
+      continue;  // released meanwhile: install anew
+    }
+    if (fd.ok() && (flags & O_CLOEXEC) == 0) {
+      ZBUF_TRY(sys::setFdFlags(fd->get(), 0));
+    }
+    return fd;
+  }
+  return Error(EAGAIN, kOp, "the buffer's file was released and installed concurrently");
+}
+
+Result<UniqueFd> Context::installSyncFile(FencePtr fence, std::string_view name) {
+  auto created = SyncFile::create(std::move(fence), name);
+  if (!created.ok()) {
+    return std::move(created).error();
+  }
+  auto file = files_.insert(detail::syncFileOps(), std::move(created->file),
+                            std::move(created->readEnd));
+  if (!file.ok()) {
+    return std::move(file).error();
+  }
+  return files_.openDescription(**file, O_RDONLY);
+}
+
+Result<BufferPtr> Context::bufferFromFd(int fd) {
+  auto file = files_.find(fd);
+  if (!file.ok()) {
+    return Error(EBADF, "dma_buf_get", fmt::format("fd {} is not an open file", fd));
+  }
+  if (!*file || !(*file)->is(detail::dmaBufOps())) {
+    return Error(EINVAL, "dma_buf_get", fmt::format("fd {} is not a dma-buf", fd));
+  }
+  return (*file)->dataPtr<Buffer>();
+}
+
+Result<FencePtr> Context::syncFileFence(int fd) {
+  auto file = files_.find(fd);
+  if (!file.ok() || !*file || !(*file)->is(detail::syncFileOps())) {
+    return Error(EINVAL, "sync_file_get_fence", fmt::format("fd {} is not a sync file", fd));
+  }
+  return (*file)->data<SyncFile>().fence();
+}
+
+const FileOperations& dmaBufFileOperations() noexcept {
+  return detail::dmaBufOps();
+}
+
+const FileOperations& syncFileOperations() noexcept {
+  return detail::syncFileOps();
+}
+
+}  // namespace zbuf::uapi

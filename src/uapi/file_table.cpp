@@ -1,0 +1,245 @@
+// FileTable: identity lookup and inotify-counted lifetime (file_table.h has the contract).
+//
+// Counting: `descriptions` is raised by openDescription() at once (so a file never looks dead
+// between handing out an fd and reading its IN_OPEN) and `ownOpens` remembers how many IN_OPEN
+// events that accounts for; every other IN_OPEN (a reopen through /proc behind zbuf's back) is
+// a new description. Every IN_CLOSE_WRITE / IN_CLOSE_NOWRITE ends one. Events are read only
+// under the table mutex, in order, so the count is exact. At zero the entry leaves the table
+// and its watch is removed; the File's release operation runs after the mutex is dropped.
+#include "zbuf/uapi/file_table.h"
+
+#include <fmt/format.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
+
+#include "zbuf/base/log.h"
+#include "zbuf/base/sys.h"
+
+namespace zbuf::uapi {
+
+ZBUF_LOG_CATEGORY(Files);
+
+namespace {
+
+constexpr std::uint32_t kWatchMask = IN_OPEN | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE;
+
+std::string procPath(int fd) {
+  return fmt::format("/proc/self/fd/{}", fd);
+}
+
+}  // namespace
+
+FileTable::FileTable() {
+  const int in = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (in < 0) {
+    log(LogFiles, LogLevel::Error, "inotify_init1: {}: files will live until the context ends",
+        std::strerror(errno));
+  }
+  inotify_ = UniqueFd::adopt(in);
+  auto stop = sys::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (stop.ok()) {
+    stop_ = std::move(*stop);
+  }
+  if (inotify_.isValid() && stop_.isValid()) {
+    reaper_ = std::thread([this] { reaperLoop(); });
+  }
+}
+
+FileTable::~FileTable() {
+  if (reaper_.joinable()) {
+    (void)sys::eventfdWrite(stop_.get(), 1);
+    reaper_.join();
+  }
+  std::vector<FilePtr> released;
+  {
+    const std::lock_guard lock(mutex_);
+    for (auto& [key, entry] : files_) {
+      released.push_back(std::move(entry.file));
+    }
+    files_.clear();
+    byWatch_.clear();
+  }
+  releaseAll(released);
+}
+
+void FileTable::reaperLoop() {
+  sys::setThreadName("zbuf-files");
+  for (;;) {
+    std::array<struct pollfd, 2> fds{{{inotify_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}}};
+    const int n = ::poll(fds.data(), fds.size(), -1);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0 || (fds[1].revents & POLLIN) != 0) {
+      return;
+    }
+    reap();
+  }
+}
+
+Result<FilePtr> FileTable::insert(const FileOperations& ops, std::shared_ptr<void> data,
+                                  UniqueFd backing) {
+  auto st = sys::fstat(backing.get());
+  if (!st.ok()) {
+    return std::move(st).error();
+  }
+  const Key key{st->device, st->inode};
+  std::vector<FilePtr> released;
+  FilePtr file;
+  {
+    const std::lock_guard lock(mutex_);
+    drainLocked(released);
+    if (files_.contains(key)) {
+      return Error(EEXIST, "FileTable::insert",
+                   fmt::format("inode {} already has a {} file", key.inode,
+                               files_.at(key).file->ops().name()));
+    }
+    int watch = -1;
+    if (inotify_.isValid()) {
+      watch = ::inotify_add_watch(inotify_.get(), procPath(backing.get()).c_str(), kWatchMask);
+      if (watch < 0) {
+        return Error(errno, "inotify_add_watch",
+                     fmt::format("cannot watch a new {} file (fs.inotify.max_user_watches?)",
+                                 ops.name()));
+      }
+    }
+    file = std::make_shared<File>(ops, std::move(data), std::move(backing), key.device,
+                                  key.inode);
+    files_.emplace(key, Entry{file, watch, 0, 0});
+    if (watch >= 0) {
+      byWatch_[watch] = key;
+    }
+  }
+  releaseAll(released);
+  return file;
+}
+
+Result<UniqueFd> FileTable::openDescription(const File& file, int flags) {
+  const std::lock_guard lock(mutex_);
+  auto it = files_.find(Key{file.device(), file.inode()});
+  if (it == files_.end() || it->second.file.get() != &file) {
+    return Error(EBADF, "FileTable::openDescription",
+                 fmt::format("the {} file (inode {}) was released", file.ops().name(),
+                             file.inode()));
+  }
+  // No O_NONBLOCK in the open itself: opening a pipe read end must not race its writer.
+  auto fd = sys::reopen(file.backingFd(), (flags & O_ACCMODE) | O_CLOEXEC);
+  if (!fd.ok()) {
+    return std::move(fd).error();
+  }
+  if ((flags & O_NONBLOCK) != 0) {
+    ZBUF_TRY(sys::setFileFlags(fd->get(), O_NONBLOCK));
+  }
+  ++it->second.ownOpens;
+  it->second.file->descriptions_.store(++it->second.descriptions);
+  return std::move(*fd);
+}
+
+Result<FilePtr> FileTable::find(int fd) const {
+  if (fd < 0) {
+    return Error(EBADF, "fget", fmt::format("fd {} is not open", fd));
+  }
+  auto st = sys::fstat(fd);
+  if (!st.ok()) {
+    return Error(EBADF, "fget", fmt::format("fd {} is not open", fd));
+  }
+  return findByIdentity(st->device, st->inode);
+}
+
+FilePtr FileTable::findByIdentity(std::uint64_t device, std::uint64_t inode) const {
+  const std::lock_guard lock(mutex_);
+  auto it = files_.find(Key{device, inode});
+  return it == files_.end() ? nullptr : it->second.file;
+}
+
+void FileTable::drainLocked(std::vector<FilePtr>& released) {
+  if (!inotify_.isValid()) {
+    return;
+  }
+  alignas(struct inotify_event) std::array<char, 4096> buf{};
+  for (;;) {
+    const ssize_t n = ::read(inotify_.get(), buf.data(), buf.size());
+    if (n <= 0) {
+      return;  // EAGAIN: nothing more queued
+    }
+    for (ssize_t at = 0; at < n;) {
+      struct inotify_event ev {};
+      std::memcpy(&ev, buf.data() + at, sizeof ev);
+      at += static_cast<ssize_t>(sizeof ev + ev.len);
+      if ((ev.mask & IN_Q_OVERFLOW) != 0) {
+        log(LogFiles, LogLevel::Error,
+            "inotify queue overflow: close events were lost, some files may live too long");
+        continue;
+      }
+      auto w = byWatch_.find(ev.wd);
+      if (w == byWatch_.end()) {
+        continue;  // a watch removed meanwhile (IN_IGNORED and late events)
+      }
+      auto it = files_.find(w->second);
+      Entry& e = it->second;
+      if ((ev.mask & IN_OPEN) != 0) {
+        if (e.ownOpens > 0) {
+          --e.ownOpens;
+        } else {
+          e.file->descriptions_.store(++e.descriptions);
+        }
+      }
+      if ((ev.mask & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)) == 0) {
+        continue;
+      }
+      e.file->descriptions_.store(--e.descriptions);
+      if (e.descriptions <= 0) {
+        log(LogFiles, LogLevel::Debug, "{} file inode {} released", e.file->ops().name(),
+            e.file->inode());
+        (void)::inotify_rm_watch(inotify_.get(), e.watch);
+        byWatch_.erase(w);
+        released.push_back(std::move(e.file));
+        files_.erase(it);
+      }
+    }
+  }
+}
+
+void FileTable::releaseAll(std::vector<FilePtr>& released) {
+  for (FilePtr& f : released) {
+    f->ops().release(*f);
+  }
+  released.clear();
+}
+
+std::size_t FileTable::reap() {
+  std::vector<FilePtr> released;
+  {
+    const std::lock_guard lock(mutex_);
+    drainLocked(released);
+  }
+  const std::size_t n = released.size();
+  releaseAll(released);
+  return n;
+}
+
+std::vector<FileInfo> FileTable::list() {
+  reap();
+  std::vector<FileInfo> out;
+  const std::lock_guard lock(mutex_);
+  out.reserve(files_.size());
+  for (const auto& [key, e] : files_) {
+    out.push_back(FileInfo{std::string(e.file->ops().name()), key.inode, key.device,
+                           e.descriptions});
+  }
+  return out;
+}
+
+std::size_t FileTable::size() {
+  reap();
+  const std::lock_guard lock(mutex_);
+  return files_.size();
+}
+
+}  // namespace zbuf::uapi
