@@ -9,10 +9,9 @@
 
 #include "zbuf/core/fence.h"
 #include "zbuf/core/resv.h"
-#include "zbuf/uapi/buffer_fd.h"
+#include "zbuf/uapi/calls.h"
 #include "zbuf/uapi/dma_buf.h"
 #include "zbuf/uapi/heap.h"
-#include "zbuf/uapi/ioctl.h"
 
 namespace zbuf {
 namespace {
@@ -24,7 +23,7 @@ struct Fixture {
 
   explicit Fixture(int pendingReaders) {
     fd = std::move(*uapi::allocate("system", 4096));
-    buffer = *Buffer::fromFd(fd.get());
+    buffer = *uapi::Context::current().bufferFromFd(fd.get());
     Resv& resv = buffer->resv();
     (void)resv.lock();
     if (pendingReaders > 0) {
@@ -72,7 +71,7 @@ void BM_ExportSyncFile(benchmark::State& state) {
     uapi::DmaBufExportSyncFile arg{static_cast<std::uint32_t>(uapi::kDmaBufSyncWrite), -1};
     auto r = uapi::ioctl(f.fd.get(), uapi::kDmaBufIoctlExportSyncFile, &arg);
     benchmark::DoNotOptimize(r.ok());
-    uapi::close(UniqueFd::adopt(arg.fd));
+    (void)uapi::close(arg.fd);
   }
 }
 BENCHMARK(BM_ExportSyncFile)->Arg(0)->Arg(1)->Arg(4);

@@ -60,7 +60,7 @@ struct MemfdBuffer {
                                                  unsigned extraFlags);
 
 // The fd a heap buffer is represented by: the memfd itself, or a read-only reopening of it for
-// an O_RDONLY allocation (same inode, so Buffer::fromFd finds it).
+// an O_RDONLY allocation (same inode, so the file table finds it).
 [[nodiscard]] Result<SharedFd> bufferFdFor(const SharedFd& memfd, int fdFlags);
 
 // Reads a small text file (procfs, sysfs) into a string.

@@ -2,7 +2,7 @@
 // <linux/dma-buf.h>, <linux/sync_file.h>, <linux/dma-heap.h> and <linux/udmabuf.h>
 // (reference sections 1, 2, 6 and 7), for the generic ioctl layout (x86-64, arm64).
 //
-// zbuf::uapi::ioctl() (uapi/ioctl.h) accepts exactly these numbers, so code written against
+// zbuf::uapi::ioctl() (uapi/calls.h) accepts exactly these numbers, so code written against
 // the kernel headers runs unchanged: it passes its own `struct dma_buf_sync` etc., whose layout
 // is checked against these types below whenever the system has the kernel headers.
 #pragma once

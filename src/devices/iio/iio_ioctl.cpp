@@ -1,5 +1,6 @@
 // The fd-level IIO files: a registry from (st_dev, st_ino) of a private memfd to the device or
 // buffer file it stands for.
+#include "zbuf/uapi/context.h"
 #include "zbuf/devices/iio/iio_ioctl.h"
 
 #include <fcntl.h>
@@ -139,7 +140,7 @@ Result<long> bufferIoctl(int fd, unsigned long request, void* arg) {
     if ((req.flags & kDmabufCyclic) != 0 && f.buffer().isInput()) {
       return Error(EINVAL, "iio_buffer_enqueue_dmabuf", "CYCLIC is only supported on output");
     }
-    auto buffer = Buffer::fromFd(static_cast<int>(req.fd));
+    auto buffer = uapi::Context::current().bufferFromFd(static_cast<int>(req.fd));
     if (!buffer.ok()) {
       return std::move(buffer).error();
     }
@@ -149,7 +150,7 @@ Result<long> bufferIoctl(int fd, unsigned long request, void* arg) {
     }
     return 0L;
   }
-  auto buffer = Buffer::fromFd(*static_cast<const int*>(arg));
+  auto buffer = uapi::Context::current().bufferFromFd(*static_cast<const int*>(arg));
   if (!buffer.ok()) {
     return std::move(buffer).error();
   }

@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "devices/usb/endpoint_state.h"
+#include "zbuf/uapi/context.h"
 #include "zbuf/base/log.h"
 #include "zbuf/core/fence_signalling.h"
 #include "zbuf/devices/usb/functionfs.h"
@@ -298,14 +299,14 @@ namespace zbuf::usb {
 Result<void> EndpointFile::attachDmabuf(int fd) {
   ZBUF_TRY(refuseDmabufOnEp0("ffs_dmabuf_attach"));
   ZBUF_TRY(checkControllerSg());  // before the fd is even looked at
-  auto buffer = Buffer::fromFd(fd);
+  auto buffer = uapi::Context::current().bufferFromFd(fd);
   ZBUF_TRY(buffer);
   return attach(*buffer);
 }
 
 Result<void> EndpointFile::detachDmabuf(int fd) {
   ZBUF_TRY(refuseDmabufOnEp0("ffs_dmabuf_detach"));
-  auto buffer = Buffer::fromFd(fd);
+  auto buffer = uapi::Context::current().bufferFromFd(fd);
   ZBUF_TRY(buffer);
   return detach(*buffer);
 }
@@ -316,7 +317,7 @@ Result<void> EndpointFile::transferDmabuf(const DmabufTransferReq& req) {
   if ((req.flags & ~kDmabufTransferMask) != 0) {
     return Error(EINVAL, kOp, fmt::format("unknown flags {:#x} (none are defined)", req.flags));
   }
-  auto buffer = Buffer::fromFd(req.fd);
+  auto buffer = uapi::Context::current().bufferFromFd(req.fd);
   ZBUF_TRY(buffer);
   ZBUF_TRY(transferChecked(*buffer, req.length));
   return {};
