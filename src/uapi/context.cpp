@@ -195,49 +195,44 @@ Result<int> Context::poll(std::span<struct pollfd> fds, int timeoutMs) {
   const std::uint64_t deadline =
       forever ? 0 : sys::monotonicNs() + static_cast<std::uint64_t>(timeoutMs) * 1'000'000ULL;
   PollTable table;
-  std::vector<struct pollfd> sleepOn;
+  std::vector<struct pollfd> ordinary;
+  std::vector<std::size_t> ordinaryIndex;
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    if (!files[i]) {
+      ordinary.push_back(fds[i]);
+      ordinaryIndex.push_back(i);
+    }
+  }
   for (;;) {
-    const bool mayWait = forever || sys::monotonicNs() < deadline;
+    const std::uint64_t now = sys::monotonicNs();
+    const bool mayWait = forever || now < deadline;
     int ready = 0;
     for (std::size_t i = 0; i < fds.size(); ++i) {
       if (files[i]) {
         // POLLERR and POLLHUP are always reported, as poll(2) does.
         const short mask = files[i]->file().ops().poll(*files[i], fds[i].events,
                                                        mayWait ? &table : nullptr);
-        fds[i].revents = static_cast<short>(
-            mask & (fds[i].events | POLLERR | POLLHUP | POLLNVAL));
+        fds[i].revents =
+            static_cast<short>(mask & (fds[i].events | POLLERR | POLLHUP | POLLNVAL));
         ready += fds[i].revents != 0 ? 1 : 0;
       }
     }
-    // The ordinary fds and what the files registered, in one poll(2).
-    sleepOn.clear();
-    for (std::size_t i = 0; i < fds.size(); ++i) {
-      if (!files[i]) {
-        sleepOn.push_back(fds[i]);
-      }
-    }
-    const auto registered = table.pollfds();
-    sleepOn.insert(sleepOn.end(), registered.begin(), registered.end());
     int wait = 0;
     if (ready == 0 && mayWait) {
-      wait = forever ? -1
-                     : static_cast<int>((deadline - sys::monotonicNs() + 999'999) / 1'000'000);
+      wait = forever ? -1 : static_cast<int>((deadline - now + 999'999) / 1'000'000);
     }
-    const int n = ::poll(sleepOn.data(), sleepOn.size(), wait);
-    if (n < 0) {
-      if (errno == EINTR) {
-        return Error(EINTR, "poll", "interrupted by a signal");
-      }
-      return Error(errno, "poll");
+    if (wait == 0 && ordinary.empty()) {
+      return ready;
     }
-    std::size_t j = 0;
-    for (std::size_t i = 0; i < fds.size(); ++i) {
-      if (!files[i]) {
-        fds[i].revents = sleepOn[j++].revents;
-        ready += fds[i].revents != 0 ? 1 : 0;
-      }
+    auto n = table.sleep(ordinary, wait);
+    if (!n.ok()) {
+      return std::move(n).error();
     }
-    if (ready > 0 || !mayWait || (!forever && sys::monotonicNs() >= deadline)) {
+    for (std::size_t j = 0; j < ordinary.size(); ++j) {
+      fds[ordinaryIndex[j]].revents = ordinary[j].revents;
+    }
+    ready += *n;
+    if (ready > 0 || wait == 0 || (!forever && sys::monotonicNs() >= deadline)) {
       return ready;
     }
     table.reset();  // a registered source fired: ask the files again

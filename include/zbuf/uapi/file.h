@@ -182,8 +182,9 @@ class File : public std::enable_shared_from_this<File> {
 using FilePtr = std::shared_ptr<File>;
 
 // poll_table: what a poll() call sleeps on. Files register the sources that will change their
-// readiness; zbuf's poll() then sleeps in one poll(2) on all of them and on the ordinary fds of
-// the call, and asks every file again when one fires. Registrations end with the table.
+// readiness; zbuf's poll() then sleeps on all of them and on the ordinary fds of the call (a
+// futex when there are none, else one poll(2)), and asks every file again when one fires.
+// Registrations end with reset() or the table.
 //
 // Thread-safety: one table belongs to one poll() call (one thread); WaitQueue::wakeUp and fence
 // callbacks may fire it from any thread.
@@ -203,9 +204,13 @@ class PollTable {
   // Wake when `fence` signals.
   void waitFence(const FencePtr& fence);
 
-  // For the poll() implementation: the pollfds to sleep on (the table's own eventfd first),
-  // and clearing the wake-up before the next round.
-  [[nodiscard]] std::span<const struct pollfd> pollfds() const noexcept;
+  // For the poll() implementation: sleeps until a registered source fires, one of `ordinary`
+  // (fds that are not zbuf files) reports an event, or `timeoutMs` passes (< 0: forever).
+  // Returns how many of `ordinary` have revents (filled in). With no ordinary fd and no
+  // waitFd() registration it sleeps on a futex (no syscall on the waker's side unless it
+  // sleeps); otherwise in one poll(2) that includes the thread's wake-up eventfd.
+  [[nodiscard]] Result<int> sleep(std::span<struct pollfd> ordinary, int timeoutMs);
+  // Ends every registration and clears the wake-up, before the next round.
   void reset();
 
  private:

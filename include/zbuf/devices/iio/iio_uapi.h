@@ -1,6 +1,6 @@
 // The kernel's IIO buffer uAPI (include/uapi/linux/iio/buffer.h): ioctl numbers, struct
 // iio_dmabuf and its flags, with the kernel's names, so kernel-style code compiles unchanged
-// against zbuf::iio::ioctl() (iio_ioctl.h). Values are for the generic ioctl layout (x86-64,
+// against the fd-level calls (uapi/calls.h, iio_files.h). Values are for the generic ioctl layout (x86-64,
 // arm64) and are checked against the reference (section 8) at compile time.
 #pragma once
 
