@@ -2,27 +2,24 @@
 // functionfs_dmabuf.cpp (the DMABUF interface).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "zbuf/core/buffer.h"
 #include "zbuf/core/fence.h"
+#include "zbuf/devices/usb/functionfs_uapi.h"
 #include "zbuf/devices/usb/link.h"
 
 namespace zbuf::usb {
 
-// Per data endpoint of a function (the kernel's ffs_epfile), shared by its open files.
-struct EndpointState {
-  bool in = true;
-  std::atomic<std::uint64_t> seqno{0};  // the last fence seqno handed out (first is 1)
-};
-
-// The one request an EndpointFile reuses for its synchronous fileio calls.
+// The one request an endpoint reuses for its synchronous fileio calls.
 class FileioRequest final : public UsbRequest {
  public:
   void reset() {
@@ -55,6 +52,30 @@ class FileioRequest final : public UsbRequest {
 };
 
 class DmabufRequest;
+class DmabufRecord;
+
+// Per data endpoint of a function (the kernel's ffs_epfile), shared by all its open files.
+struct EndpointState {
+  unsigned index = 1;  // the file's number (ep1 = 1) and the link's endpoint number
+  bool in = true;
+  // The endpoint descriptors per speed ([0] full, [1] high, [2] super), as written.
+  std::array<std::optional<UsbEndpointDescriptor>, 3> descs;
+  std::atomic<std::uint64_t> seqno{0};  // the last fence seqno handed out (first is 1)
+
+  // fileio: one call at a time (epfile->mutex), with the endpoint's request (ep->req).
+  std::mutex fileioMutex;
+  std::shared_ptr<FileioRequest> fileio;  // guarded by fileioMutex
+  std::vector<std::byte> fileioBuffer;    // guarded by fileioMutex
+
+  // DMABUF attachments (epfile->dmabufs, under epfile->dmabufs_mutex), newest last.
+  mutable std::mutex dmabufMutex;
+  std::vector<std::shared_ptr<DmabufRecord>> records;  // guarded by dmabufMutex
+};
+
+namespace detail {
+// A data endpoint's state with its fileio request.
+[[nodiscard]] std::shared_ptr<EndpointState> makeEndpointState(unsigned index, bool in);
+}  // namespace detail
 
 // One attached buffer (the kernel's ffs_dmabuf_priv): the attachment, its mapping (made once at
 // ATTACH), the fence timeline (one context per attachment) and the transfers in flight.

@@ -1,7 +1,8 @@
-// The function's enable state and the fileio interface. Each data endpoint keeps its seqno
-// counter in EndpointState (shared by every open file of the endpoint, like the kernel's
-// epfile). A fileio call is synchronous, like the kernel's ffs_epfile_io without AIO: it queues
-// one request and sleeps until the link completes it.
+// The function's binding and enable state, its open-file count (and the reset when the last file
+// of a descriptors-from-ep0 function closes), and the fileio interface. Each data endpoint keeps
+// its state in an EndpointState shared by every open file of it, like the kernel's epfile. A
+// fileio call is synchronous, like the kernel's ffs_epfile_io without AIO: it queues the
+// endpoint's request and sleeps until the link completes it.
 #include "zbuf/devices/usb/functionfs.h"
 
 #include <fcntl.h>
@@ -11,12 +12,36 @@
 #include <cstring>
 
 #include "devices/usb/endpoint_state.h"
+#include "devices/usb/ffs_descriptors.h"
 
 namespace zbuf::usb {
 
 namespace {
 std::atomic<std::uint64_t> gNextFunctionId{1};
+
+constexpr std::uint16_t kBulkMaxPacket[3] = {64, 512, 1024};  // full, high, super speed
+
+// The descriptors a built-in endpoint has (bulk, at every speed).
+void builtInDescriptors(EndpointState& ep) {
+  for (unsigned s = 0; s < 3; ++s) {
+    UsbEndpointDescriptor d{};
+    d.bLength = 7;
+    d.bDescriptorType = kUsbDtEndpoint;
+    d.bEndpointAddress = static_cast<std::uint8_t>(ep.index | (ep.in ? kUsbEndpointDirIn : 0));
+    d.bmAttributes = kUsbEndpointXferBulk;
+    d.wMaxPacketSize = kBulkMaxPacket[s];
+    ep.descs[s] = d;
+  }
+}
 }  // namespace
+
+std::shared_ptr<EndpointState> detail::makeEndpointState(unsigned index, bool in) {
+  auto ep = std::make_shared<EndpointState>();
+  ep->index = index;
+  ep->in = in;
+  ep->fileio = std::make_shared<FileioRequest>();
+  return ep;
+}
 
 // --- FunctionFs ------------------------------------------------------------------------------
 
@@ -25,9 +50,16 @@ struct EndpointFile::Private {};
 
 FunctionFs::FunctionFs(Private /*key*/, FunctionConfig config)
     : config_(std::move(config)), id_(gNextFunctionId.fetch_add(1)) {
+  if (config_.descriptorsFromEp0) {
+    state_ = FfsState::ReadDescriptors;
+    interfaces_ = 0;
+    return;
+  }
   for (EndpointDir dir : config_.endpoints) {
-    auto ep = std::make_unique<EndpointState>();
-    ep->in = dir == EndpointDir::In;
+    auto ep =
+        detail::makeEndpointState(static_cast<unsigned>(eps_.size()) + 1, dir == EndpointDir::In);
+    builtInDescriptors(*ep);
+    epNames_.push_back(fmt::format("ep{}", ep->index));
     eps_.push_back(std::move(ep));
   }
 }
@@ -47,22 +79,51 @@ FunctionFs::~FunctionFs() {
   }
 }
 
-unsigned FunctionFs::dataEndpoints() const noexcept {
+FfsState FunctionFs::state() const {
+  const std::lock_guard lock(m_);
+  return state_;
+}
+
+unsigned FunctionFs::dataEndpoints() const {
+  const std::lock_guard lock(m_);
   return static_cast<unsigned>(eps_.size());
+}
+
+std::vector<std::string> FunctionFs::endpointFileNames() const {
+  const std::lock_guard lock(m_);
+  return epNames_;
+}
+
+Result<void> FunctionFs::bindNow(const std::shared_ptr<UsbLink>& link) {
+  ZBUF_TRY(link->bindGadget(shared_from_this(), id_));
+  {
+    const std::lock_guard lock(m_);
+    link_ = link;
+  }
+  addEvent(FfsEventType::Bind);  // functionfs_bind
+  link->connect();
+  return {};
 }
 
 Result<void> FunctionFs::bind(std::shared_ptr<UsbLink> link) {
   {
     const std::lock_guard lock(m_);
-    if (link_) {
+    if (link_ || pendingLink_) {
       return Error(EEXIST, "FunctionFs::bind",
                    fmt::format("function '{}' is already bound", config_.name));
     }
+    if (state_ != FfsState::Active) {
+      pendingLink_ = std::move(link);  // bound once the descriptors and strings are in
+      return {};
+    }
+    pendingLink_ = link;
   }
-  ZBUF_TRY(link->bindGadget(shared_from_this(), id_));
-  const std::lock_guard lock(m_);
-  link_ = std::move(link);
-  return {};
+  auto bound = bindNow(link);
+  if (!bound.ok()) {
+    const std::lock_guard lock(m_);
+    pendingLink_.reset();
+  }
+  return bound;
 }
 
 void FunctionFs::unbind() {
@@ -70,15 +131,21 @@ void FunctionFs::unbind() {
   {
     const std::lock_guard lock(m_);
     link = link_;
+    pendingLink_.reset();
   }
   if (link) {
     link->unbindGadget(id_);  // calls onDisabled()
   }
+  bool wasBound = false;
   {
     const std::lock_guard lock(m_);
+    wasBound = link_ != nullptr;
     link_.reset();
   }
   cv_.notify_all();
+  if (wasBound) {
+    addEvent(FfsEventType::Unbind);  // functionfs_unbind
+  }
 }
 
 bool FunctionFs::bound() const {
@@ -98,15 +165,29 @@ void FunctionFs::onConfigured() {
     ++generation_;
   }
   cv_.notify_all();
+  addEvent(FfsEventType::Enable);  // ffs_func_set_alt
 }
 
 void FunctionFs::onDisabled() {
+  bool was = false;
   {
     const std::lock_guard lock(m_);
+    was = enabled_;
     enabled_ = false;
     ++generation_;
   }
   cv_.notify_all();
+  if (was) {
+    addEvent(FfsEventType::Disable);  // ffs_func_disable
+  }
+}
+
+void FunctionFs::onSuspend() {
+  addEvent(FfsEventType::Suspend);
+}
+
+void FunctionFs::onResume() {
+  addEvent(FfsEventType::Resume);
 }
 
 Result<FunctionFs::Enabled> FunctionFs::waitEnabled(bool nonblock) const {
@@ -139,91 +220,260 @@ bool FunctionFs::stillEnabled(std::uint64_t generation) const {
   return enabled_ && generation_ == generation;
 }
 
-Result<std::unique_ptr<EndpointFile>> FunctionFs::open(unsigned index, int flags) {
-  if (index > eps_.size()) {
-    return Error(ENOENT, "FunctionFs::open",
-                 fmt::format("function '{}' has no endpoint ep{} (it has ep0..ep{})", config_.name,
-                             index, eps_.size()));
+LinkSpeed FunctionFs::speed() const {
+  const std::lock_guard lock(m_);
+  return link_ ? link_->config().speed : LinkSpeed::Unlimited;
+}
+
+Result<long> FunctionFs::interfaceRevmap(unsigned long intf) const {
+  const std::lock_guard lock(m_);
+  if (!link_) {
+    return Error(ENODEV, "ffs_ep0_ioctl", "the function is not bound (no ffs_function)");
   }
-  return std::make_unique<EndpointFile>(EndpointFile::Private{}, shared_from_this(), index, flags);
+  // The function is the configuration's only one: its interfaces keep their numbers.
+  if (intf >= interfaces_) {
+    return Error(EDOM, "ffs_func_revmap_intf",
+                 fmt::format("the function has no interface {}", intf));
+  }
+  return static_cast<long>(intf);
+}
+
+void FunctionFs::fileOpened() {
+  const std::lock_guard lock(m_);
+  ++opened_;
+}
+
+Result<void> FunctionFs::ep0Opened() {
+  const std::lock_guard lock(m_);
+  if (state_ == FfsState::Closing) {
+    return Error(EBUSY, "ffs_ep0_open", fmt::format("function '{}' is closing", config_.name));
+  }
+  ++opened_;
+  return {};
+}
+
+void FunctionFs::fileClosed() {
+  {
+    const std::lock_guard lock(m_);
+    if (--opened_ > 0 || !config_.descriptorsFromEp0) {
+      return;
+    }
+    state_ = FfsState::Closing;
+  }
+  reset();
+}
+
+// ffs_data_reset after the last close: unbind (ffs_closed), drop the endpoint files, forget the
+// descriptors and events, wait for descriptors again.
+void FunctionFs::reset() {
+  std::shared_ptr<UsbLink> link;
+  std::function<void()> destroyed;
+  {
+    const std::lock_guard lock(m_);
+    link = link_;
+    destroyed = hooks_.destroyed;
+  }
+  if (link) {
+    link->unbindGadget(id_);
+  }
+  if (destroyed) {
+    destroyed();
+  }
+  {
+    const std::lock_guard lock(m_);
+    link_.reset();
+    eps_.clear();
+    epNames_.clear();
+    descs_.reset();
+    userFlags_ = 0;
+    interfaces_ = 0;
+    stringsNeeded_ = 0;
+    state_ = FfsState::ReadDescriptors;
+    const std::lock_guard evLock(evMutex_);
+    events_.clear();
+    eventfd_.reset();
+  }
+  cv_.notify_all();
+}
+
+Result<void> FunctionFs::setFilesHooks(FilesHooks hooks) {
+  std::vector<std::string> names;
+  {
+    const std::lock_guard lock(m_);
+    if (mounted_) {
+      return Error(EBUSY, "ffs_acquire_dev",
+                   fmt::format("function '{}' is already mounted", config_.name));
+    }
+    mounted_ = true;
+    hooks_ = std::move(hooks);
+    if (state_ == FfsState::Active) {
+      names = epNames_;
+    }
+  }
+  if (!names.empty() && hooks_.created) {
+    return hooks_.created(names);
+  }
+  return {};
+}
+
+Result<std::unique_ptr<EndpointFile>> FunctionFs::open(unsigned index, int flags) {
+  std::shared_ptr<EndpointState> ep;
+  {
+    const std::lock_guard lock(m_);
+    if (index == 0 || index > eps_.size()) {
+      return Error(ENOENT, "FunctionFs::open",
+                   fmt::format("function '{}' has no endpoint file ep{} ({} data endpoints)",
+                               config_.name, index, eps_.size()));
+    }
+    ep = eps_[index - 1];
+  }
+  return std::make_unique<EndpointFile>(EndpointFile::Private{}, shared_from_this(), std::move(ep),
+                                        index, flags);
 }
 
 // --- EndpointFile: fileio --------------------------------------------------------------------
 
-EndpointFile::EndpointFile(Private /*key*/, std::shared_ptr<FunctionFs> function, unsigned index,
-                           int flags)
+EndpointFile::EndpointFile(Private /*key*/, std::shared_ptr<FunctionFs> function,
+                           std::shared_ptr<EndpointState> state, unsigned index, int flags)
     : function_(std::move(function)),
+      state_(std::move(state)),
       index_(index),
-      in_(index != 0 && function_->eps_[index - 1]->in),
-      nonblock_((flags & O_NONBLOCK) != 0),
-      state_(index == 0 ? nullptr : function_->eps_[index - 1].get()),
-      fileio_(std::make_shared<FileioRequest>()) {}
+      nonblock_((flags & O_NONBLOCK) != 0) {
+  function_->fileOpened();
+}
 
-Result<void> EndpointFile::refuseOnEp0(const char* op) const {
-  if (isEp0()) {
-    return Error(EINVAL, op, "ep0 carries control requests; data goes through ep1 and up");
+EndpointFile::~EndpointFile() {
+  close();
+}
+
+void EndpointFile::close() {
+  if (closed_.exchange(true)) {
+    return;
   }
+  detachAll();
+  function_->fileClosed();
+}
+
+bool EndpointFile::isIn() const noexcept {
+  return state_->in;
+}
+
+std::uint8_t EndpointFile::address() const noexcept {
+  return static_cast<std::uint8_t>(index_ | (state_->in ? kUsbEndpointDirIn : 0));
+}
+
+Result<void> EndpointFile::waitEnabled() const {
+  auto enabled = function_->waitEnabled(nonblocking());
+  ZBUF_TRY(enabled);
   return {};
+}
+
+UsbEndpointDescriptor EndpointFile::descriptor() const {
+  // config_ep_by_speed: the link's speed, else the next lower one the function describes.
+  const std::size_t preferred = function_->speed() == LinkSpeed::Usb2 ? 1 : 2;
+  std::optional<UsbEndpointDescriptor> found;
+  for (std::size_t s = preferred + 1; s-- > 0 && !found;) {
+    found = state_->descs[s];
+  }
+  for (std::size_t s = preferred + 1; s < 3 && !found; ++s) {
+    found = state_->descs[s];
+  }
+  UsbEndpointDescriptor d = found.value_or(UsbEndpointDescriptor{});
+  bool virtualAddr = false;
+  {
+    const std::lock_guard lock(function_->m_);
+    virtualAddr = (function_->userFlags_ & kFfsVirtualAddr) != 0;
+  }
+  if (!virtualAddr) {
+    d.bEndpointAddress = address();
+  }
+  return d;
 }
 
 namespace {
 
 // Queues the fileio request and waits for its completion; returns the bytes moved.
-Result<std::size_t> runFileio(FunctionFs& function, const std::shared_ptr<FileioRequest>& req,
+Result<std::size_t> runFileio(const std::shared_ptr<FileioRequest>& req,
                               const std::shared_ptr<UsbLink>& link, const char* op) {
   req->reset();
   ZBUF_TRY(link->queue(req));
   const auto [status, actual] = req->wait();
-  (void)function;
   if (status < 0) {
     return Error(-status, op, fmt::format("the transfer on ep{} failed", req->endpoint));
   }
   return static_cast<std::size_t>(actual);
 }
 
+// ffs_mutex_lock on the endpoint's mutex: trylock (EAGAIN) when non-blocking.
+Result<std::unique_lock<std::mutex>> lockFileio(EndpointState& ep, bool nonblock, const char* op) {
+  std::unique_lock lock(ep.fileioMutex, std::defer_lock);
+  if (!nonblock) {
+    lock.lock();
+  } else if (!lock.try_lock()) {
+    return Error(EAGAIN, op, fmt::format("another call is using ep{} (non-blocking)", ep.index));
+  }
+  return lock;
+}
+
 }  // namespace
 
 Result<std::size_t> EndpointFile::write(std::span<const std::byte> data) {
-  ZBUF_TRY(refuseOnEp0("ffs_epfile_write"));
-  if (!in_) {
-    return Error(EBADMSG, "ffs_epfile_write",
-                 fmt::format("ep{} is an OUT endpoint: writing halts it", index_));
-  }
-  auto enabled = function_->waitEnabled(nonblock_);
+  constexpr const char* kOp = "ffs_epfile_write";
+  const bool nonblock = nonblocking();
+  auto enabled = function_->waitEnabled(nonblock);
   ZBUF_TRY(enabled);
-  if (fileioBuffer_.size() < data.size()) {
-    fileioBuffer_.resize(data.size());
+  auto lock = lockFileio(*state_, nonblock, kOp);
+  if (!lock.ok()) {
+    return std::move(lock).error();
   }
-  std::memcpy(fileioBuffer_.data(), data.data(), data.size());
-  FileioRequest& r = *fileio_;
+  if (!function_->stillEnabled(enabled->generation)) {
+    return Error(ESHUTDOWN, kOp, fmt::format("ep{} was disabled meanwhile", index_));
+  }
+  if (!state_->in) {
+    return Error(EBADMSG, kOp, fmt::format("ep{} is an OUT endpoint: writing halts it", index_));
+  }
+  auto& buffer = state_->fileioBuffer;
+  if (buffer.size() < data.size()) {
+    buffer.resize(data.size());
+  }
+  std::memcpy(buffer.data(), data.data(), data.size());
+  FileioRequest& r = *state_->fileio;
   r.owner = function_->id_;
   r.endpoint = index_;
   r.in = true;
   r.length = data.size();
-  r.cpu = std::span(fileioBuffer_).first(data.size());
-  return runFileio(*function_, fileio_, enabled->link, "ffs_epfile_write");
+  r.cpu = std::span(buffer).first(data.size());
+  return runFileio(state_->fileio, enabled->link, kOp);
 }
 
 Result<std::size_t> EndpointFile::read(std::span<std::byte> out) {
-  ZBUF_TRY(refuseOnEp0("ffs_epfile_read"));
-  if (in_) {
-    return Error(EBADMSG, "ffs_epfile_read",
-                 fmt::format("ep{} is an IN endpoint: reading halts it", index_));
-  }
-  auto enabled = function_->waitEnabled(nonblock_);
+  constexpr const char* kOp = "ffs_epfile_read";
+  const bool nonblock = nonblocking();
+  auto enabled = function_->waitEnabled(nonblock);
   ZBUF_TRY(enabled);
-  if (fileioBuffer_.size() < out.size()) {
-    fileioBuffer_.resize(out.size());
+  auto lock = lockFileio(*state_, nonblock, kOp);
+  if (!lock.ok()) {
+    return std::move(lock).error();
   }
-  FileioRequest& r = *fileio_;
+  if (!function_->stillEnabled(enabled->generation)) {
+    return Error(ESHUTDOWN, kOp, fmt::format("ep{} was disabled meanwhile", index_));
+  }
+  if (state_->in) {
+    return Error(EBADMSG, kOp, fmt::format("ep{} is an IN endpoint: reading halts it", index_));
+  }
+  auto& buffer = state_->fileioBuffer;
+  if (buffer.size() < out.size()) {
+    buffer.resize(out.size());
+  }
+  FileioRequest& r = *state_->fileio;
   r.owner = function_->id_;
   r.endpoint = index_;
   r.in = false;
   r.length = out.size();
-  r.cpu = std::span(fileioBuffer_).first(out.size());
-  auto n = runFileio(*function_, fileio_, enabled->link, "ffs_epfile_read");
+  r.cpu = std::span(buffer).first(out.size());
+  auto n = runFileio(state_->fileio, enabled->link, kOp);
   ZBUF_TRY(n);
-  std::memcpy(out.data(), fileioBuffer_.data(), *n);
+  std::memcpy(out.data(), buffer.data(), *n);
   return *n;
 }
 

@@ -1,5 +1,6 @@
 // The DMABUF interface of an endpoint file (the kernel's ffs_dmabuf_attach/detach/transfer),
-// with the final upstream directions and three deliberate differences (functionfs.h).
+// with the final upstream directions and three deliberate differences (functionfs.h). The
+// attachments are the endpoint's (EndpointState), shared by all its open files.
 //
 // TRANSFER waits for conflicting fences without holding the reservation lock (take the lock,
 // test; if busy, drop it, wait with the time left, and test again under the lock), so that a
@@ -11,10 +12,10 @@
 #include <algorithm>
 
 #include "devices/usb/endpoint_state.h"
-#include "zbuf/uapi/context.h"
 #include "zbuf/base/log.h"
 #include "zbuf/core/fence_signalling.h"
 #include "zbuf/devices/usb/functionfs.h"
+#include "zbuf/uapi/context.h"
 
 namespace zbuf {
 ZBUF_DECLARE_LOG_CATEGORY(Usb);  // link.cpp
@@ -83,16 +84,11 @@ class ResvGuard {
 
 }  // namespace
 
-Result<void> EndpointFile::refuseDmabufOnEp0(const char* op) const {
-  if (isEp0()) {
-    return Error(ENOTTY, op, "the DMABUF ioctls work on data endpoints, not ep0");
-  }
-  return {};
-}
+namespace {
 
-std::shared_ptr<DmabufRecord> EndpointFile::findLocked(const Buffer& buffer) const {
+std::shared_ptr<DmabufRecord> findLocked(const EndpointState& ep, const Buffer& buffer) {
   // The newest attachment first, as the kernel's list_add/list_for_each_entry finds it.
-  for (auto it = records_.rbegin(); it != records_.rend(); ++it) {
+  for (auto it = ep.records.rbegin(); it != ep.records.rend(); ++it) {
     if ((*it)->buffer.get() == &buffer) {
       return *it;
     }
@@ -100,9 +96,25 @@ std::shared_ptr<DmabufRecord> EndpointFile::findLocked(const Buffer& buffer) con
   return nullptr;
 }
 
+// Cancels what is pending first (fences signal -ECONNRESET), then waits for a transfer the link
+// is executing, so that nothing uses the mapping when it goes.
+void releaseRecord(const std::shared_ptr<UsbLink>& link,
+                   const std::shared_ptr<DmabufRecord>& record) {
+  if (link) {
+    for (const auto& r : record->pending()) {
+      link->dequeue(*r);
+    }
+  }
+  record->waitIdle();
+  record->attachment->unmapUnlocked(record->sgt, record->dir);
+  record->buffer->detach(record->attachment);
+}
+
+}  // namespace
+
 std::size_t EndpointFile::attachedCount() const {
-  const std::lock_guard lock(m_);
-  return records_.size();
+  const std::lock_guard lock(state_->dmabufMutex);
+  return state_->records.size();
 }
 
 // --- ATTACH ------------------------------------------------------------------------------------
@@ -121,7 +133,6 @@ Result<void> EndpointFile::checkControllerSg() const {
 }
 
 Result<void> EndpointFile::attach(const BufferPtr& buffer) {
-  ZBUF_TRY(refuseDmabufOnEp0("ffs_dmabuf_attach"));
   ZBUF_TRY(checkControllerSg());
   if (!buffer) {
     return Error(EINVAL, "ffs_dmabuf_attach", "no buffer");
@@ -132,12 +143,12 @@ Result<void> EndpointFile::attach(const BufferPtr& buffer) {
   }
   auto record = std::make_shared<DmabufRecord>();
   record->buffer = buffer;
-  record->dir = in_ ? DmaDirection::ToDevice : DmaDirection::FromDevice;
+  record->dir = isIn() ? DmaDirection::ToDevice : DmaDirection::FromDevice;
   auto att = buffer->attach(link->controller());
   ZBUF_TRY(att);
   record->attachment = *att;
   {
-    auto locked = lockResv(buffer->resv(), nonblock_, "ffs_dmabuf_attach");
+    auto locked = lockResv(buffer->resv(), nonblocking(), "ffs_dmabuf_attach");
     if (!locked.ok()) {
       buffer->detach(record->attachment);
       return std::move(locked).error();
@@ -151,50 +162,39 @@ Result<void> EndpointFile::attach(const BufferPtr& buffer) {
     record->sgt = std::move(*sgt);
   }
   record->timeline = Timeline::create("functionfs", "");
-  const std::lock_guard lock(m_);
-  records_.push_back(std::move(record));
+  const std::lock_guard lock(state_->dmabufMutex);
+  state_->records.push_back(std::move(record));
   return {};
 }
 
 // --- DETACH ------------------------------------------------------------------------------------
 
-void EndpointFile::release(const std::shared_ptr<DmabufRecord>& record) {
-  // Cancel what is pending first (fences signal -ECONNRESET), then wait for a transfer the
-  // link is executing, so that nothing uses the mapping when it goes.
-  if (auto link = function_->link()) {
-    for (const auto& r : record->pending()) {
-      link->dequeue(*r);
-    }
-  }
-  record->waitIdle();
-  record->attachment->unmapUnlocked(record->sgt, record->dir);
-  record->buffer->detach(record->attachment);
-}
-
 Result<void> EndpointFile::detach(const BufferPtr& buffer) {
-  ZBUF_TRY(refuseDmabufOnEp0("ffs_dmabuf_detach"));
   std::shared_ptr<DmabufRecord> record;
   {
-    const std::lock_guard lock(m_);
-    record = buffer ? findLocked(*buffer) : nullptr;
+    const std::lock_guard lock(state_->dmabufMutex);
+    record = buffer ? findLocked(*state_, *buffer) : nullptr;
     if (!record) {
       return Error(EPERM, "ffs_dmabuf_detach",
                    fmt::format("the buffer is not attached to ep{}", index_));
     }
-    records_.erase(std::find(records_.begin(), records_.end(), record));
+    auto& records = state_->records;
+    records.erase(std::find(records.begin(), records.end(), record));
   }
-  release(record);
+  releaseRecord(function_->link(), record);
   return {};
 }
 
-EndpointFile::~EndpointFile() {
+// ffs_epfile_release: every buffer attached to the endpoint, newest first.
+void EndpointFile::detachAll() {
   std::vector<std::shared_ptr<DmabufRecord>> records;
   {
-    const std::lock_guard lock(m_);
-    records.swap(records_);
+    const std::lock_guard lock(state_->dmabufMutex);
+    records.swap(state_->records);
   }
+  const auto link = function_->link();
   for (auto it = records.rbegin(); it != records.rend(); ++it) {
-    release(*it);
+    releaseRecord(link, *it);
   }
 }
 
@@ -203,7 +203,6 @@ EndpointFile::~EndpointFile() {
 Result<FencePtr> EndpointFile::transfer(const BufferPtr& buffer, std::uint64_t length,
                                         std::uint32_t flags) {
   constexpr const char* kOp = "ffs_dmabuf_transfer";
-  ZBUF_TRY(refuseDmabufOnEp0(kOp));
   if ((flags & ~kDmabufTransferMask) != 0) {
     return Error(EINVAL, kOp, fmt::format("unknown flags {:#x} (none are defined)", flags));
   }
@@ -222,23 +221,25 @@ Result<FencePtr> EndpointFile::transferChecked(const BufferPtr& buffer, std::uin
   }
   std::shared_ptr<DmabufRecord> record;
   {
-    const std::lock_guard lock(m_);
-    record = findLocked(*buffer);
+    const std::lock_guard lock(state_->dmabufMutex);
+    record = findLocked(*state_, *buffer);
   }
   if (!record) {
     return Error(EPERM, kOp, fmt::format("the buffer is not attached to ep{}", index_));
   }
-  auto enabled = function_->waitEnabled(nonblock_);
+  const bool nonblock = nonblocking();
+  const bool in = isIn();
+  auto enabled = function_->waitEnabled(nonblock);
   ZBUF_TRY(enabled);
 
   // Conflicts: an IN transfer reads memory (waits for writers), an OUT one writes it (waits for
   // everyone).
   Resv& resv = buffer->resv();
-  const ResvUsage conflicts = usageRw(/*write=*/!in_);
+  const ResvUsage conflicts = usageRw(/*write=*/!in);
   const auto deadline =
       std::chrono::steady_clock::now() +
-      (nonblock_ ? std::chrono::milliseconds(0) : function_->config_.transferTimeout);
-  ZBUF_TRY(lockResv(resv, nonblock_, kOp));
+      (nonblock ? std::chrono::milliseconds(0) : function_->config_.transferTimeout);
+  ZBUF_TRY(lockResv(resv, nonblock, kOp));
   ResvGuard unlocker(resv);
   while (!resv.testSignaled(conflicts)) {
     unlocker.unlock();
@@ -250,9 +251,9 @@ Result<FencePtr> EndpointFile::transferChecked(const BufferPtr& buffer, std::uin
       return Error(EBUSY, kOp,
                    fmt::format("pending fences on the buffer ({} usage) did not signal in {} ms",
                                toString(conflicts),
-                               nonblock_ ? 0 : function_->config_.transferTimeout.count()));
+                               nonblock ? 0 : function_->config_.transferTimeout.count()));
     }
-    ZBUF_TRY(lockResv(resv, nonblock_, kOp));
+    ZBUF_TRY(lockResv(resv, nonblock, kOp));
     unlocker.adopt();
   }
   ZBUF_TRY(resv.reserveFencesLocked(1));
@@ -264,7 +265,7 @@ Result<FencePtr> EndpointFile::transferChecked(const BufferPtr& buffer, std::uin
   auto req = std::make_shared<DmabufRequest>();
   req->owner = function_->id_;
   req->endpoint = index_;
-  req->in = in_;
+  req->in = in;
   req->length = length;
   req->sg = &record->sgt;
   req->dmaDevice = &record->attachment->device();
@@ -273,7 +274,7 @@ Result<FencePtr> EndpointFile::transferChecked(const BufferPtr& buffer, std::uin
   req->fence = record->timeline->createFence(state_->seqno.fetch_add(1) + 1);
   FencePtr fence = req->fence;
   record->addPending(req);
-  resv.addFenceLocked(fence, in_ ? ResvUsage::Read : ResvUsage::Write);
+  resv.addFenceLocked(fence, in ? ResvUsage::Read : ResvUsage::Write);
   unlocker.unlock();
 
   Result<void> queued;
@@ -296,28 +297,25 @@ namespace zbuf::usb {
 
 // --- the fd forms: the kernel's check order around dma_buf_get ---------------------------------
 
-Result<void> EndpointFile::attachDmabuf(int fd) {
-  ZBUF_TRY(refuseDmabufOnEp0("ffs_dmabuf_attach"));
+Result<void> EndpointFile::attachDmabuf(uapi::Context& context, int fd) {
   ZBUF_TRY(checkControllerSg());  // before the fd is even looked at
-  auto buffer = uapi::Context::current().bufferFromFd(fd);
+  auto buffer = context.bufferFromFd(fd);
   ZBUF_TRY(buffer);
   return attach(*buffer);
 }
 
-Result<void> EndpointFile::detachDmabuf(int fd) {
-  ZBUF_TRY(refuseDmabufOnEp0("ffs_dmabuf_detach"));
-  auto buffer = uapi::Context::current().bufferFromFd(fd);
+Result<void> EndpointFile::detachDmabuf(uapi::Context& context, int fd) {
+  auto buffer = context.bufferFromFd(fd);
   ZBUF_TRY(buffer);
   return detach(*buffer);
 }
 
-Result<void> EndpointFile::transferDmabuf(const DmabufTransferReq& req) {
+Result<void> EndpointFile::transferDmabuf(uapi::Context& context, const DmabufTransferReq& req) {
   constexpr const char* kOp = "ffs_dmabuf_transfer";
-  ZBUF_TRY(refuseDmabufOnEp0(kOp));
   if ((req.flags & ~kDmabufTransferMask) != 0) {
     return Error(EINVAL, kOp, fmt::format("unknown flags {:#x} (none are defined)", req.flags));
   }
-  auto buffer = uapi::Context::current().bufferFromFd(req.fd);
+  auto buffer = context.bufferFromFd(req.fd);
   ZBUF_TRY(buffer);
   ZBUF_TRY(transferChecked(*buffer, req.length));
   return {};

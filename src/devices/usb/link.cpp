@@ -244,6 +244,45 @@ void UsbLink::disconnect() {
   completeList(cancelled, -ESHUTDOWN);
 }
 
+void UsbLink::suspend() {
+  std::shared_ptr<UsbGadget> gadget;
+  {
+    const std::lock_guard lock(m_);
+    if (!configured_) {
+      return;
+    }
+    gadget = gadget_;
+  }
+  if (gadget) {
+    gadget->onSuspend();
+  }
+}
+
+void UsbLink::resume() {
+  std::shared_ptr<UsbGadget> gadget;
+  {
+    const std::lock_guard lock(m_);
+    if (!configured_) {
+      return;
+    }
+    gadget = gadget_;
+  }
+  if (gadget) {
+    gadget->onResume();
+  }
+}
+
+void UsbLink::connect() {
+  bool enumerate = false;
+  {
+    const std::lock_guard lock(m_);
+    enumerate = gadget_ && host_ != nullptr && host_->enumeratesOnConnect();
+  }
+  if (enumerate) {
+    (void)configure();  // ENODEV only if the function was unbound meanwhile
+  }
+}
+
 bool UsbLink::configured() const {
   const std::lock_guard lock(m_);
   return configured_;

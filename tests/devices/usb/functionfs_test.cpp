@@ -1,120 +1,221 @@
 // ctest-labels: concurrency
-// The FunctionFS function: endpoints, enabling, and the fileio interface.
-#include "zbuf/devices/usb/functionfs.h"
-
+// The FunctionFS function through its files: paths, enabling, the fileio interface, and the
+// endpoint ioctls that wait for the endpoint (REVMAP, ENDPOINT_DESC, FIFO, unknown requests).
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 
+#include <atomic>
 #include <thread>
 #include <vector>
 
-#include "zbuf/devices/usb/host.h"
+#include "ffs_rig.h"
+#include "zbuf/devices/pattern.h"
 
 namespace zbuf::usb {
 namespace {
 
-TEST(FunctionFs, OpenOutOfRangeIsEnoent) {
-  auto f = FunctionFs::create();
-  EXPECT_EQ(f->dataEndpoints(), 2U);
-  EXPECT_TRUE(f->open(0).ok());
-  EXPECT_TRUE(f->open(2).ok());
-  EXPECT_EQ(f->open(3).code(), ENOENT);
-  EXPECT_TRUE(f->open(1).value()->isIn());
-  EXPECT_FALSE(f->open(2).value()->isIn());
-  EXPECT_TRUE(f->open(0).value()->isEp0());
+using testing::Rig;
+using testing::RigOptions;
+
+TEST(FunctionFs, MountHasEp0AndTheBuiltInEndpointsAndNoMore) {
+  Rig rig({.configure = false});
+  EXPECT_EQ(rig.function->dataEndpoints(), 2U);
+  EXPECT_TRUE(rig.open("ep0").ok());
+  EXPECT_TRUE(rig.open("ep1").ok());
+  EXPECT_TRUE(rig.open("ep2").ok());
+  EXPECT_EQ(rig.open("ep3").code(), ENOENT);
+  EXPECT_EQ(rig.ctx->open("/dev/usb-ffs/other/ep0", O_RDWR).code(), ENOENT);
+  auto fd = rig.mustOpen("ep1");
+  EXPECT_EQ(rig.ctx->fdPath(fd.get()).value(), "/dev/usb-ffs/test/ep1");
+  EXPECT_EQ(rig.ctx->lseek(fd.get(), 0, SEEK_SET).code(), ESPIPE);
+}
+
+TEST(FunctionFs, MountingTwiceIsEbusyAndATakenPathEexist) {
+  Rig rig;
+  EXPECT_EQ(mountFunctionFs(*rig.ctx, rig.function, "/dev/usb-ffs/again").code(), EBUSY);
+  auto other = FunctionFs::create();
+  EXPECT_EQ(mountFunctionFs(*rig.ctx, other, rig.mount).code(), EEXIST);
 }
 
 TEST(FunctionFs, DataCallsOnAnUnboundFunctionAreEnodev) {
-  auto f = FunctionFs::create();
-  auto in = std::move(f->open(1).value());
+  Rig rig({.bind = false});
+  auto in = rig.mustOpen("ep1");
+  auto out = rig.mustOpen("ep2");
   std::vector<std::byte> buf(16);
-  EXPECT_EQ(in->write(buf).code(), ENODEV);
-  auto out = std::move(f->open(2).value());
-  EXPECT_EQ(out->read(buf).code(), ENODEV);
+  EXPECT_EQ(rig.write(in.get(), buf), -ENODEV);
+  EXPECT_EQ(rig.read(out.get(), buf), -ENODEV);
 }
 
 TEST(FunctionFs, NonBlockingDataCallsBeforeConfigurationAreEagain) {
-  auto link = UsbLink::create();
-  auto f = FunctionFs::create();
-  ASSERT_TRUE(f->bind(link).ok());
-  auto in = std::move(f->open(1, O_NONBLOCK).value());
-  EXPECT_TRUE(in->nonblocking());
+  Rig rig({.configure = false});
+  auto in = rig.mustOpen("ep1", O_RDWR | O_NONBLOCK);
+  auto out = rig.mustOpen("ep2", O_RDWR | O_NONBLOCK);
   std::vector<std::byte> buf(16);
-  EXPECT_EQ(in->write(buf).code(), EAGAIN);
-  auto out = std::move(f->open(2, O_NONBLOCK).value());
-  EXPECT_EQ(out->read(buf).code(), EAGAIN);
+  EXPECT_EQ(rig.write(in.get(), buf), -EAGAIN);
+  EXPECT_EQ(rig.read(out.get(), buf), -EAGAIN);
+}
+
+TEST(FunctionFs, NonBlockingIsReadFromTheDescriptionAtEveryCall) {
+  Rig rig({.configure = false});
+  auto in = rig.mustOpen("ep1");
+  int on = 1;
+  ASSERT_EQ(rig.ioctl(in.get(), FIONBIO, &on), 0);
+  std::vector<std::byte> buf(16);
+  EXPECT_EQ(rig.write(in.get(), buf), -EAGAIN);
 }
 
 TEST(FunctionFs, BlockingWriteWaitsUntilTheHostConfigures) {
-  auto link = UsbLink::create();
-  UsbHost host(link, {});
-  auto f = FunctionFs::create();
-  ASSERT_TRUE(f->bind(link).ok());
-  auto in = std::move(f->open(1).value());
+  Rig rig({.configure = false});
+  auto in = rig.mustOpen("ep1");
   std::vector<std::byte> buf(4096);
   PatternGenerator(SampleFormat{}, PatternKind::Ramp).fill(buf, 0);
   std::atomic<bool> written{false};
   std::thread writer([&] {
-    EXPECT_EQ(in->write(buf).value(), buf.size());
+    EXPECT_EQ(rig.write(in.get(), buf), static_cast<long>(buf.size()));
     written = true;
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_FALSE(written.load());
-  ASSERT_TRUE(host.configure().ok());
+  EXPECT_FALSE(written.load());  // it cannot complete before the host configures
+  ASSERT_TRUE(rig.host.configure().ok());
   writer.join();
   EXPECT_TRUE(written.load());
-  EXPECT_EQ(host.stats(1).verifiedBytes, buf.size());
-  EXPECT_EQ(host.stats(1).mismatches, 0U);
+  EXPECT_EQ(rig.host.stats(1).verifiedBytes, buf.size());
+  EXPECT_EQ(rig.host.stats(1).mismatches, 0U);
 }
 
 TEST(FunctionFs, UnbindWakesABlockedWaiterWithEnodev) {
-  auto link = UsbLink::create();
-  auto f = FunctionFs::create();
-  ASSERT_TRUE(f->bind(link).ok());
-  auto in = std::move(f->open(1).value());
+  Rig rig({.configure = false});
+  auto in = rig.mustOpen("ep1");
   std::thread writer([&] {
     std::vector<std::byte> buf(16);
-    EXPECT_EQ(in->write(buf).code(), ENODEV);
+    EXPECT_EQ(rig.write(in.get(), buf), -ENODEV);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  f->unbind();
+  rig.function->unbind();
   writer.join();
-  EXPECT_FALSE(f->bound());
+  EXPECT_FALSE(rig.function->bound());
 }
 
 TEST(FunctionFs, WrongDirectionHaltsWithEbadmsg) {
-  auto link = UsbLink::create();
-  UsbHost host(link, {});
-  auto f = FunctionFs::create();
-  ASSERT_TRUE(f->bind(link).ok());
-  ASSERT_TRUE(host.configure().ok());
+  Rig rig;
   std::vector<std::byte> buf(16);
-  EXPECT_EQ(f->open(1).value()->read(buf).code(), EBADMSG);
-  EXPECT_EQ(f->open(2).value()->write(buf).code(), EBADMSG);
+  auto in = rig.mustOpen("ep1");
+  auto out = rig.mustOpen("ep2");
+  EXPECT_EQ(rig.read(in.get(), buf), -EBADMSG);
+  EXPECT_EQ(rig.write(out.get(), buf), -EBADMSG);
 }
 
-TEST(FunctionFs, Ep0CarriesNoData) {
-  auto f = FunctionFs::create();
-  auto ep0 = std::move(f->open(0).value());
+TEST(FunctionFs, WrongDirectionWaitsForTheEndpointFirst) {
+  Rig rig({.configure = false});  // ffs_epfile_io: wait for the endpoint, then halt
   std::vector<std::byte> buf(16);
-  EXPECT_EQ(ep0->write(buf).code(), EINVAL);
-  EXPECT_EQ(ep0->read(buf).code(), EINVAL);
+  auto in = rig.mustOpen("ep1", O_RDWR | O_NONBLOCK);
+  EXPECT_EQ(rig.read(in.get(), buf), -EAGAIN);
+}
+
+TEST(FunctionFs, ReadAndWriteMoveDataBothWays) {
+  Rig rig;
+  auto out = rig.mustOpen("ep2");
+  std::vector<std::byte> buf(8192);
+  rig.host.startSending(2, buf.size());
+  ASSERT_EQ(rig.read(out.get(), buf), static_cast<long>(buf.size()));
+  EXPECT_EQ(PatternChecker(SampleFormat{}, PatternKind::Ramp).countMismatches(buf, 0), 0U);
+  auto in = rig.mustOpen("ep1");
+  ASSERT_EQ(rig.write(in.get(), buf), static_cast<long>(buf.size()));
+  EXPECT_EQ(rig.host.stats(1).mismatches, 0U);
 }
 
 TEST(FunctionFs, ReconfigurationAfterDisconnectWorks) {
-  auto link = UsbLink::create();
-  UsbHost host(link, {});
-  auto f = FunctionFs::create();
-  ASSERT_TRUE(f->bind(link).ok());
-  ASSERT_TRUE(host.configure().ok());
-  EXPECT_TRUE(f->enabled());
-  host.disconnect();
-  EXPECT_FALSE(f->enabled());
-  auto in = std::move(f->open(1, O_NONBLOCK).value());
+  Rig rig;
+  EXPECT_TRUE(rig.function->enabled());
+  rig.host.disconnect();
+  EXPECT_FALSE(rig.function->enabled());
+  auto in = rig.mustOpen("ep1", O_RDWR | O_NONBLOCK);
   std::vector<std::byte> buf(16);
-  EXPECT_EQ(in->write(buf).code(), EAGAIN);
-  ASSERT_TRUE(host.configure().ok());
-  EXPECT_TRUE(in->write(buf).ok());
+  EXPECT_EQ(rig.write(in.get(), buf), -EAGAIN);
+  ASSERT_TRUE(rig.host.configure().ok());
+  EXPECT_EQ(rig.write(in.get(), buf), 16);
+}
+
+TEST(FunctionFs, EndpointFilesHaveNoMmapAndPollAsDefault) {
+  Rig rig;
+  auto in = rig.mustOpen("ep1");
+  EXPECT_EQ(rig.ctx->mmap(in.get(), 4096, PROT_READ, MAP_SHARED).code(), ENODEV);
+  struct pollfd p {
+    in.get(), POLLIN | POLLOUT, 0
+  };
+  EXPECT_EQ(rig.ctx->poll({&p, 1}, 0).value(), 1);
+  EXPECT_EQ(p.revents, POLLIN | POLLOUT);
+}
+
+// --- the ioctls behind the wait for the endpoint
+// ---------------------------------------------------
+
+TEST(FunctionFs, RevmapReturnsTheEndpointAddress) {
+  Rig rig;
+  auto in = rig.mustOpen("ep1");
+  auto out = rig.mustOpen("ep2");
+  EXPECT_EQ(rig.ioctl(in.get(), kFunctionfsEndpointRevmap, nullptr), 0x81);
+  EXPECT_EQ(rig.ioctl(out.get(), kFunctionfsEndpointRevmap, nullptr), 0x02);
+}
+
+TEST(FunctionFs, EndpointDescIsTheDescriptorOfTheLinksSpeed) {
+  Rig rig({.link = LinkConfig{.speed = LinkSpeed::Usb2}});
+  auto in = rig.mustOpen("ep1");
+  UsbEndpointDescriptor d{};
+  ASSERT_EQ(rig.ioctl(in.get(), kFunctionfsEndpointDesc, &d), 0);
+  EXPECT_EQ(d.bDescriptorType, kUsbDtEndpoint);
+  EXPECT_EQ(d.bEndpointAddress, 0x81);
+  EXPECT_EQ(d.bmAttributes, kUsbEndpointXferBulk);
+  EXPECT_EQ(d.wMaxPacketSize, 512);  // high speed
+  EXPECT_EQ(rig.ioctl(in.get(), kFunctionfsEndpointDesc, nullptr), -EFAULT);
+}
+
+TEST(FunctionFs, FifoAndHaltRequests) {
+  Rig rig;
+  auto in = rig.mustOpen("ep1");
+  EXPECT_EQ(rig.ioctl(in.get(), kFunctionfsFifoStatus, nullptr), -EOPNOTSUPP);
+  EXPECT_EQ(rig.ioctl(in.get(), kFunctionfsFifoFlush, nullptr), 0);
+  EXPECT_EQ(rig.ioctl(in.get(), kFunctionfsClearHalt, nullptr), 0);
+}
+
+TEST(FunctionFs, UnknownIoctlIsEnottyOnceEnabled) {
+  Rig rig;
+  auto in = rig.mustOpen("ep1");
+  EXPECT_EQ(rig.ioctl(in.get(), 0x1234, nullptr), -ENOTTY);
+}
+
+TEST(FunctionFs, UnknownIoctlBeforeEnableIsEagainWhenNonBlocking) {
+  Rig rig({.configure = false});
+  auto in = rig.mustOpen("ep1", O_RDWR | O_NONBLOCK);
+  EXPECT_EQ(rig.ioctl(in.get(), 0x1234, nullptr), -EAGAIN);
+  EXPECT_EQ(rig.ioctl(in.get(), kFunctionfsEndpointRevmap, nullptr), -EAGAIN);
+}
+
+TEST(FunctionFs, UnknownIoctlOnAnUnboundFunctionIsEnodev) {
+  Rig rig({.bind = false});
+  auto in = rig.mustOpen("ep1");
+  EXPECT_EQ(rig.ioctl(in.get(), 0x1234, nullptr), -ENODEV);
+  EXPECT_EQ(rig.ioctl(in.get(), kFunctionfsEndpointRevmap, nullptr), -ENODEV);
+}
+
+TEST(FunctionFs, UnknownIoctlWaitsForTheEndpointThenIsEnotty) {
+  Rig rig({.configure = false});
+  auto in = rig.mustOpen("ep1");
+  std::atomic<long> got{1};
+  std::thread caller([&] { got = rig.ioctl(in.get(), 0x1234, nullptr); });
+  EXPECT_EQ(got.load(), 1);  // cannot answer before the endpoint is enabled
+  ASSERT_TRUE(rig.host.configure().ok());
+  caller.join();
+  EXPECT_EQ(got.load(), -ENOTTY);
+}
+
+TEST(FunctionFs, UnknownIoctlWaitingWhenUnboundIsEnodev) {
+  Rig rig({.configure = false});
+  auto in = rig.mustOpen("ep1");
+  std::thread caller([&] { EXPECT_EQ(rig.ioctl(in.get(), 0x1234, nullptr), -ENODEV); });
+  rig.function->unbind();
+  caller.join();
 }
 
 }  // namespace

@@ -29,6 +29,7 @@ struct HostConfig {
   SampleFormat format{};
   PatternKind pattern = PatternKind::Ramp;
   bool benchmark = false;  // neither check nor generate
+  bool enumerate = false;  // configure the device as soon as a ready function connects
 };
 
 struct EndpointStats {
@@ -52,6 +53,9 @@ class UsbHost final : public UsbHostPort {
   // SET_CONFIGURATION (ENODEV if no function is bound) and disconnect.
   [[nodiscard]] Result<void> configure() { return link_->configure(); }
   void disconnect() { link_->disconnect(); }
+  // Bus suspend and resume (the function sees SUSPEND and RESUME while configured).
+  void suspend() { link_->suspend(); }
+  void resume() { link_->resume(); }
 
   // Starts sending the pattern on OUT `endpoint` from the current offset: `bytes` more bytes
   // (0: without end). Stops with stopSending().
@@ -72,6 +76,7 @@ class UsbHost final : public UsbHostPort {
   std::uint64_t onOutTransfer(unsigned endpoint,
                               std::span<const std::span<std::byte>> pieces) override;
   void onOutFailed(unsigned endpoint, std::uint64_t length) override;
+  [[nodiscard]] bool enumeratesOnConnect() const override { return config_.enumerate; }
 
  private:
   struct Ep {

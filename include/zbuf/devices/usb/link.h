@@ -86,6 +86,9 @@ class UsbGadget {
   virtual void onConfigured() = 0;
   // The host deconfigured, disconnected, or the function was unbound: endpoints disabled.
   virtual void onDisabled() = 0;
+  // The host suspended / resumed the bus (only while configured).
+  virtual void onSuspend() {}
+  virtual void onResume() {}
 };
 
 struct LinkConfig {
@@ -126,6 +129,13 @@ class UsbLink : public std::enable_shared_from_this<UsbLink> {
   [[nodiscard]] Result<void> configure();
   // Deconfigure/disconnect: endpoints disabled, pending requests end with -ESHUTDOWN.
   void disconnect();
+  // Bus suspend and resume: the bound function is told if the device is configured (as the
+  // composite layer calls a function's suspend/resume only in a configuration).
+  void suspend();
+  void resume();
+  // The bound function is ready and the device connects (D+ pull-up): a host port that
+  // enumerates on connect (UsbHostPort::enumeratesOnConnect) configures it now.
+  void connect();
   [[nodiscard]] bool configured() const;
   // Wakes the link after the host started or stopped sending on an OUT endpoint.
   void hostStateChanged();
@@ -185,6 +195,8 @@ class UsbHostPort {
                                       std::span<const std::span<std::byte>> pieces) = 0;
   // The OUT transfer just filled failed (not accepted): send that data again.
   virtual void onOutFailed(unsigned endpoint, std::uint64_t length) = 0;
+  // Whether the host configures a device as soon as it connects (UsbLink::connect).
+  [[nodiscard]] virtual bool enumeratesOnConnect() const { return false; }
 };
 
 }  // namespace usb
