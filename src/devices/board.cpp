@@ -78,4 +78,19 @@ Result<void> Board::build() {
   return {};
 }
 
+int Board::lastFenceStatus(uapi::Context& context, int bufferFd, std::string_view driver) {
+  auto buffer = context.bufferFromFd(bufferFd);
+  if (!buffer.ok()) {
+    return 1;
+  }
+  FencePtr newest;
+  for (const Resv::Entry& e : (*buffer)->resv().entries(ResvUsage::Bookkeep)) {
+    if (e.fence->driverName() == driver &&
+        (!newest || e.fence->context() != newest->context() || e.fence->seqno() > newest->seqno())) {
+      newest = e.fence;
+    }
+  }
+  return newest ? newest->status() : 1;
+}
+
 }  // namespace zbuf

@@ -96,4 +96,8 @@ Result<std::size_t> IioStream::write(std::span<const std::byte> in) {
   return ctx_.write(buffer_.get(), in);
 }
 
+const char* IioStream::fenceDriver() const noexcept {
+  return "iio";
+}
+
 }  // namespace zbuf::pipeline

@@ -10,6 +10,7 @@
 #include <poll.h>
 
 #include "stream/stages.h"
+#include "zbuf/uapi/abi.h"
 #include "zbuf/base/sys.h"
 
 namespace zbuf::pipeline {
@@ -40,6 +41,14 @@ bool RunControl::doneIssuing(std::uint64_t issuedBytes) const {
     return true;
   }
   return aborted();
+}
+
+bool RunControl::perBlockStatus() const {
+  return config_.failTransfer != 0;
+}
+
+int RunControl::blockStatus(int bufferFd, const DmabufStage& stage) const {
+  return statusOf ? statusOf(bufferFd, stage) : 1;
 }
 
 bool RunControl::aborted() const {
@@ -120,7 +129,12 @@ class Ring {
  public:
   explicit Ring(std::size_t capacity) : items_(capacity) {}
   [[nodiscard]] bool empty() const noexcept { return count_ == 0; }
+  [[nodiscard]] std::size_t size() const noexcept { return count_; }
   [[nodiscard]] std::size_t front() const noexcept { return items_[head_]; }
+  // The k-th oldest entry.
+  [[nodiscard]] std::size_t at(std::size_t k) const noexcept {
+    return items_[(head_ + k) % items_.size()];
+  }
   void push(std::size_t v) noexcept {
     items_[(head_ + count_) % items_.size()] = v;
     ++count_;
@@ -134,6 +148,24 @@ class Ring {
   std::vector<std::size_t> items_;
   std::size_t head_ = 0;
   std::size_t count_ = 0;
+};
+
+// One block's status, for runs that must know it (fault injection). Through the fds an
+// application learns when a device is done with a block (poll), not whether the transfer
+// failed: on the kernel only a sync file exported while the fence is still pending tells, and
+// a fence that signals before the export is skipped by it. So the run asks the board (the test
+// bench, reading the buffer's fences as the kernel's debugfs bufinfo lists them) for the status
+// of the stage's last fence on the buffer (RunControl::blockStatus).
+class BlockStatus {
+ public:
+  explicit BlockStatus(RunControl& control) : control_(control) {}
+  // The block's status once done: 1 ok, or the fence's negative errno.
+  [[nodiscard]] int take(int bufferFd, const DmabufStage& stage) const {
+    return control_.perBlockStatus() ? control_.blockStatus(bufferFd, stage) : 1;
+  }
+
+ private:
+  RunControl& control_;
 };
 
 // Hands blocks to the producing stage until the run's byte budget is issued.
@@ -166,6 +198,15 @@ bool done(uapi::Context& ctx, const DmabufStage& stage, int fd) {
   return n.ok() && *n > 0;
 }
 
+// Time up or stopped: cancel what a stage still has, newest first (DETACH cancels a buffer's
+// pending transfers, as the kernel's does), so no transfer queued behind a cancelled one
+// reaches the far end out of order. The ADC and DAC are stopped by disabling them.
+void cancelNewestFirst(DmabufStage& stage, const std::vector<int>& buffers, const Ring& ring) {
+  for (std::size_t k = ring.size(); k-- > 0;) {
+    (void)stage.detach(buffers[ring.at(k)]);
+  }
+}
+
 }  // namespace
 
 std::uint64_t runDmabufChain(uapi::Context& ctx, DmabufStage& first, DmabufStage& second,
@@ -174,6 +215,7 @@ std::uint64_t runDmabufChain(uapi::Context& ctx, DmabufStage& first, DmabufStage
   const std::size_t n = buffers.size();
   Ring inFirst(n);
   Ring inSecond(n);
+  const BlockStatus status(control);
   std::uint64_t delivered = 0;
   Feeder feeder{first, buffers, blockBytes, control, inFirst};
   auto toFirst = [&](std::size_t i) { feeder.feed(i); };
@@ -194,21 +236,28 @@ std::uint64_t runDmabufChain(uapi::Context& ctx, DmabufStage& first, DmabufStage
     toFirst(i);
   }
   std::array<struct pollfd, 2> heads{};
-  // Time up or stopped: leave the blocks in flight; closing the stages cancels them as the
-  // kernel does (IIO disable, FunctionFS detach), so the run ends within one poll slice.
   while ((!inFirst.empty() || !inSecond.empty()) && !control.aborted()) {
     bool progressed = false;
     while (!inFirst.empty() && done(ctx, first, buffers[inFirst.front()])) {
       const std::size_t i = inFirst.front();
       inFirst.pop();
       progressed = true;
-      toSecond(i);
+      if (const int s = status.take(buffers[i], first); s < 0) {
+        control.error(s, "producer block");
+        toFirst(i);  // its data is not valid: do not pass it on
+      } else {
+        toSecond(i);
+      }
     }
     while (!inSecond.empty() && done(ctx, second, buffers[inSecond.front()])) {
       const std::size_t i = inSecond.front();
       inSecond.pop();
       progressed = true;
-      delivered += blockBytes;
+      if (const int s = status.take(buffers[i], second); s < 0) {
+        control.error(s, "consumer block");
+      } else {
+        delivered += blockBytes;
+      }
       toFirst(i);
     }
     control.tick(delivered);
@@ -223,6 +272,8 @@ std::uint64_t runDmabufChain(uapi::Context& ctx, DmabufStage& first, DmabufStage
       (void)ctx.poll(std::span(heads.data(), k), static_cast<int>(kWaitSlice.count()));
     }
   }
+  cancelNewestFirst(second, buffers, inSecond);
+  cancelNewestFirst(first, buffers, inFirst);
   return delivered;
 }
 
@@ -232,6 +283,7 @@ std::uint64_t runDmabufToApp(uapi::Context& ctx, DmabufStage& first,
                              RunControl& control) {
   const std::size_t n = buffers.size();
   Ring inFirst(n);
+  const BlockStatus status(control);
   std::uint64_t delivered = 0;
   Feeder feeder{first, buffers, blockBytes, control, inFirst};
   auto toFirst = [&](std::size_t i) { feeder.feed(i); };
@@ -248,13 +300,16 @@ std::uint64_t runDmabufToApp(uapi::Context& ctx, DmabufStage& first,
       continue;
     }
     inFirst.pop();
-    if (!control.aborted()) {
+    if (const int s = status.take(buffers[i], first); s < 0) {
+      control.error(s, "producer block");
+    } else if (!control.aborted()) {
       consume(i);
       delivered += blockBytes;
     }
     toFirst(i);
     control.tick(delivered);
   }
+  cancelNewestFirst(first, buffers, inFirst);
   return delivered;
 }
 

@@ -181,6 +181,12 @@ class BufferSet {
   std::vector<int> raw_;
 };
 
+// The board's count of transfers a device failed (the test bench's view, for BlockStatus).
+std::uint64_t iioFailures(iio::IioDevice& device) {
+  const iio::IioBufferStats st = (*device.buffer(0))->stats();
+  return st.transferErrors + st.dmabufFailed;
+}
+
 // What a path's run produced, before the common accounting.
 struct PathOutcome {
   std::uint64_t bytes = 0;
@@ -342,6 +348,9 @@ Result<StreamResult> Pipeline::run(StreamMode mode,
     return std::move(board).error();
   }
   RunControl control(config_, *stop_, progress);
+  control.statusOf = [&](int bufferFd, const pipeline::DmabufStage& stage) {
+    return Board::lastFenceStatus(*ctx, bufferFd, stage.fenceDriver());
+  };
   const cpu::Split cpu0 = cpu::split();
   Result<PathOutcome> outcome = PathOutcome{};
   switch (config_.path) {
@@ -358,12 +367,12 @@ Result<StreamResult> Pipeline::run(StreamMode mode,
   if (!outcome.ok()) {
     return std::move(outcome).error();
   }
+  control.statusOf = nullptr;
   const cpu::Split cpu1 = cpu::split();
   // What the hardware failed: the application cannot see a failed block's fence status through
   // the buffer fds (on the kernel neither, short of exporting a sync file per block), so the
   // board counts it, as the far end's checker counts mismatches.
-  const std::uint64_t failed = (*(*board)->adc().buffer(0))->stats().transferErrors +
-                               (*(*board)->dac().buffer(0))->stats().transferErrors +
+  const std::uint64_t failed = iioFailures((*board)->adc()) + iioFailures((*board)->dac()) +
                                (*board)->host().stats(Board::kUsbIn).gaps +
                                (*board)->host().stats(Board::kUsbOut).gaps;
   for (std::uint64_t i = control.errors; i < failed; ++i) {

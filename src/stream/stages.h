@@ -19,6 +19,8 @@
 
 namespace zbuf::pipeline {
 
+class DmabufStage;
+
 class DmabufStage {
  public:
   virtual ~DmabufStage() = default;
@@ -29,6 +31,8 @@ class DmabufStage {
   // What poll() on the buffer fd reports once this stage is done with a block: POLLIN for a
   // device that writes the buffer (its fence is a writer), POLLOUT for one that reads it.
   [[nodiscard]] virtual short doneEvents() const noexcept = 0;
+  // The driver name of the stage's fences ("iio", "functionfs").
+  [[nodiscard]] virtual const char* fenceDriver() const noexcept = 0;
 };
 
 class FileioSource {
@@ -43,6 +47,8 @@ class FileioSink {
   [[nodiscard]] virtual Result<std::size_t> write(std::span<const std::byte> in) = 0;
 };
 
+class DmabufStage;
+
 // When a run ends, and what it counted so far. Owned by the running thread.
 class RunControl {
  public:
@@ -54,6 +60,12 @@ class RunControl {
   [[nodiscard]] bool doneIssuing(std::uint64_t issuedBytes) const;
   // True when the run must end without draining produced blocks (time up or stop requested).
   [[nodiscard]] bool aborted() const;
+  // Whether the loops learn each block's status (sync file per block): with fault injection.
+  [[nodiscard]] bool perBlockStatus() const;
+  // The status of `stage`'s last fence on the buffer (1 ok, or a negative errno), from the
+  // board (the test bench; BlockStatus in loops.cpp says why).
+  [[nodiscard]] int blockStatus(int bufferFd, const DmabufStage& stage) const;
+  std::function<int(int bufferFd, const DmabufStage& stage)> statusOf;
   // Calls the progress callback if it is time to (a few times a second).
   void tick(std::uint64_t deliveredBytes);
   void error(const Error& e);
@@ -119,6 +131,7 @@ class IioStream final : public DmabufStage, public FileioSource, public FileioSi
   Result<void> detach(int bufferFd) override;
   Result<void> enqueue(int bufferFd, std::uint64_t bytes) override;
   [[nodiscard]] short doneEvents() const noexcept override;
+  [[nodiscard]] const char* fenceDriver() const noexcept override;
   Result<std::size_t> read(std::span<std::byte> out) override;
   Result<std::size_t> write(std::span<const std::byte> in) override;
 
@@ -147,6 +160,7 @@ class UsbEndpoint final : public DmabufStage, public FileioSource, public Fileio
   Result<void> detach(int bufferFd) override;
   Result<void> enqueue(int bufferFd, std::uint64_t bytes) override;
   [[nodiscard]] short doneEvents() const noexcept override;
+  [[nodiscard]] const char* fenceDriver() const noexcept override;
   Result<std::size_t> read(std::span<std::byte> out) override;
   Result<std::size_t> write(std::span<const std::byte> in) override;
 

@@ -65,4 +65,8 @@ Result<std::size_t> UsbEndpoint::write(std::span<const std::byte> in) {
   return ctx_.write(fd_.get(), in);
 }
 
+const char* UsbEndpoint::fenceDriver() const noexcept {
+  return "functionfs";
+}
+
 }  // namespace zbuf::pipeline

@@ -68,6 +68,11 @@ class Board {
   [[nodiscard]] iio::IioDevice& dac() const noexcept { return *dac_; }
   [[nodiscard]] usb::UsbHost& host() const noexcept { return *host_; }
   [[nodiscard]] usb::FunctionFs& function() const noexcept { return *function_; }
+  // The test bench's view of a block: the status (1 ok, 0 pending, a negative errno) of the
+  // newest fence of `driver` ("iio", "functionfs") on the buffer `bufferFd` of `context`, as
+  // debugfs bufinfo lists a buffer's fences. 1 if there is none.
+  [[nodiscard]] static int lastFenceStatus(uapi::Context& context, int bufferFd,
+                                           std::string_view driver);
 
   struct Private;
   Board(Private key, uapi::Context& context, BoardConfig config);
