@@ -34,10 +34,10 @@ Result<std::shared_ptr<Board>> Board::create(uapi::Context& context, BoardConfig
 
 Result<void> Board::build() {
   const BoardConfig& c = config_;
-  link_ = usb::UsbLink::create(usb::LinkConfig{
-      .speed = c.link,
-      .failTransfer = c.faultSite == FaultSite::UsbLink ? c.faultTransfer : 0,
-      .failErrno = c.faultErrno});
+  link_ = usb::UsbLink::create(
+      usb::LinkConfig{.speed = c.link,
+                      .failTransfer = c.faultSite == FaultSite::UsbLink ? c.faultTransfer : 0,
+                      .failErrno = c.faultErrno});
   host_ = std::make_unique<usb::UsbHost>(
       link_, usb::HostConfig{.format = c.format, .pattern = c.pattern, .benchmark = c.benchmark});
   function_ = usb::FunctionFs::create(usb::FunctionConfig{
@@ -85,8 +85,8 @@ int Board::lastFenceStatus(uapi::Context& context, int bufferFd, std::string_vie
   }
   FencePtr newest;
   for (const Resv::Entry& e : (*buffer)->resv().entries(ResvUsage::Bookkeep)) {
-    if (e.fence->driverName() == driver &&
-        (!newest || e.fence->context() != newest->context() || e.fence->seqno() > newest->seqno())) {
+    if (e.fence->driverName() == driver && (!newest || e.fence->context() != newest->context() ||
+                                            e.fence->seqno() > newest->seqno())) {
       newest = e.fence;
     }
   }

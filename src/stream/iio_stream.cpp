@@ -49,8 +49,8 @@ IioStream::~IioStream() {
 }
 
 Result<std::unique_ptr<IioStream>> IioStream::open(uapi::Context& ctx, const char* devPath,
-                                                   const char* sysfsDir,
-                                                   std::uint64_t lengthFrames, bool input) {
+                                                   const char* sysfsDir, std::uint64_t lengthFrames,
+                                                   bool input) {
   auto dev = ctx.open(devPath, O_RDWR);
   if (!dev.ok()) {
     return std::move(dev).error();

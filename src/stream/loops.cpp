@@ -3,15 +3,14 @@
 // the block's buffer fd (the kernel's implicit-fence poll), and sleeps in one poll() on the
 // heads of both rings.
 #include <fmt/format.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <array>
 
-#include <poll.h>
-
 #include "stream/stages.h"
-#include "zbuf/uapi/abi.h"
 #include "zbuf/base/sys.h"
+#include "zbuf/uapi/abi.h"
 
 namespace zbuf::pipeline {
 

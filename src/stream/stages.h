@@ -150,8 +150,7 @@ class IioStream final : public DmabufStage, public FileioSource, public FileioSi
 class UsbEndpoint final : public DmabufStage, public FileioSource, public FileioSink {
  public:
   [[nodiscard]] static Result<std::unique_ptr<UsbEndpoint>> open(uapi::Context& ctx,
-                                                                 const std::string& path,
-                                                                 bool in);
+                                                                 const std::string& path, bool in);
   ~UsbEndpoint() override;
   UsbEndpoint(const UsbEndpoint&) = delete;
   UsbEndpoint& operator=(const UsbEndpoint&) = delete;
