@@ -50,12 +50,9 @@ std::shared_ptr<Context> Context::create() {
 }
 
 Context& Context::embedded() {
-  static Context* ctx = [] {
-    // Never destroyed: files may be used during static destruction.
-    auto* c = new std::shared_ptr<Context>(create());
-    return c->get();
-  }();
-  return *ctx;
+  // Never destroyed: files may be used during static destruction.
+  static auto* ctx = new std::shared_ptr<Context>(create());
+  return **ctx;
 }
 
 Context& Context::current() {

@@ -90,11 +90,9 @@ Result<FilePtr> FileTable::insert(const FileOperations& ops, std::shared_ptr<voi
     return std::move(st).error();
   }
   const Key key{st->device, st->inode};
-  std::vector<FilePtr> released;
   FilePtr file;
   {
     const std::lock_guard lock(mutex_);
-    drainLocked(released);
     if (files_.contains(key)) {
       return Error(EEXIST, "FileTable::insert",
                    fmt::format("inode {} already has a {} file", key.inode,
@@ -115,7 +113,6 @@ Result<FilePtr> FileTable::insert(const FileOperations& ops, std::shared_ptr<voi
       byWatch_[watch] = key;
     }
   }
-  releaseAll(released);
   return file;
 }
 
@@ -213,6 +210,9 @@ void FileTable::releaseAll(std::vector<FilePtr>& released) {
 }
 
 std::size_t FileTable::reap() {
+  // One reap at a time, releases included: when reap() returns, every close queued before it
+  // was called has been released, whichever thread read the event.
+  const std::lock_guard reaping(reapMutex_);
   std::vector<FilePtr> released;
   {
     const std::lock_guard lock(mutex_);
