@@ -50,6 +50,67 @@ Result<StreamMode> parseStreamMode(std::string_view s) {
   return Error(EINVAL, "parseStreamMode", fmt::format("unknown mode '{}' (fileio or dmabuf)", s));
 }
 
+Result<StreamCoherency> parseStreamCoherency(std::string_view s) {
+  constexpr const char* kOp = "parseStreamCoherency";
+  auto value = [&](std::string_view v) -> Result<bool> {
+    if (v == "coherent") {
+      return true;
+    }
+    if (v == "non-coherent") {
+      return false;
+    }
+    return Error(EINVAL, kOp, fmt::format("unknown coherency '{}' (coherent or non-coherent)", v));
+  };
+  if (s.find('=') == std::string_view::npos) {
+    auto all = value(s);
+    if (!all.ok()) {
+      return std::move(all).error();
+    }
+    return StreamCoherency{*all, *all, *all};
+  }
+  StreamCoherency c;
+  while (!s.empty()) {
+    const std::size_t comma = s.find(',');
+    const std::string_view item = s.substr(0, comma);
+    s = comma == std::string_view::npos ? std::string_view() : s.substr(comma + 1);
+    const std::size_t eq = item.find('=');
+    if (eq == std::string_view::npos) {
+      return Error(EINVAL, kOp, fmt::format("'{}' is not device=coherency", item));
+    }
+    const std::string_view name = item.substr(0, eq);
+    auto v = value(item.substr(eq + 1));
+    if (!v.ok()) {
+      return std::move(v).error();
+    }
+    if (name == "adc") {
+      c.adc = *v;
+    } else if (name == "dac") {
+      c.dac = *v;
+    } else if (name == "usb") {
+      c.usb = *v;
+    } else {
+      return Error(EINVAL, kOp, fmt::format("unknown device '{}' (adc, dac or usb)", name));
+    }
+  }
+  return c;
+}
+
+std::string toString(const StreamCoherency& c) {
+  if (c.adc && c.dac && c.usb) {
+    return "coherent";
+  }
+  if (!c.adc && !c.dac && !c.usb) {
+    return "non-coherent";
+  }
+  std::string out;
+  for (const auto& [name, coherent] : {std::pair{"adc", c.adc}, {"dac", c.dac}, {"usb", c.usb}}) {
+    if (!coherent) {
+      out += fmt::format("{}{}=non-coherent", out.empty() ? "" : ",", name);
+    }
+  }
+  return out;
+}
+
 Pipeline::Pipeline(StreamConfig config)
     : config_(config), stop_(std::make_shared<std::atomic<bool>>(false)) {}
 
@@ -96,8 +157,12 @@ struct UsbSide {
 
   static Result<UsbSide> create(const StreamConfig& c, unsigned endpoint) {
     UsbSide s;
-    s.link = usb::UsbLink::create(
-        usb::LinkConfig{.speed = c.link, .failTransfer = c.failTransfer, .failErrno = c.failErrno});
+    s.link = usb::UsbLink::create(usb::LinkConfig{.speed = c.link,
+                                                  .coherent = c.coherency.usb,
+                                                  .failTransfer = c.failTransfer,
+                                                  .failErrno = c.failErrno});
+    s.link->controller()->forgetDeviceAccess(c.skipSync.test(SkippedSync::UsbBegin),
+                                             c.skipSync.test(SkippedSync::UsbEnd));
     s.host = std::make_unique<usb::UsbHost>(
         s.link,
         usb::HostConfig{.format = c.format, .pattern = c.pattern, .benchmark = c.benchmark});
@@ -308,7 +373,9 @@ Result<PathOutcome> runIioToApp(const StreamConfig& c, StreamMode mode, RunContr
       return;
     }
     Buffer& b = *set->buffers()[slot];
-    if (auto r = b.beginCpuAccess(DmaDirection::FromDevice); !r.ok()) {
+    if (c.skipSync.test(SkippedSync::AppStart)) {
+      // fault injection: read without SYNC START
+    } else if (auto r = b.beginCpuAccess(DmaDirection::FromDevice); !r.ok()) {
       control.error(r.error());
     }
     check(maps[slot].bytes().first(c.blockBytes));

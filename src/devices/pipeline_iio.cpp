@@ -71,10 +71,14 @@ Result<std::unique_ptr<IioPort>> makeIio(const StreamConfig& c, iio::IioDirectio
   dc.buffers = 1;
   dc.length = c.blockBytes * kFileioBlocks / c.format.frameBytes();
   dc.fileioBlocks = kFileioBlocks;
+  const bool input = dir == iio::IioDirection::Input;
+  dc.dma.coherent = input ? c.coherency.adc : c.coherency.dac;
   auto device = iio::IioDevice::create(dc);
   if (!device.ok()) {
     return std::move(device).error();
   }
+  (*device)->dmaDevice()->forgetDeviceAccess(!input && c.skipSync.test(SkippedSync::DacBegin),
+                                             input && c.skipSync.test(SkippedSync::AdcEnd));
   auto file = (*device)->openBuffer(0);
   if (!file.ok()) {
     return std::move(file).error();
