@@ -3,8 +3,8 @@
 // sync_file_file.cpp, heap_file.cpp); this file only routes.
 #include "zbuf/uapi/context.h"
 
-#include <fmt/format.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -50,12 +50,9 @@ std::shared_ptr<Context> Context::create() {
 }
 
 Context& Context::embedded() {
-  static Context* ctx = [] {
-    // Never destroyed: files may be used during static destruction.
-    auto* c = new std::shared_ptr<Context>(create());
-    return c->get();
-  }();
-  return *ctx;
+  // Never destroyed: files may be used during static destruction.
+  static auto* ctx = new std::shared_ptr<Context>(create());
+  return **ctx;
 }
 
 Context& Context::current() {
@@ -210,10 +207,9 @@ Result<int> Context::poll(std::span<struct pollfd> fds, int timeoutMs) {
     for (std::size_t i = 0; i < fds.size(); ++i) {
       if (files[i]) {
         // POLLERR and POLLHUP are always reported, as poll(2) does.
-        const short mask = files[i]->file().ops().poll(*files[i], fds[i].events,
-                                                       mayWait ? &table : nullptr);
-        fds[i].revents =
-            static_cast<short>(mask & (fds[i].events | POLLERR | POLLHUP | POLLNVAL));
+        const short mask =
+            files[i]->file().ops().poll(*files[i], fds[i].events, mayWait ? &table : nullptr);
+        fds[i].revents = static_cast<short>(mask & (fds[i].events | POLLERR | POLLHUP | POLLNVAL));
         ready += fds[i].revents != 0 ? 1 : 0;
       }
     }
@@ -314,9 +310,9 @@ Result<std::string> Context::fdinfo(int fd) {
   auto fdFlags = sys::getFdFlags(fd);
   const int flags = of->flags() | (fdFlags.ok() && (*fdFlags & FD_CLOEXEC) != 0 ? O_CLOEXEC : 0);
   auto st = sys::fstat(fd);
-  std::string out = fmt::format("pos:\t{}\nflags:\t0{:o}\nino:\t{}\n",
-                                of->filePtr() ? of->file().position().load() : 0, flags,
-                                st.ok() ? st->inode : 0);
+  std::string out =
+      fmt::format("pos:\t{}\nflags:\t0{:o}\nino:\t{}\n",
+                  of->filePtr() ? of->file().position().load() : 0, flags, st.ok() ? st->inode : 0);
   if (of->filePtr()) {
     of->file().ops().showFdinfo(of->file(), out);
   }
@@ -413,8 +409,8 @@ Result<UniqueFd> Context::installSyncFile(FencePtr fence, std::string_view name)
   if (!created.ok()) {
     return std::move(created).error();
   }
-  auto file = files_.insert(detail::syncFileOps(), std::move(created->file),
-                            std::move(created->readEnd));
+  auto file =
+      files_.insert(detail::syncFileOps(), std::move(created->file), std::move(created->readEnd));
   if (!file.ok()) {
     return std::move(file).error();
   }

@@ -10,15 +10,15 @@
 // from a drained eventfd.
 #include "zbuf/uapi/file.h"
 
-#include <fmt/format.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "zbuf/base/log.h"
@@ -81,8 +81,8 @@ void FileOperations::release(File& /*file*/) const {}
 // --- WaitQueue ----------------------------------------------------------------------------------
 
 struct WaitQueue::Impl {
-  std::mutex mutex;                  // guards tables
-  std::vector<PollTable*> tables;    // registered tables (few: one per sleeping poll)
+  std::mutex mutex;                // guards tables
+  std::vector<PollTable*> tables;  // registered tables (few: one per sleeping poll)
 };
 
 // --- PollTable ---------------------------------------------------------------------------------

@@ -8,8 +8,8 @@
 // and its watch is removed; the File's release operation runs after the mutex is dropped.
 #include "zbuf/uapi/file_table.h"
 
-#include <fmt/format.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
@@ -90,11 +90,9 @@ Result<FilePtr> FileTable::insert(const FileOperations& ops, std::shared_ptr<voi
     return std::move(st).error();
   }
   const Key key{st->device, st->inode};
-  std::vector<FilePtr> released;
   FilePtr file;
   {
     const std::lock_guard lock(mutex_);
-    drainLocked(released);
     if (files_.contains(key)) {
       return Error(EEXIST, "FileTable::insert",
                    fmt::format("inode {} already has a {} file", key.inode,
@@ -104,19 +102,17 @@ Result<FilePtr> FileTable::insert(const FileOperations& ops, std::shared_ptr<voi
     if (inotify_.isValid()) {
       watch = ::inotify_add_watch(inotify_.get(), procPath(backing.get()).c_str(), kWatchMask);
       if (watch < 0) {
-        return Error(errno, "inotify_add_watch",
-                     fmt::format("cannot watch a new {} file (fs.inotify.max_user_watches?)",
-                                 ops.name()));
+        return Error(
+            errno, "inotify_add_watch",
+            fmt::format("cannot watch a new {} file (fs.inotify.max_user_watches?)", ops.name()));
       }
     }
-    file = std::make_shared<File>(ops, std::move(data), std::move(backing), key.device,
-                                  key.inode);
+    file = std::make_shared<File>(ops, std::move(data), std::move(backing), key.device, key.inode);
     files_.emplace(key, Entry{file, watch, 0, 0});
     if (watch >= 0) {
       byWatch_[watch] = key;
     }
   }
-  releaseAll(released);
   return file;
 }
 
@@ -124,9 +120,9 @@ Result<UniqueFd> FileTable::openDescription(const File& file, int flags) {
   const std::lock_guard lock(mutex_);
   auto it = files_.find(Key{file.device(), file.inode()});
   if (it == files_.end() || it->second.file.get() != &file) {
-    return Error(EBADF, "FileTable::openDescription",
-                 fmt::format("the {} file (inode {}) was released", file.ops().name(),
-                             file.inode()));
+    return Error(
+        EBADF, "FileTable::openDescription",
+        fmt::format("the {} file (inode {}) was released", file.ops().name(), file.inode()));
   }
   // No O_NONBLOCK in the open itself: opening a pipe read end must not race its writer.
   auto fd = sys::reopen(file.backingFd(), (flags & O_ACCMODE) | O_CLOEXEC);
@@ -214,6 +210,9 @@ void FileTable::releaseAll(std::vector<FilePtr>& released) {
 }
 
 std::size_t FileTable::reap() {
+  // One reap at a time, releases included: when reap() returns, every close queued before it
+  // was called has been released, whichever thread read the event.
+  const std::lock_guard reaping(reapMutex_);
   std::vector<FilePtr> released;
   {
     const std::lock_guard lock(mutex_);
@@ -230,8 +229,8 @@ std::vector<FileInfo> FileTable::list() {
   const std::lock_guard lock(mutex_);
   out.reserve(files_.size());
   for (const auto& [key, e] : files_) {
-    out.push_back(FileInfo{std::string(e.file->ops().name()), key.inode, key.device,
-                           e.descriptions});
+    out.push_back(
+        FileInfo{std::string(e.file->ops().name()), key.inode, key.device, e.descriptions});
   }
   return out;
 }

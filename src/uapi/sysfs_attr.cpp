@@ -44,8 +44,8 @@ class SysfsAttrOps final : public FileOperations {
   Result<std::size_t> write(const OpenFile& f, std::span<const std::byte> in,
                             std::int64_t& /*pos*/) const override {
     if (in.size() >= static_cast<std::size_t>(kAttrSize)) {
-      return Error(E2BIG, "sysfs write", fmt::format("{} bytes: attributes take at most {}",
-                                                     in.size(), kAttrSize - 1));
+      return Error(E2BIG, "sysfs write",
+                   fmt::format("{} bytes: attributes take at most {}", in.size(), kAttrSize - 1));
     }
     const std::string_view text(reinterpret_cast<const char*>(in.data()), in.size());
     ZBUF_TRY(f.file().data<AttrNode>().attr.store(text));

@@ -1,6 +1,9 @@
-// The kernel's uAPI, byte for byte: the structs and ioctl request numbers of
-// <linux/dma-buf.h>, <linux/sync_file.h>, <linux/dma-heap.h> and <linux/udmabuf.h>
-// (reference sections 1, 2, 6 and 7), for the generic ioctl layout (x86-64, arm64).
+// The kernel's uAPI, byte for byte, in one place and one encoding: the structs and ioctl request
+// numbers of <linux/dma-buf.h>, <linux/sync_file.h>, <linux/dma-heap.h>, <linux/udmabuf.h>,
+// <linux/iio/buffer.h> and <linux/usb/functionfs.h> (reference sections 1, 2, 6, 7, 8 and 9),
+// for the generic ioctl layout (x86-64, arm64). uapi/linux_uapi.h gives them the kernel's
+// names (including the system's headers where Debian has them, and checking these values
+// against them).
 //
 // zbuf::uapi::ioctl() (uapi/calls.h) accepts exactly these numbers, so code written against
 // the kernel headers runs unchanged: it passes its own `struct dma_buf_sync` etc., whose layout
@@ -140,5 +143,122 @@ inline constexpr unsigned long kUdmabufCreate =
 inline constexpr unsigned long kUdmabufCreateList =
     iocNumber(kIocWrite, 'u', 0x43, sizeof(UdmabufCreateList));
 static_assert(kUdmabufCreate == 0x40187542UL && kUdmabufCreateList == 0x40087543UL);
+
+// --- IIO buffer (magic 'i') ---------------------------------------------------------------------
+struct IioDmabuf {  // struct iio_dmabuf
+  std::uint32_t fd;
+  std::uint32_t flags;
+  std::uint64_t bytesUsed;
+};
+inline constexpr std::uint32_t kIioBufferDmabufCyclic = 1U << 0;
+inline constexpr std::uint32_t kIioBufferDmabufSupportedFlags = 0x1;
+inline constexpr unsigned long kIioBufferGetFdIoctl =
+    iocNumber(kIocRead | kIocWrite, 'i', 0x91, sizeof(int));
+inline constexpr unsigned long kIioBufferDmabufAttachIoctl =
+    iocNumber(kIocWrite, 'i', 0x92, sizeof(int));
+inline constexpr unsigned long kIioBufferDmabufDetachIoctl =
+    iocNumber(kIocWrite, 'i', 0x93, sizeof(int));
+inline constexpr unsigned long kIioBufferDmabufEnqueueIoctl =
+    iocNumber(kIocWrite, 'i', 0x94, sizeof(IioDmabuf));
+static_assert(sizeof(IioDmabuf) == 16);
+static_assert(kIioBufferGetFdIoctl == 0xC0046991UL);
+static_assert(kIioBufferDmabufAttachIoctl == 0x40046992UL);
+static_assert(kIioBufferDmabufDetachIoctl == 0x40046993UL);
+static_assert(kIioBufferDmabufEnqueueIoctl == 0x40106994UL);
+
+// --- FunctionFS (magic 'g') ---------------------------------------------------------------------
+struct UsbFfsDmabufTransferReq {  // struct usb_ffs_dmabuf_transfer_req
+  std::int32_t fd;
+  std::uint32_t flags;
+  std::uint64_t length;
+} __attribute__((packed));
+inline constexpr std::uint32_t kUsbFfsDmabufTransferMask = 0;
+inline constexpr unsigned long kFunctionfsDmabufAttach =
+    iocNumber(kIocWrite, 'g', 131, sizeof(int));
+inline constexpr unsigned long kFunctionfsDmabufDetach =
+    iocNumber(kIocWrite, 'g', 132, sizeof(int));
+inline constexpr unsigned long kFunctionfsDmabufTransfer =
+    iocNumber(kIocWrite, 'g', 133, sizeof(UsbFfsDmabufTransferReq));
+inline constexpr unsigned long kFunctionfsEndpointRevmap = iocNumber(0, 'g', 129, 0);
+static_assert(sizeof(UsbFfsDmabufTransferReq) == 16);
+static_assert(kFunctionfsDmabufAttach == 0x40046783UL);
+static_assert(kFunctionfsDmabufDetach == 0x40046784UL);
+static_assert(kFunctionfsDmabufTransfer == 0x40106785UL);
+static_assert(kFunctionfsEndpointRevmap == 0x6781UL);
+
+// ep0: the descriptors and strings blobs written to it (enum functionfs_flags and the magics).
+inline constexpr std::uint32_t kFfsDescriptorsMagic = 1;    // FUNCTIONFS_DESCRIPTORS_MAGIC (legacy)
+inline constexpr std::uint32_t kFfsStringsMagic = 2;        // FUNCTIONFS_STRINGS_MAGIC
+inline constexpr std::uint32_t kFfsDescriptorsMagicV2 = 3;  // FUNCTIONFS_DESCRIPTORS_MAGIC_V2
+inline constexpr std::uint32_t kFfsHasFsDesc = 1;
+inline constexpr std::uint32_t kFfsHasHsDesc = 2;
+inline constexpr std::uint32_t kFfsHasSsDesc = 4;
+inline constexpr std::uint32_t kFfsHasMsOsDesc = 8;
+inline constexpr std::uint32_t kFfsVirtualAddr = 16;
+inline constexpr std::uint32_t kFfsEventfd = 32;
+inline constexpr std::uint32_t kFfsAllCtrlRecip = 64;
+inline constexpr std::uint32_t kFfsConfig0Setup = 128;
+inline constexpr std::uint32_t kFfsKnownFlags = 0xff;
+
+// USB descriptor types and fields the descriptors parser knows (linux/usb/ch9.h).
+inline constexpr std::uint8_t kUsbDtDevice = 1;
+inline constexpr std::uint8_t kUsbDtConfig = 2;
+inline constexpr std::uint8_t kUsbDtString = 3;
+inline constexpr std::uint8_t kUsbDtInterface = 4;
+inline constexpr std::uint8_t kUsbDtEndpoint = 5;
+inline constexpr std::uint8_t kUsbDtDeviceQualifier = 6;
+inline constexpr std::uint8_t kUsbDtOtg = 9;
+inline constexpr std::uint8_t kUsbDtInterfaceAssociation = 11;
+inline constexpr std::uint8_t kUsbDtClassHid = 0x21;  // USB_TYPE_CLASS | 0x01 (HID or CCID)
+inline constexpr std::uint8_t kUsbDtSsEndpointComp = 0x30;
+inline constexpr std::uint8_t kUsbEndpointDirIn = 0x80;  // USB_DIR_IN
+inline constexpr std::uint8_t kUsbEndpointNumberMask = 0x0f;
+inline constexpr std::uint8_t kUsbEndpointXferBulk = 2;
+
+// ep0: what is read from it (enum usb_functionfs_event_type, struct usb_functionfs_event).
+enum class FfsEventType : std::uint8_t {
+  Bind = 0,
+  Unbind = 1,
+  Enable = 2,
+  Disable = 3,
+  Setup = 4,
+  Suspend = 5,
+  Resume = 6,
+};
+struct UsbCtrlRequest {       // struct usb_ctrlrequest (little-endian fields)
+  std::uint8_t bRequestType;  // NOLINT(readability-identifier-naming): the kernel's names
+  std::uint8_t bRequest;      // NOLINT(readability-identifier-naming)
+  std::uint16_t wValue;       // NOLINT(readability-identifier-naming)
+  std::uint16_t wIndex;       // NOLINT(readability-identifier-naming)
+  std::uint16_t wLength;      // NOLINT(readability-identifier-naming)
+} __attribute__((packed));
+struct UsbFunctionfsEvent {  // struct usb_functionfs_event
+  UsbCtrlRequest setup;      // u.setup: SETUP only, else zero
+  std::uint8_t type;         // FfsEventType
+  std::uint8_t pad[3];
+} __attribute__((packed));
+struct UsbEndpointDescriptor {    // struct usb_endpoint_descriptor (with the audio bytes)
+  std::uint8_t bLength;           // NOLINT(readability-identifier-naming)
+  std::uint8_t bDescriptorType;   // NOLINT(readability-identifier-naming)
+  std::uint8_t bEndpointAddress;  // NOLINT(readability-identifier-naming)
+  std::uint8_t bmAttributes;      // NOLINT(readability-identifier-naming)
+  std::uint16_t wMaxPacketSize;   // NOLINT(readability-identifier-naming)
+  std::uint8_t bInterval;         // NOLINT(readability-identifier-naming)
+  std::uint8_t bRefresh;          // NOLINT(readability-identifier-naming)
+  std::uint8_t bSynchAddress;     // NOLINT(readability-identifier-naming)
+} __attribute__((packed));
+static_assert(sizeof(UsbCtrlRequest) == 8 && sizeof(UsbFunctionfsEvent) == 12);
+static_assert(sizeof(UsbEndpointDescriptor) == 9);
+
+// The other endpoint and ep0 ioctls.
+inline constexpr unsigned long kFunctionfsFifoStatus = iocNumber(0, 'g', 1, 0);
+inline constexpr unsigned long kFunctionfsFifoFlush = iocNumber(0, 'g', 2, 0);
+inline constexpr unsigned long kFunctionfsClearHalt = iocNumber(0, 'g', 3, 0);
+inline constexpr unsigned long kFunctionfsInterfaceRevmap = iocNumber(0, 'g', 128, 0);
+inline constexpr unsigned long kFunctionfsEndpointDesc =
+    iocNumber(kIocRead, 'g', 130, sizeof(UsbEndpointDescriptor));
+static_assert(kFunctionfsFifoStatus == 0x6701UL && kFunctionfsFifoFlush == 0x6702UL);
+static_assert(kFunctionfsClearHalt == 0x6703UL && kFunctionfsInterfaceRevmap == 0x6780UL);
+static_assert(kFunctionfsEndpointDesc == 0x80096782UL);
 
 }  // namespace zbuf::uapi

@@ -51,10 +51,10 @@ class WaitQueue;
 
 // What fstat(2) shows for a zbuf file (the fields zbuf's files define).
 struct FileStat {
-  unsigned mode = 0;          // S_IF* type and permission bits
-  std::uint64_t size = 0;     // st_size (a dma-buf's size, 4096 for a sysfs attribute, else 0)
-  std::uint64_t inode = 0;    // the backing file's inode
-  std::uint64_t device = 0;   // the backing file's device
+  unsigned mode = 0;         // S_IF* type and permission bits
+  std::uint64_t size = 0;    // st_size (a dma-buf's size, 4096 for a sysfs attribute, else 0)
+  std::uint64_t inode = 0;   // the backing file's inode
+  std::uint64_t device = 0;  // the backing file's device
   std::uint64_t blockSize = 4096;
 };
 
@@ -100,8 +100,7 @@ class FileOperations {
   // read/write at *pos (the file position, which the operation advances if it uses it).
   [[nodiscard]] virtual Result<std::size_t> read(const OpenFile& f, std::span<std::byte> out,
                                                  std::int64_t& pos) const;
-  [[nodiscard]] virtual Result<std::size_t> write(const OpenFile& f,
-                                                  std::span<const std::byte> in,
+  [[nodiscard]] virtual Result<std::size_t> write(const OpenFile& f, std::span<const std::byte> in,
                                                   std::int64_t& pos) const;
   // poll: the ready subset of POLLIN | POLLOUT | POLLPRI | POLLERR | POLLHUP (and their
   // RDNORM/WRNORM forms). When `table` is non-null and the file is not ready for `events`, it
@@ -110,9 +109,8 @@ class FileOperations {
   // between is not missed.
   [[nodiscard]] virtual short poll(const OpenFile& f, short events, PollTable* table) const;
   // mmap: `offset` in bytes (page aligned; the fd-level call checks what mmap(2) checks).
-  [[nodiscard]] virtual Result<sys::Mapping> mmap(const OpenFile& f, std::size_t length,
-                                                  int prot, int flags,
-                                                  std::uint64_t offset) const;
+  [[nodiscard]] virtual Result<sys::Mapping> mmap(const OpenFile& f, std::size_t length, int prot,
+                                                  int flags, std::uint64_t offset) const;
   // llseek: the new position.
   [[nodiscard]] virtual Result<std::int64_t> llseek(const OpenFile& f, std::int64_t offset,
                                                     int whence, std::int64_t& pos) const;

@@ -73,7 +73,8 @@ class FileTable {
   [[nodiscard]] FilePtr findByIdentity(std::uint64_t device, std::uint64_t inode) const;
 
   // Processes the close events queued so far and releases the files they finished; returns how
-  // many files were released.
+  // many files this call released. When it returns, every close that happened before the call
+  // has been released (by this call or by the reaper thread).
   std::size_t reap();
   // Every file (after a reap()).
   [[nodiscard]] std::vector<FileInfo> list();
@@ -103,6 +104,8 @@ class FileTable {
   void reaperLoop();
 
   mutable std::mutex mutex_;  // guards files_, byWatch_ and reads of inotify_
+  // Serialises reap() with its releases (recursive: a release may close files of the table).
+  std::recursive_mutex reapMutex_;
   std::unordered_map<Key, Entry, KeyHash> files_;
   std::unordered_map<int, Key> byWatch_;
   UniqueFd inotify_;

@@ -21,8 +21,8 @@
 namespace zbuf::uapi {
 
 struct SysfsAttr {
-  std::function<Result<std::string>()> show;               // empty: write-only
-  std::function<Result<void>(std::string_view)> store;     // empty: read-only
+  std::function<Result<std::string>()> show;            // empty: write-only
+  std::function<Result<void>(std::string_view)> store;  // empty: read-only
 };
 
 // Adds the attribute at `path` (EEXIST, EINVAL as Context::addNode).

@@ -149,8 +149,8 @@ class DeviceOps final : public uapi::FileOperations {
     if (!opened.ok()) {
       return std::move(opened).error();
     }
-    auto fd = f.context().installFile(kBufferOps, std::shared_ptr<IioBufferFile>(std::move(*opened)),
-                                      "iio:buffer", O_RDWR);
+    auto fd = f.context().installFile(
+        kBufferOps, std::shared_ptr<IioBufferFile>(std::move(*opened)), "iio:buffer", O_RDWR);
     if (!fd.ok()) {
       return std::move(fd).error();
     }
@@ -192,9 +192,7 @@ class DeviceOps final : public uapi::FileOperations {
     return file.data<DeviceNode>().path;
   }
 
-  void release(uapi::File& file) const override {
-    file.data<DeviceNode>().open.store(false);
-  }
+  void release(uapi::File& file) const override { file.data<DeviceNode>().open.store(false); }
 };
 
 const DeviceOps kDeviceOps;
@@ -263,15 +261,15 @@ Result<void> addScanElements(uapi::Context& ctx, const std::string& dir, const I
            }
            return {};
          }}));
-    ZBUF_TRY(uapi::addSysfsAttr(
-        ctx, base + "_index", {[node, c]() -> Result<std::string> { return line(c); }, {}}));
+    ZBUF_TRY(uapi::addSysfsAttr(ctx, base + "_index",
+                                {[node, c]() -> Result<std::string> { return line(c); }, {}}));
     const unsigned bits = fmt.bytesPerSample * 8;
-    ZBUF_TRY(uapi::addSysfsAttr(
-        ctx, base + "_type",
-        {[node, bits, sign = fmt.isSigned]() -> Result<std::string> {
-           return fmt::format("le:{}{}/{}>>0\n", sign ? 's' : 'u', bits, bits);
-         },
-         {}}));
+    ZBUF_TRY(uapi::addSysfsAttr(ctx, base + "_type",
+                                {[node, bits, sign = fmt.isSigned]() -> Result<std::string> {
+                                   return fmt::format("le:{}{}/{}>>0\n", sign ? 's' : 'u', bits,
+                                                      bits);
+                                 },
+                                 {}}));
   }
   return {};
 }
@@ -307,20 +305,20 @@ Result<void> addToContext(uapi::Context& context, std::shared_ptr<IioDevice> dev
   ZBUF_TRY(uapi::addSysfsAttr(
       context, sys + "/name",
       {[node]() -> Result<std::string> { return node->device->name() + "\n"; }, {}}));
-  ZBUF_TRY(uapi::addSysfsAttr(
-      context, sys + "/sampling_frequency",
-      {[node]() -> Result<std::string> { return line(node->sampleRate.load()); },
-       [node](std::string_view text) -> Result<void> {
-         auto v = uapi::parseSysfsU64(text);
-         if (!v.ok()) {
-           return std::move(v).error();
-         }
-         for (unsigned b = 0; b < node->device->bufferCount(); ++b) {
-           (*node->device->buffer(b))->setSampleRate(*v);
-         }
-         node->sampleRate = *v;
-         return {};
-       }}));
+  ZBUF_TRY(
+      uapi::addSysfsAttr(context, sys + "/sampling_frequency",
+                         {[node]() -> Result<std::string> { return line(node->sampleRate.load()); },
+                          [node](std::string_view text) -> Result<void> {
+                            auto v = uapi::parseSysfsU64(text);
+                            if (!v.ok()) {
+                              return std::move(v).error();
+                            }
+                            for (unsigned b = 0; b < node->device->bufferCount(); ++b) {
+                              (*node->device->buffer(b))->setSampleRate(*v);
+                            }
+                            node->sampleRate = *v;
+                            return {};
+                          }}));
   ZBUF_TRY(addScanElements(context, sys + "/scan_elements", dev, node));
   for (unsigned b = 0; b < dev.bufferCount(); ++b) {
     IioBuffer& buffer = **dev.buffer(b);
