@@ -91,10 +91,10 @@ Result<FilePtr> FileTable::insert(const FileOperations& ops, std::shared_ptr<voi
   }
   const Key key{st->device, st->inode};
   std::vector<FilePtr> released;
-  FilePtr file;
-  {
-    const std::lock_guard lock(mutex_);
-    drainLocked(released);
+  std::unique_lock lock(mutex_);
+  // Drain first: a file released a moment ago may have left its inode number to this one.
+  drainLocked(released);
+  auto file = [&]() -> Result<FilePtr> {
     if (files_.contains(key)) {
       return Error(EEXIST, "FileTable::insert",
                    fmt::format("inode {} already has a {} file", key.inode,
@@ -104,19 +104,20 @@ Result<FilePtr> FileTable::insert(const FileOperations& ops, std::shared_ptr<voi
     if (inotify_.isValid()) {
       watch = ::inotify_add_watch(inotify_.get(), procPath(backing.get()).c_str(), kWatchMask);
       if (watch < 0) {
-        return Error(errno, "inotify_add_watch",
-                     fmt::format("cannot watch a new {} file (fs.inotify.max_user_watches?)",
-                                 ops.name()));
+        return Error(
+            errno, "inotify_add_watch",
+            fmt::format("cannot watch a new {} file (fs.inotify.max_user_watches?)", ops.name()));
       }
     }
-    file = std::make_shared<File>(ops, std::move(data), std::move(backing), key.device,
-                                  key.inode);
-    files_.emplace(key, Entry{file, watch, 0, 0});
+    auto made =
+        std::make_shared<File>(ops, std::move(data), std::move(backing), key.device, key.inode);
+    files_.emplace(key, Entry{made, watch, 0, 0});
     if (watch >= 0) {
       byWatch_[watch] = key;
     }
-  }
-  releaseAll(released);
+    return made;
+  }();
+  releaseDrained(lock, released);  // also on the error paths: drained files are released
   return file;
 }
 
@@ -124,9 +125,9 @@ Result<UniqueFd> FileTable::openDescription(const File& file, int flags) {
   const std::lock_guard lock(mutex_);
   auto it = files_.find(Key{file.device(), file.inode()});
   if (it == files_.end() || it->second.file.get() != &file) {
-    return Error(EBADF, "FileTable::openDescription",
-                 fmt::format("the {} file (inode {}) was released", file.ops().name(),
-                             file.inode()));
+    return Error(
+        EBADF, "FileTable::openDescription",
+        fmt::format("the {} file (inode {}) was released", file.ops().name(), file.inode()));
   }
   // No O_NONBLOCK in the open itself: opening a pipe read end must not race its writer.
   auto fd = sys::reopen(file.backingFd(), (flags & O_ACCMODE) | O_CLOEXEC);
@@ -213,14 +214,35 @@ void FileTable::releaseAll(std::vector<FilePtr>& released) {
   released.clear();
 }
 
+namespace {
+// Release operations running on this thread (a release may close fds and so reap again).
+thread_local int tReleaseDepth = 0;
+}  // namespace
+
+void FileTable::releaseDrained(std::unique_lock<std::mutex>& lock, std::vector<FilePtr>& released) {
+  if (tReleaseDepth == 0) {
+    idle_.wait(lock, [this] { return releasing_ == 0; });
+  }
+  if (released.empty()) {
+    return;
+  }
+  ++releasing_;
+  lock.unlock();
+  ++tReleaseDepth;
+  releaseAll(released);
+  --tReleaseDepth;
+  lock.lock();
+  if (--releasing_ == 0) {
+    idle_.notify_all();
+  }
+}
+
 std::size_t FileTable::reap() {
   std::vector<FilePtr> released;
-  {
-    const std::lock_guard lock(mutex_);
-    drainLocked(released);
-  }
+  std::unique_lock lock(mutex_);
+  drainLocked(released);
   const std::size_t n = released.size();
-  releaseAll(released);
+  releaseDrained(lock, released);
   return n;
 }
 
@@ -230,8 +252,8 @@ std::vector<FileInfo> FileTable::list() {
   const std::lock_guard lock(mutex_);
   out.reserve(files_.size());
   for (const auto& [key, e] : files_) {
-    out.push_back(FileInfo{std::string(e.file->ops().name()), key.inode, key.device,
-                           e.descriptions});
+    out.push_back(
+        FileInfo{std::string(e.file->ops().name()), key.inode, key.device, e.descriptions});
   }
   return out;
 }

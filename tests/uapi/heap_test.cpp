@@ -13,8 +13,8 @@
 
 #include "zbuf/base/sys.h"
 #include "zbuf/core/buffer.h"
+#include "zbuf/uapi/calls.h"
 #include "zbuf/uapi/dma_buf.h"
-#include "zbuf/uapi/ioctl.h"
 
 namespace zbuf::uapi {
 namespace {
@@ -61,7 +61,7 @@ TEST(UapiHeap, AllocWithKernelStructGivesAPageRoundedBuffer) {
   EXPECT_EQ(*size(buf.get()), sys::pageSize());
   EXPECT_EQ(*sys::getFdFlags(buf.get()) & FD_CLOEXEC, FD_CLOEXEC);
   EXPECT_EQ(*sys::getFileFlags(buf.get()) & O_ACCMODE, O_RDWR);
-  EXPECT_EQ((*Buffer::fromFd(buf.get()))->exporterName(), "system");
+  EXPECT_EQ(Context::current().bufferFromFd(buf.get()).value()->exporterName(), "system");
 }
 
 TEST(UapiHeap, FdFlagsSetCloexecAndAccessMode) {
@@ -233,10 +233,15 @@ TEST(UapiUdmabuf, OtherRequestsAreEnottyAndNullIsEfault) {
   EXPECT_EQ(ioctl(dev->get(), UDMABUF_CREATE_LIST, nullptr).code(), EFAULT);
   auto heap = openHeap("system");
   ASSERT_TRUE(heap.ok());
+  // On the heap device they are the heap's answer: nr 0x42 and 0x43 are >= 1, EINVAL.
   UdmabufCreate create{};
-  EXPECT_EQ(udmabufCreate(heap->get(), &create).code(), ENOTTY);
+  EXPECT_EQ(udmabufCreate(heap->get(), &create).code(), EINVAL);
   UdmabufCreateList list{};
-  EXPECT_EQ(udmabufCreateList(heap->get(), &list).code(), ENOTTY);
+  EXPECT_EQ(udmabufCreateList(heap->get(), &list).code(), EINVAL);
+  // On any other file, ENOTTY.
+  auto memfd = sys::memfdCreate("x", MFD_CLOEXEC);
+  ASSERT_TRUE(memfd.ok());
+  EXPECT_EQ(udmabufCreate(memfd->get(), &create).code(), ENOTTY);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "zbuf/core/buffer.h"
 #include "zbuf/core/fence.h"
 #include "zbuf/core/resv.h"
+#include "zbuf/uapi/context.h"
 #include "zbuf/uapi/dma_buf.h"
 #include "zbuf/uapi/heap.h"
 
@@ -27,10 +28,26 @@ inline UniqueFd allocateBuffer(std::uint64_t len = 4096,
   return fd.ok() ? std::move(*fd) : UniqueFd();
 }
 
+// dma_buf_get on the calling thread's context.
 inline BufferPtr bufferOf(int fd) {
-  auto b = Buffer::fromFd(fd);
-  EXPECT_TRUE(b.ok());
+  auto b = uapi::Context::current().bufferFromFd(fd);
+  EXPECT_TRUE(b.ok()) << b.error().describe();
   return b.ok() ? *b : nullptr;
+}
+
+// A sync file for `fence`, installed in the calling thread's context (sync_file_create +
+// fd_install, as a driver returns one).
+inline UniqueFd syncFileFor(FencePtr fence) {
+  auto fd = uapi::Context::current().installSyncFile(std::move(fence));
+  EXPECT_TRUE(fd.ok()) << fd.error().describe();
+  return fd.ok() ? std::move(*fd) : UniqueFd();
+}
+
+// sync_file_get_fence on the calling thread's context.
+inline FencePtr fenceOf(int syncFileFd) {
+  auto f = uapi::Context::current().syncFileFence(syncFileFd);
+  EXPECT_TRUE(f.ok()) << f.error().describe();
+  return f.ok() ? *f : nullptr;
 }
 
 // vgem_fence_attach: a new unsignalled fence on its own context, added to the buffer's resv
