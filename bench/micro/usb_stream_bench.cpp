@@ -11,7 +11,7 @@
 //        --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
-#include "zbuf/devices/pipeline.h"
+#include "zbuf/stream/pipeline.h"
 
 namespace zbuf {
 namespace {

@@ -3,8 +3,8 @@
 // sync_file_file.cpp, heap_file.cpp); this file only routes.
 #include "zbuf/uapi/context.h"
 
-#include <fmt/format.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -50,12 +50,9 @@ std::shared_ptr<Context> Context::create() {
 }
 
 Context& Context::embedded() {
-  static Context* ctx = [] {
-    // Never destroyed: files may be used during static destruction.
-    auto* c = new std::shared_ptr<Context>(create());
-    return c->get();
-  }();
-  return *ctx;
+  // Never destroyed: files may be used during static destruction.
+  static auto* ctx = new std::shared_ptr<Context>(create());
+  return **ctx;
 }
 
 Context& Context::current() {
@@ -195,49 +192,43 @@ Result<int> Context::poll(std::span<struct pollfd> fds, int timeoutMs) {
   const std::uint64_t deadline =
       forever ? 0 : sys::monotonicNs() + static_cast<std::uint64_t>(timeoutMs) * 1'000'000ULL;
   PollTable table;
-  std::vector<struct pollfd> sleepOn;
+  std::vector<struct pollfd> ordinary;
+  std::vector<std::size_t> ordinaryIndex;
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    if (!files[i]) {
+      ordinary.push_back(fds[i]);
+      ordinaryIndex.push_back(i);
+    }
+  }
   for (;;) {
-    const bool mayWait = forever || sys::monotonicNs() < deadline;
+    const std::uint64_t now = sys::monotonicNs();
+    const bool mayWait = forever || now < deadline;
     int ready = 0;
     for (std::size_t i = 0; i < fds.size(); ++i) {
       if (files[i]) {
         // POLLERR and POLLHUP are always reported, as poll(2) does.
-        const short mask = files[i]->file().ops().poll(*files[i], fds[i].events,
-                                                       mayWait ? &table : nullptr);
-        fds[i].revents = static_cast<short>(
-            mask & (fds[i].events | POLLERR | POLLHUP | POLLNVAL));
+        const short mask =
+            files[i]->file().ops().poll(*files[i], fds[i].events, mayWait ? &table : nullptr);
+        fds[i].revents = static_cast<short>(mask & (fds[i].events | POLLERR | POLLHUP | POLLNVAL));
         ready += fds[i].revents != 0 ? 1 : 0;
       }
     }
-    // The ordinary fds and what the files registered, in one poll(2).
-    sleepOn.clear();
-    for (std::size_t i = 0; i < fds.size(); ++i) {
-      if (!files[i]) {
-        sleepOn.push_back(fds[i]);
-      }
-    }
-    const auto registered = table.pollfds();
-    sleepOn.insert(sleepOn.end(), registered.begin(), registered.end());
     int wait = 0;
     if (ready == 0 && mayWait) {
-      wait = forever ? -1
-                     : static_cast<int>((deadline - sys::monotonicNs() + 999'999) / 1'000'000);
+      wait = forever ? -1 : static_cast<int>((deadline - now + 999'999) / 1'000'000);
     }
-    const int n = ::poll(sleepOn.data(), sleepOn.size(), wait);
-    if (n < 0) {
-      if (errno == EINTR) {
-        return Error(EINTR, "poll", "interrupted by a signal");
-      }
-      return Error(errno, "poll");
+    if (wait == 0 && ordinary.empty()) {
+      return ready;
     }
-    std::size_t j = 0;
-    for (std::size_t i = 0; i < fds.size(); ++i) {
-      if (!files[i]) {
-        fds[i].revents = sleepOn[j++].revents;
-        ready += fds[i].revents != 0 ? 1 : 0;
-      }
+    auto n = table.sleep(ordinary, wait);
+    if (!n.ok()) {
+      return std::move(n).error();
     }
-    if (ready > 0 || !mayWait || (!forever && sys::monotonicNs() >= deadline)) {
+    for (std::size_t j = 0; j < ordinary.size(); ++j) {
+      fds[ordinaryIndex[j]].revents = ordinary[j].revents;
+    }
+    ready += *n;
+    if (ready > 0 || wait == 0 || (!forever && sys::monotonicNs() >= deadline)) {
       return ready;
     }
     table.reset();  // a registered source fired: ask the files again
@@ -319,9 +310,9 @@ Result<std::string> Context::fdinfo(int fd) {
   auto fdFlags = sys::getFdFlags(fd);
   const int flags = of->flags() | (fdFlags.ok() && (*fdFlags & FD_CLOEXEC) != 0 ? O_CLOEXEC : 0);
   auto st = sys::fstat(fd);
-  std::string out = fmt::format("pos:\t{}\nflags:\t0{:o}\nino:\t{}\n",
-                                of->filePtr() ? of->file().position().load() : 0, flags,
-                                st.ok() ? st->inode : 0);
+  std::string out =
+      fmt::format("pos:\t{}\nflags:\t0{:o}\nino:\t{}\n",
+                  of->filePtr() ? of->file().position().load() : 0, flags, st.ok() ? st->inode : 0);
   if (of->filePtr()) {
     of->file().ops().showFdinfo(of->file(), out);
   }
@@ -423,8 +414,8 @@ Result<UniqueFd> Context::installSyncFile(FencePtr fence, std::string_view name)
   if (!created.ok()) {
     return std::move(created).error();
   }
-  auto file = files_.insert(detail::syncFileOps(), std::move(created->file),
-                            std::move(created->readEnd));
+  auto file =
+      files_.insert(detail::syncFileOps(), std::move(created->file), std::move(created->readEnd));
   if (!file.ok()) {
     return std::move(file).error();
   }

@@ -84,9 +84,9 @@ Result<CpuAccess> syncScope(int fd, std::uint64_t rwFlags) {
   }
   if ((rwFlags & kDmaBufSyncEnd) != 0 || (rwFlags & ~kDmaBufSyncRw) != 0 ||
       (rwFlags & kDmaBufSyncRw) == 0) {
-    return Error(EINVAL, kOp,
-                 fmt::format("a scope begins with START and READ, WRITE or both, not {:#x}",
-                             rwFlags));
+    return Error(
+        EINVAL, kOp,
+        fmt::format("a scope begins with START and READ, WRITE or both, not {:#x}", rwFlags));
   }
   const DmaDirection dir = rwFlags == kDmaBufSyncRead    ? DmaDirection::FromDevice
                            : rwFlags == kDmaBufSyncWrite ? DmaDirection::ToDevice
@@ -116,9 +116,8 @@ Result<short> pollBuffer(int fd, short events, std::chrono::milliseconds timeout
     return std::move(buffer).error();
   }
   std::array<struct pollfd, 1> fds{{{fd, events, 0}}};
-  const int ms = timeout.count() < 0 || timeout.count() > INT_MAX
-                     ? -1
-                     : static_cast<int>(timeout.count());
+  const int ms =
+      timeout.count() < 0 || timeout.count() > INT_MAX ? -1 : static_cast<int>(timeout.count());
   auto n = Context::current().poll(fds, ms);
   if (!n.ok()) {
     return std::move(n).error();

@@ -1,8 +1,8 @@
 // The dma-buf file (the kernel's dma_buf_fops): ioctls in dma_buf_ioctl's order and with its
 // errnos, poll on the implicit fences, mmap through the exporter, the two-position llseek,
 // fdinfo and the "/dmabuf:<name>" link name. The core Buffer, Resv and SyncFile do the work.
-#include <fmt/format.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <sys/mman.h>
 
@@ -198,14 +198,12 @@ class DmaBufOps final : public FileOperations {
     return whence == SEEK_SET ? 0 : static_cast<std::int64_t>(f.file().data<Buffer>().size());
   }
 
-  void stat(const File& file, FileStat& st) const override {
-    st.size = file.data<Buffer>().size();
-  }
+  void stat(const File& file, FileStat& st) const override { st.size = file.data<Buffer>().size(); }
 
   void showFdinfo(const File& file, std::string& out) const override {
     const Buffer& buffer = file.data<Buffer>();
-    out += fmt::format("size:\t{}\ncount:\t{}\nexp_name:\t{}\n", buffer.size(),
-                       file.descriptions(), buffer.exporterName());
+    out += fmt::format("size:\t{}\ncount:\t{}\nexp_name:\t{}\n", buffer.size(), file.descriptions(),
+                       buffer.exporterName());
     if (buffer.hasName()) {
       out += fmt::format("name:\t{}\n", buffer.name());
     }

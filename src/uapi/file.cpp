@@ -10,13 +10,15 @@
 // from a drained eventfd.
 #include "zbuf/uapi/file.h"
 
-#include <fmt/format.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "zbuf/base/log.h"
@@ -79,15 +81,15 @@ void FileOperations::release(File& /*file*/) const {}
 // --- WaitQueue ----------------------------------------------------------------------------------
 
 struct WaitQueue::Impl {
-  std::mutex mutex;                  // guards tables
-  std::vector<PollTable*> tables;    // registered tables (few: one per sleeping poll)
+  std::mutex mutex;                // guards tables
+  std::vector<PollTable*> tables;  // registered tables (few: one per sleeping poll)
 };
 
-// --- PollTable ----------------------------------------------------------------------------------
+// --- PollTable ---------------------------------------------------------------------------------
 
 namespace {
 
-// The calling thread's wake-up eventfd (non-blocking, close-on-exec).
+// The calling thread's wake-up eventfd (non-blocking, close-on-exec), made on first need.
 int threadEventFd() {
   thread_local UniqueFd fd = [] {
     auto made = sys::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -96,28 +98,41 @@ int threadEventFd() {
   return fd.get();
 }
 
-void wakeEventFd(int fd) noexcept {
-  if (fd >= 0) {
-    (void)sys::eventfdWrite(fd, 1);  // non-blocking; a saturated counter is still readable
-  }
-}
+constexpr std::uint32_t kIdle = 0;
+constexpr std::uint32_t kWoken = 1;
+constexpr std::uint32_t kSleeping = 2;
 
 }  // namespace
 
 struct PollTable::Impl {
   struct FenceWake : FenceCallback {
-    FenceWake(FencePtr f, int efd) noexcept : FenceCallback(&onSignal), fence(std::move(f)), fd(efd) {}
+    explicit FenceWake(Impl* t) noexcept : FenceCallback(&onSignal), table(t) {}
     static void onSignal(Fence& /*fence*/, FenceCallback& self) {
-      wakeEventFd(static_cast<FenceWake&>(self).fd);
+      static_cast<FenceWake&>(self).table->wake();
     }
+    Impl* table;
     FencePtr fence;
-    int fd;
   };
 
-  int eventFd = threadEventFd();
-  std::vector<struct pollfd> pollfds;
+  // Safe from fence callbacks and other threads: no allocation, no lock. The sleeper publishes
+  // kSleeping (futex) or pollMode (poll(2)) before it sleeps; seq_cst on both sides makes sure
+  // that either the waker sees how the sleeper sleeps, or the sleeper sees kWoken.
+  void wake() noexcept {
+    if (word.exchange(kWoken) == kSleeping) {
+      sys::futexWake(word, 1);
+    }
+    if (pollMode.load()) {
+      (void)sys::eventfdWrite(eventFd, 1);  // non-blocking; a full counter is still readable
+    }
+  }
+
+  std::atomic<std::uint32_t> word{kIdle};
+  std::atomic<bool> pollMode{false};
+  int eventFd = -1;
+  std::vector<struct pollfd> pollfds;  // waitFd() registrations
   std::vector<WaitQueue*> queues;
-  std::vector<std::unique_ptr<FenceWake>> fences;
+  std::vector<std::unique_ptr<FenceWake>> nodes;  // reused across rounds
+  std::size_t nodesUsed = 0;
 };
 
 void PollTable::unregister() {
@@ -127,16 +142,15 @@ void PollTable::unregister() {
     t.erase(std::remove(t.begin(), t.end(), this), t.end());
   }
   impl_->queues.clear();
-  for (auto& f : impl_->fences) {
-    f->fence->removeCallback(*f);
+  for (std::size_t i = 0; i < impl_->nodesUsed; ++i) {
+    auto& n = *impl_->nodes[i];
+    n.fence->removeCallback(n);
+    n.fence.reset();
   }
-  impl_->fences.clear();
+  impl_->nodesUsed = 0;
 }
 
-PollTable::PollTable() : impl_(std::make_unique<Impl>()) {
-  impl_->pollfds.push_back({impl_->eventFd, POLLIN, 0});
-  reset();
-}
+PollTable::PollTable() : impl_(std::make_unique<Impl>()) {}
 
 PollTable::~PollTable() {
   reset();
@@ -161,24 +175,64 @@ void PollTable::waitFence(const FencePtr& fence) {
   if (!fence) {
     return;
   }
-  auto node = std::make_unique<Impl::FenceWake>(fence, impl_->eventFd);
-  if (fence->addCallback(*node).ok()) {
-    impl_->fences.push_back(std::move(node));
+  if (impl_->nodesUsed == impl_->nodes.size()) {
+    impl_->nodes.push_back(std::make_unique<Impl::FenceWake>(impl_.get()));
+  }
+  Impl::FenceWake& node = *impl_->nodes[impl_->nodesUsed];
+  node.fence = fence;
+  if (fence->addCallback(node).ok()) {
+    ++impl_->nodesUsed;
   } else {
-    wakeEventFd(impl_->eventFd);  // already signalled: wake at once
+    node.fence.reset();
+    impl_->wake();  // already signalled: wake at once
   }
 }
 
-std::span<const struct pollfd> PollTable::pollfds() const noexcept {
-  return impl_->pollfds;
+Result<int> PollTable::sleep(std::span<struct pollfd> ordinary, int timeoutMs) {
+  Impl& t = *impl_;
+  if (ordinary.empty() && t.pollfds.empty()) {
+    // Only zbuf sources: sleep on the futex word, no file descriptor involved.
+    std::uint32_t expected = kIdle;
+    if (!t.word.compare_exchange_strong(expected, kSleeping)) {
+      return 0;  // woken already
+    }
+    std::optional<std::chrono::nanoseconds> timeout;
+    if (timeoutMs >= 0) {
+      timeout = std::chrono::milliseconds(timeoutMs);
+    }
+    auto r = sys::futexWait(t.word, kSleeping, timeout);
+    if (!r.ok() && r.code() == EINTR) {
+      return Error(EINTR, "poll", "interrupted by a signal");
+    }
+    return 0;
+  }
+  if (t.eventFd < 0) {
+    t.eventFd = threadEventFd();
+  }
+  t.pollMode.store(true);
+  std::vector<struct pollfd> all(ordinary.begin(), ordinary.end());
+  all.insert(all.end(), t.pollfds.begin(), t.pollfds.end());
+  all.push_back({t.eventFd, POLLIN, 0});
+  const int wait = t.word.load() == kWoken ? 0 : timeoutMs;
+  const int n = ::poll(all.data(), all.size(), wait);
+  if (n < 0) {
+    return Error(errno, "poll", errno == EINTR ? "interrupted by a signal" : "poll(2) failed");
+  }
+  int ready = 0;
+  for (std::size_t i = 0; i < ordinary.size(); ++i) {
+    ordinary[i].revents = all[i].revents;
+    ready += all[i].revents != 0 ? 1 : 0;
+  }
+  return ready;
 }
 
 void PollTable::reset() {
   unregister();
-  if (impl_->eventFd >= 0) {
+  impl_->pollfds.clear();
+  if (impl_->pollMode.exchange(false) && impl_->eventFd >= 0) {
     (void)sys::eventfdRead(impl_->eventFd);  // EAGAIN when nothing was written
   }
-  impl_->pollfds.resize(1);
+  impl_->word.store(kIdle);
 }
 
 WaitQueue::WaitQueue() : impl_(std::make_unique<Impl>()) {}
@@ -188,7 +242,7 @@ WaitQueue::~WaitQueue() = default;
 void WaitQueue::wakeUp() noexcept {
   const std::lock_guard lock(impl_->mutex);
   for (PollTable* t : impl_->tables) {
-    wakeEventFd(t->impl_->eventFd);
+    t->impl_->wake();
   }
 }
 

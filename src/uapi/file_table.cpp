@@ -8,8 +8,8 @@
 // and its watch is removed; the File's release operation runs after the mutex is dropped.
 #include "zbuf/uapi/file_table.h"
 
-#include <fmt/format.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
@@ -90,11 +90,9 @@ Result<FilePtr> FileTable::insert(const FileOperations& ops, std::shared_ptr<voi
     return std::move(st).error();
   }
   const Key key{st->device, st->inode};
-  std::vector<FilePtr> released;
-  std::unique_lock lock(mutex_);
-  // Drain first: a file released a moment ago may have left its inode number to this one.
-  drainLocked(released);
-  auto file = [&]() -> Result<FilePtr> {
+  FilePtr file;
+  {
+    const std::lock_guard lock(mutex_);
     if (files_.contains(key)) {
       return Error(EEXIST, "FileTable::insert",
                    fmt::format("inode {} already has a {} file", key.inode,
@@ -109,15 +107,12 @@ Result<FilePtr> FileTable::insert(const FileOperations& ops, std::shared_ptr<voi
             fmt::format("cannot watch a new {} file (fs.inotify.max_user_watches?)", ops.name()));
       }
     }
-    auto made =
-        std::make_shared<File>(ops, std::move(data), std::move(backing), key.device, key.inode);
-    files_.emplace(key, Entry{made, watch, 0, 0});
+    file = std::make_shared<File>(ops, std::move(data), std::move(backing), key.device, key.inode);
+    files_.emplace(key, Entry{file, watch, 0, 0});
     if (watch >= 0) {
       byWatch_[watch] = key;
     }
-    return made;
-  }();
-  releaseDrained(lock, released);  // also on the error paths: drained files are released
+  }
   return file;
 }
 
@@ -214,35 +209,17 @@ void FileTable::releaseAll(std::vector<FilePtr>& released) {
   released.clear();
 }
 
-namespace {
-// Release operations running on this thread (a release may close fds and so reap again).
-thread_local int tReleaseDepth = 0;
-}  // namespace
-
-void FileTable::releaseDrained(std::unique_lock<std::mutex>& lock, std::vector<FilePtr>& released) {
-  if (tReleaseDepth == 0) {
-    idle_.wait(lock, [this] { return releasing_ == 0; });
-  }
-  if (released.empty()) {
-    return;
-  }
-  ++releasing_;
-  lock.unlock();
-  ++tReleaseDepth;
-  releaseAll(released);
-  --tReleaseDepth;
-  lock.lock();
-  if (--releasing_ == 0) {
-    idle_.notify_all();
-  }
-}
-
 std::size_t FileTable::reap() {
+  // One reap at a time, releases included: when reap() returns, every close queued before it
+  // was called has been released, whichever thread read the event.
+  const std::lock_guard reaping(reapMutex_);
   std::vector<FilePtr> released;
-  std::unique_lock lock(mutex_);
-  drainLocked(released);
+  {
+    const std::lock_guard lock(mutex_);
+    drainLocked(released);
+  }
   const std::size_t n = released.size();
-  releaseDrained(lock, released);
+  releaseAll(released);
   return n;
 }
 

@@ -1,7 +1,7 @@
 // The device files /dev/dma_heap/<name> (dma_heap_fops) and /dev/udmabuf (udmabuf_fops): their
 // ioctls with the kernel's argument handling, on top of the heaps layer.
-#include <fmt/format.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <algorithm>

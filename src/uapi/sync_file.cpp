@@ -3,6 +3,7 @@
 #include "zbuf/uapi/sync_file.h"
 
 #include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>

@@ -43,7 +43,7 @@ Result<long> merge(const OpenFile& f, const SyncFile& file, void* arg) {
     return std::move(merged).error();
   }
   auto installed = f.context().files().insert(detail::syncFileOps(), std::move(merged->file),
-                                               std::move(merged->readEnd));
+                                              std::move(merged->readEnd));
   if (!installed.ok()) {
     return std::move(installed).error();
   }

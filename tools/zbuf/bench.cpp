@@ -18,7 +18,7 @@
 
 #include "command.h"
 #include "zbuf/base/sys.h"
-#include "zbuf/devices/pipeline.h"
+#include "zbuf/stream/pipeline.h"
 
 namespace zbuf::cli {
 namespace {

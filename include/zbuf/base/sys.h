@@ -7,9 +7,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <memory>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string_view>

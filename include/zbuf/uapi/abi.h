@@ -1,6 +1,9 @@
-// The kernel's uAPI, byte for byte: the structs and ioctl request numbers of
-// <linux/dma-buf.h>, <linux/sync_file.h>, <linux/dma-heap.h> and <linux/udmabuf.h>
-// (reference sections 1, 2, 6 and 7), for the generic ioctl layout (x86-64, arm64).
+// The kernel's uAPI, byte for byte, in one place and one encoding: the structs and ioctl request
+// numbers of <linux/dma-buf.h>, <linux/sync_file.h>, <linux/dma-heap.h>, <linux/udmabuf.h>,
+// <linux/iio/buffer.h> and <linux/usb/functionfs.h> (reference sections 1, 2, 6, 7, 8 and 9),
+// for the generic ioctl layout (x86-64, arm64). uapi/linux_uapi.h gives them the kernel's
+// names (including the system's headers where Debian has them, and checking these values
+// against them).
 //
 // zbuf::uapi::ioctl() (uapi/calls.h) accepts exactly these numbers, so code written against
 // the kernel headers runs unchanged: it passes its own `struct dma_buf_sync` etc., whose layout
@@ -140,5 +143,47 @@ inline constexpr unsigned long kUdmabufCreate =
 inline constexpr unsigned long kUdmabufCreateList =
     iocNumber(kIocWrite, 'u', 0x43, sizeof(UdmabufCreateList));
 static_assert(kUdmabufCreate == 0x40187542UL && kUdmabufCreateList == 0x40087543UL);
+
+// --- IIO buffer (magic 'i') ---------------------------------------------------------------------
+struct IioDmabuf {  // struct iio_dmabuf
+  std::uint32_t fd;
+  std::uint32_t flags;
+  std::uint64_t bytesUsed;
+};
+inline constexpr std::uint32_t kIioBufferDmabufCyclic = 1U << 0;
+inline constexpr std::uint32_t kIioBufferDmabufSupportedFlags = 0x1;
+inline constexpr unsigned long kIioBufferGetFdIoctl =
+    iocNumber(kIocRead | kIocWrite, 'i', 0x91, sizeof(int));
+inline constexpr unsigned long kIioBufferDmabufAttachIoctl =
+    iocNumber(kIocWrite, 'i', 0x92, sizeof(int));
+inline constexpr unsigned long kIioBufferDmabufDetachIoctl =
+    iocNumber(kIocWrite, 'i', 0x93, sizeof(int));
+inline constexpr unsigned long kIioBufferDmabufEnqueueIoctl =
+    iocNumber(kIocWrite, 'i', 0x94, sizeof(IioDmabuf));
+static_assert(sizeof(IioDmabuf) == 16);
+static_assert(kIioBufferGetFdIoctl == 0xC0046991UL);
+static_assert(kIioBufferDmabufAttachIoctl == 0x40046992UL);
+static_assert(kIioBufferDmabufDetachIoctl == 0x40046993UL);
+static_assert(kIioBufferDmabufEnqueueIoctl == 0x40106994UL);
+
+// --- FunctionFS (magic 'g') ---------------------------------------------------------------------
+struct UsbFfsDmabufTransferReq {  // struct usb_ffs_dmabuf_transfer_req
+  std::int32_t fd;
+  std::uint32_t flags;
+  std::uint64_t length;
+} __attribute__((packed));
+inline constexpr std::uint32_t kUsbFfsDmabufTransferMask = 0;
+inline constexpr unsigned long kFunctionfsDmabufAttach =
+    iocNumber(kIocWrite, 'g', 131, sizeof(int));
+inline constexpr unsigned long kFunctionfsDmabufDetach =
+    iocNumber(kIocWrite, 'g', 132, sizeof(int));
+inline constexpr unsigned long kFunctionfsDmabufTransfer =
+    iocNumber(kIocWrite, 'g', 133, sizeof(UsbFfsDmabufTransferReq));
+inline constexpr unsigned long kFunctionfsEndpointRevmap = iocNumber(0, 'g', 129, 0);
+static_assert(sizeof(UsbFfsDmabufTransferReq) == 16);
+static_assert(kFunctionfsDmabufAttach == 0x40046783UL);
+static_assert(kFunctionfsDmabufDetach == 0x40046784UL);
+static_assert(kFunctionfsDmabufTransfer == 0x40106785UL);
+static_assert(kFunctionfsEndpointRevmap == 0x6781UL);
 
 }  // namespace zbuf::uapi

@@ -51,10 +51,10 @@ class WaitQueue;
 
 // What fstat(2) shows for a zbuf file (the fields zbuf's files define).
 struct FileStat {
-  unsigned mode = 0;          // S_IF* type and permission bits
-  std::uint64_t size = 0;     // st_size (a dma-buf's size, 4096 for a sysfs attribute, else 0)
-  std::uint64_t inode = 0;    // the backing file's inode
-  std::uint64_t device = 0;   // the backing file's device
+  unsigned mode = 0;         // S_IF* type and permission bits
+  std::uint64_t size = 0;    // st_size (a dma-buf's size, 4096 for a sysfs attribute, else 0)
+  std::uint64_t inode = 0;   // the backing file's inode
+  std::uint64_t device = 0;  // the backing file's device
   std::uint64_t blockSize = 4096;
 };
 
@@ -100,8 +100,7 @@ class FileOperations {
   // read/write at *pos (the file position, which the operation advances if it uses it).
   [[nodiscard]] virtual Result<std::size_t> read(const OpenFile& f, std::span<std::byte> out,
                                                  std::int64_t& pos) const;
-  [[nodiscard]] virtual Result<std::size_t> write(const OpenFile& f,
-                                                  std::span<const std::byte> in,
+  [[nodiscard]] virtual Result<std::size_t> write(const OpenFile& f, std::span<const std::byte> in,
                                                   std::int64_t& pos) const;
   // poll: the ready subset of POLLIN | POLLOUT | POLLPRI | POLLERR | POLLHUP (and their
   // RDNORM/WRNORM forms). When `table` is non-null and the file is not ready for `events`, it
@@ -110,9 +109,8 @@ class FileOperations {
   // between is not missed.
   [[nodiscard]] virtual short poll(const OpenFile& f, short events, PollTable* table) const;
   // mmap: `offset` in bytes (page aligned; the fd-level call checks what mmap(2) checks).
-  [[nodiscard]] virtual Result<sys::Mapping> mmap(const OpenFile& f, std::size_t length,
-                                                  int prot, int flags,
-                                                  std::uint64_t offset) const;
+  [[nodiscard]] virtual Result<sys::Mapping> mmap(const OpenFile& f, std::size_t length, int prot,
+                                                  int flags, std::uint64_t offset) const;
   // llseek: the new position.
   [[nodiscard]] virtual Result<std::int64_t> llseek(const OpenFile& f, std::int64_t offset,
                                                     int whence, std::int64_t& pos) const;
@@ -182,8 +180,9 @@ class File : public std::enable_shared_from_this<File> {
 using FilePtr = std::shared_ptr<File>;
 
 // poll_table: what a poll() call sleeps on. Files register the sources that will change their
-// readiness; zbuf's poll() then sleeps in one poll(2) on all of them and on the ordinary fds of
-// the call, and asks every file again when one fires. Registrations end with the table.
+// readiness; zbuf's poll() then sleeps on all of them and on the ordinary fds of the call (a
+// futex when there are none, else one poll(2)), and asks every file again when one fires.
+// Registrations end with reset() or the table.
 //
 // Thread-safety: one table belongs to one poll() call (one thread); WaitQueue::wakeUp and fence
 // callbacks may fire it from any thread.
@@ -203,9 +202,13 @@ class PollTable {
   // Wake when `fence` signals.
   void waitFence(const FencePtr& fence);
 
-  // For the poll() implementation: the pollfds to sleep on (the table's own eventfd first),
-  // and clearing the wake-up before the next round.
-  [[nodiscard]] std::span<const struct pollfd> pollfds() const noexcept;
+  // For the poll() implementation: sleeps until a registered source fires, one of `ordinary`
+  // (fds that are not zbuf files) reports an event, or `timeoutMs` passes (< 0: forever).
+  // Returns how many of `ordinary` have revents (filled in). With no ordinary fd and no
+  // waitFd() registration it sleeps on a futex (no syscall on the waker's side unless it
+  // sleeps); otherwise in one poll(2) that includes the thread's wake-up eventfd.
+  [[nodiscard]] Result<int> sleep(std::span<struct pollfd> ordinary, int timeoutMs);
+  // Ends every registration and clears the wake-up, before the next round.
   void reset();
 
  private:

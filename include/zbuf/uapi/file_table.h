@@ -28,7 +28,6 @@
 // operations run after it is dropped.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -74,10 +73,8 @@ class FileTable {
   [[nodiscard]] FilePtr findByIdentity(std::uint64_t device, std::uint64_t inode) const;
 
   // Processes the close events queued so far and releases the files they finished; returns how
-  // many files this call released. When it returns, every file whose last close was queued
-  // before the call has been released, also when another thread (the reaper) read the event:
-  // reap() waits for the releases other threads are running (except inside a release
-  // operation, which must not wait for itself).
+  // many files this call released. When it returns, every close that happened before the call
+  // has been released (by this call or by the reaper thread).
   std::size_t reap();
   // Every file (after a reap()).
   [[nodiscard]] std::vector<FileInfo> list();
@@ -104,14 +101,11 @@ class FileTable {
   // Reads the queued inotify events and moves the finished files to `released`. mutex_ held.
   void drainLocked(std::vector<FilePtr>& released);
   static void releaseAll(std::vector<FilePtr>& released);
-  // Waits for the other threads' releases, then releases `released`. `lock` holds mutex_ on
-  // entry and on return.
-  void releaseDrained(std::unique_lock<std::mutex>& lock, std::vector<FilePtr>& released);
   void reaperLoop();
 
-  mutable std::mutex mutex_;      // guards files_, byWatch_, releasing_ and reads of inotify_
-  std::condition_variable idle_;  // releasing_ dropped to 0
-  int releasing_ = 0;             // threads running release operations of drained files
+  mutable std::mutex mutex_;  // guards files_, byWatch_ and reads of inotify_
+  // Serialises reap() with its releases (recursive: a release may close files of the table).
+  std::recursive_mutex reapMutex_;
   std::unordered_map<Key, Entry, KeyHash> files_;
   std::unordered_map<int, Key> byWatch_;
   UniqueFd inotify_;

@@ -175,6 +175,7 @@ void FileioQueue::complete(Block& block, int status) {
   if (waiters_ != 0) {
     cv_.notify_all();
   }
+  pollWait_.wakeUp();
 }
 
 void FileioQueue::enable() {
@@ -203,6 +204,7 @@ void FileioQueue::stop() {
   const std::lock_guard list(listMutex_);
   enabled_ = false;
   cv_.notify_all();
+  pollWait_.wakeUp();
 }
 
 void FileioQueue::reset() {

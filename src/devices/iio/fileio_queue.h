@@ -27,6 +27,7 @@
 #include "zbuf/base/result.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/devices/dma/dma_engine.h"
+#include "zbuf/uapi/file.h"
 
 namespace zbuf::iio {
 
@@ -72,6 +73,9 @@ class FileioQueue {
   // The engine ran dry (counted as an overrun or underrun while enabled).
   void onStarved();
   [[nodiscard]] FileioStats stats() const;
+  // Woken whenever a block becomes ready (input) or free (output), and on stop: what poll()
+  // on the buffer file sleeps on.
+  [[nodiscard]] uapi::WaitQueue& pollWaitQueue() noexcept { return pollWait_; }
 
  private:
   enum class State : std::uint8_t { Free, Queued, Ready, App };
@@ -110,6 +114,7 @@ class FileioQueue {
   bool enabled_ = false;                        // listMutex_
   unsigned waiters_ = 0;                        // listMutex_
   FileioStats stats_;                           // listMutex_
+  uapi::WaitQueue pollWait_;                    // its own lock; woken under listMutex_
 };
 
 }  // namespace zbuf::iio

@@ -224,6 +224,10 @@ IioBufferStats IioBuffer::stats() const {
   return s;
 }
 
+uapi::WaitQueue& IioBuffer::pollWaitQueue() noexcept {
+  return fileio_->pollWaitQueue();
+}
+
 Result<std::size_t> IioBuffer::read(std::span<std::byte> out, bool nonblock) {
   if (!isInput()) {
     return Error(EPERM, "iio_buffer_read", "read() on an output buffer");

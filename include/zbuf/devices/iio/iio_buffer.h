@@ -34,6 +34,7 @@
 #include "zbuf/devices/dma/dma_engine.h"
 #include "zbuf/devices/iio/iio_uapi.h"
 #include "zbuf/devices/pattern.h"
+#include "zbuf/uapi/file.h"
 
 namespace zbuf::iio {
 
@@ -98,6 +99,10 @@ class IioBuffer {
   [[nodiscard]] const SampleFormat& format() const noexcept { return params_.format; }
   [[nodiscard]] std::size_t frameBytes() const noexcept { return params_.format.frameBytes(); }
   [[nodiscard]] PatternKind pattern() const noexcept { return params_.pattern; }
+  // Whether the buffer has the DMABUF interface (ATTACH is EPERM otherwise).
+  [[nodiscard]] bool dmabufSupported() const noexcept { return params_.dmabuf; }
+  // What poll() on the buffer's files sleeps on (woken as fileio blocks complete).
+  [[nodiscard]] uapi::WaitQueue& pollWaitQueue() noexcept;
 
   // --- attributes (buffer/enable, buffer/length, buffer/watermark) --------------------------
   // Enabling picks the interface (DMABUF if anything is attached) and starts the hardware;

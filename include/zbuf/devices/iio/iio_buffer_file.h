@@ -7,7 +7,7 @@
 // in flight live until those complete) and the buffer can be opened again.
 //
 // C++ users (a pipeline, the USB bridge) call the typed functions directly; kernel-style code
-// goes through iio_ioctl.h, which resolves fds and calls the same functions.
+// goes through the buffer file (iio_files.h), which resolves fds and calls the same functions.
 //
 // Thread-safety: thread-safe.
 #pragma once

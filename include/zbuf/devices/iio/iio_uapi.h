@@ -1,46 +1,32 @@
-// The kernel's IIO buffer uAPI (include/uapi/linux/iio/buffer.h): ioctl numbers, struct
-// iio_dmabuf and its flags, with the kernel's names, so kernel-style code compiles unchanged
-// against zbuf::iio::ioctl() (iio_ioctl.h). Values are for the generic ioctl layout (x86-64,
-// arm64) and are checked against the reference (section 8) at compile time.
+// The IIO buffer uAPI as the IIO emulation uses it: the numbers and struct of
+// include/uapi/linux/iio/buffer.h, from the one ABI header (uapi/abi.h; uapi/linux_uapi.h has
+// the kernel's macro names, which this header brings in), and the enqueue timeout.
 #pragma once
-
-#include <linux/ioctl.h>
 
 #include <cstdint>
 
+#include "zbuf/uapi/abi.h"
+#include "zbuf/uapi/linux_uapi.h"
+
 namespace zbuf::iio {
 
-// struct iio_dmabuf: the argument of IIO_BUFFER_DMABUF_ENQUEUE_IOCTL.
+// struct iio_dmabuf: the argument of IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, with the kernel's field
+// names.
 struct iio_dmabuf {  // NOLINT(readability-identifier-naming): the kernel's name
   std::uint32_t fd;
   std::uint32_t flags;
   std::uint64_t bytes_used;  // NOLINT(readability-identifier-naming)
 };
-static_assert(sizeof(iio_dmabuf) == 16);
+static_assert(sizeof(iio_dmabuf) == sizeof(uapi::IioDmabuf));
 
-inline constexpr std::uint32_t kDmabufCyclic = 1U << 0;              // IIO_BUFFER_DMABUF_CYCLIC
-inline constexpr std::uint32_t kDmabufSupportedFlags = 0x1;          // ..._SUPPORTED_FLAGS
-inline constexpr unsigned long kGetFdIoctl = _IOWR('i', 0x91, int);  // NOLINT
-inline constexpr unsigned long kDmabufAttachIoctl = _IOW('i', 0x92, int);          // NOLINT
-inline constexpr unsigned long kDmabufDetachIoctl = _IOW('i', 0x93, int);          // NOLINT
-inline constexpr unsigned long kDmabufEnqueueIoctl = _IOW('i', 0x94, iio_dmabuf);  // NOLINT
-
-static_assert(kGetFdIoctl == 0xC0046991UL);
-static_assert(kDmabufAttachIoctl == 0x40046992UL);
-static_assert(kDmabufDetachIoctl == 0x40046993UL);
-static_assert(kDmabufEnqueueIoctl == 0x40106994UL);
+inline constexpr std::uint32_t kDmabufCyclic = uapi::kIioBufferDmabufCyclic;
+inline constexpr std::uint32_t kDmabufSupportedFlags = uapi::kIioBufferDmabufSupportedFlags;
+inline constexpr unsigned long kGetFdIoctl = uapi::kIioBufferGetFdIoctl;
+inline constexpr unsigned long kDmabufAttachIoctl = uapi::kIioBufferDmabufAttachIoctl;
+inline constexpr unsigned long kDmabufDetachIoctl = uapi::kIioBufferDmabufDetachIoctl;
+inline constexpr unsigned long kDmabufEnqueueIoctl = uapi::kIioBufferDmabufEnqueueIoctl;
 
 // The enqueue timeout for conflicting fences (DMABUF_ENQUEUE_TIMEOUT_MS).
 inline constexpr unsigned kEnqueueTimeoutMs = 5000;
 
 }  // namespace zbuf::iio
-
-// The kernel's macro names, for code written against <linux/iio/buffer.h>.
-#ifndef IIO_BUFFER_GET_FD_IOCTL
-#define IIO_BUFFER_GET_FD_IOCTL (::zbuf::iio::kGetFdIoctl)
-#define IIO_BUFFER_DMABUF_ATTACH_IOCTL (::zbuf::iio::kDmabufAttachIoctl)
-#define IIO_BUFFER_DMABUF_DETACH_IOCTL (::zbuf::iio::kDmabufDetachIoctl)
-#define IIO_BUFFER_DMABUF_ENQUEUE_IOCTL (::zbuf::iio::kDmabufEnqueueIoctl)
-#define IIO_BUFFER_DMABUF_CYCLIC (::zbuf::iio::kDmabufCyclic)
-#define IIO_BUFFER_DMABUF_SUPPORTED_FLAGS (::zbuf::iio::kDmabufSupportedFlags)
-#endif

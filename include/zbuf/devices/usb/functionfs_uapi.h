@@ -12,12 +12,13 @@
 
 #include "zbuf/base/result.h"
 #include "zbuf/devices/usb/functionfs.h"
+#include "zbuf/uapi/abi.h"
 
 namespace zbuf::usb {
 
-inline constexpr unsigned long kFunctionfsDmabufAttach = 0x40046783UL;
-inline constexpr unsigned long kFunctionfsDmabufDetach = 0x40046784UL;
-inline constexpr unsigned long kFunctionfsDmabufTransfer = 0x40106785UL;
+inline constexpr unsigned long kFunctionfsDmabufAttach = uapi::kFunctionfsDmabufAttach;
+inline constexpr unsigned long kFunctionfsDmabufDetach = uapi::kFunctionfsDmabufDetach;
+inline constexpr unsigned long kFunctionfsDmabufTransfer = uapi::kFunctionfsDmabufTransfer;
 
 // ffs_epfile_ioctl for the DMABUF requests: `arg` points at an int fd (ATTACH, DETACH) or at a
 // DmabufTransferReq (TRANSFER). Returns 0 on success. EFAULT for a null `arg`; ENOTTY on ep0
@@ -26,10 +27,5 @@ inline constexpr unsigned long kFunctionfsDmabufTransfer = 0x40106785UL;
 
 }  // namespace zbuf::usb
 
-// The kernel's macro names, for code written against <linux/usb/functionfs.h>.
-#ifndef FUNCTIONFS_DMABUF_ATTACH
-#define FUNCTIONFS_DMABUF_ATTACH (::zbuf::usb::kFunctionfsDmabufAttach)
-#define FUNCTIONFS_DMABUF_DETACH (::zbuf::usb::kFunctionfsDmabufDetach)
-#define FUNCTIONFS_DMABUF_TRANSFER (::zbuf::usb::kFunctionfsDmabufTransfer)
-#define USB_FFS_DMABUF_TRANSFER_MASK (::zbuf::usb::kDmabufTransferMask)
-#endif
+// The kernel's macro names come from the one ABI header.
+#include "zbuf/uapi/linux_uapi.h"

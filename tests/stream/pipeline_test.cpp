@@ -2,7 +2,7 @@
 // Pipeline: every path in both modes (short runs), data and benchmark mode, injected faults
 // counted in StreamResult::errors with the stream recovering, stop and progress, and the
 // end-to-end run of the issue: ADC to host through both paths, 256 MiB verified each.
-#include "zbuf/devices/pipeline.h"
+#include "zbuf/stream/pipeline.h"
 
 #include <gtest/gtest.h>
 

@@ -1,13 +1,16 @@
-// The loops of a Pipeline run. The zero-copy loops allocate nothing per block (the devices'
-// fences aside): slots live in fixed rings, and the application thread sleeps on a futex that
-// a fence callback (a node owned by the loop, so adding it never allocates) wakes.
+// The loops of a Pipeline run, made of fd-level calls only. The zero-copy loops keep their slots
+// in fixed rings; the application thread learns that a device is done with a block by polling
+// the block's buffer fd (the kernel's implicit-fence poll), and sleeps in one poll() on the
+// heads of both rings.
 #include <fmt/format.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <array>
 
-#include "devices/pipeline_stages.h"
+#include "stream/stages.h"
 #include "zbuf/base/sys.h"
+#include "zbuf/uapi/abi.h"
 
 namespace zbuf::pipeline {
 
@@ -37,6 +40,14 @@ bool RunControl::doneIssuing(std::uint64_t issuedBytes) const {
     return true;
   }
   return aborted();
+}
+
+bool RunControl::perBlockStatus() const {
+  return config_.failTransfer != 0;
+}
+
+int RunControl::blockStatus(int bufferFd, const DmabufStage& stage) const {
+  return statusOf ? statusOf(bufferFd, stage) : 1;
 }
 
 bool RunControl::aborted() const {
@@ -117,7 +128,12 @@ class Ring {
  public:
   explicit Ring(std::size_t capacity) : items_(capacity) {}
   [[nodiscard]] bool empty() const noexcept { return count_ == 0; }
+  [[nodiscard]] std::size_t size() const noexcept { return count_; }
   [[nodiscard]] std::size_t front() const noexcept { return items_[head_]; }
+  // The k-th oldest entry.
+  [[nodiscard]] std::size_t at(std::size_t k) const noexcept {
+    return items_[(head_ + k) % items_.size()];
+  }
   void push(std::size_t v) noexcept {
     items_[(head_ + count_) % items_.size()] = v;
     ++count_;
@@ -133,56 +149,30 @@ class Ring {
   std::size_t count_ = 0;
 };
 
-// Sleeps until one of up to two fences signals (or a time slice passes), without allocating.
-class FenceWaiter {
+// One block's status, for runs that must know it (fault injection). Through the fds an
+// application learns when a device is done with a block (poll), not whether the transfer
+// failed: on the kernel only a sync file exported while the fence is still pending tells, and
+// a fence that signals before the export is skipped by it. So the run asks the board (the test
+// bench, reading the buffer's fences as the kernel's debugfs bufinfo lists them) for the status
+// of the stage's last fence on the buffer (RunControl::blockStatus).
+class BlockStatus {
  public:
-  FenceWaiter() : cbs_{Callback(this), Callback(this)} {}
-
-  void wait(std::span<Fence* const> fences) {
-    word_.store(0, std::memory_order_relaxed);
-    std::size_t added = 0;
-    bool ready = false;
-    for (Fence* f : fences) {
-      if (!f->addCallback(cbs_[added]).ok()) {
-        ready = true;  // already signalled
-        break;
-      }
-      fences_[added++] = f;
-    }
-    if (!ready) {
-      (void)sys::futexWait(word_, 0, kWaitSlice);
-    }
-    for (std::size_t i = 0; i < added; ++i) {
-      fences_[i]->removeCallback(cbs_[i]);
-    }
+  explicit BlockStatus(RunControl& control) : control_(control) {}
+  // The block's status once done: 1 ok, or the fence's negative errno.
+  [[nodiscard]] int take(int bufferFd, const DmabufStage& stage) const {
+    return control_.perBlockStatus() ? control_.blockStatus(bufferFd, stage) : 1;
   }
 
  private:
-  struct Callback : FenceCallback {
-    explicit Callback(FenceWaiter* w) : FenceCallback(&wake), waiter(w) {}
-    static void wake(Fence& /*fence*/, FenceCallback& self) {
-      FenceWaiter* w = static_cast<Callback&>(self).waiter;
-      w->word_.store(1, std::memory_order_release);
-      sys::futexWake(w->word_, 1);
-    }
-    FenceWaiter* waiter;
-  };
-  std::atomic<std::uint32_t> word_{0};
-  std::array<Callback, 2> cbs_;
-  std::array<Fence*, 2> fences_{};
-};
-
-struct Slot {
-  FencePtr fence;
+  RunControl& control_;
 };
 
 // Hands blocks to the producing stage until the run's byte budget is issued.
 struct Feeder {
   DmabufStage& stage;
-  const std::vector<BufferPtr>& buffers;
+  const std::vector<int>& buffers;
   std::uint64_t blockBytes;
   RunControl& control;
-  std::vector<Slot>& slots;
   Ring& ring;
   std::uint64_t issued = 0;
 
@@ -190,70 +180,80 @@ struct Feeder {
     if (control.doneIssuing(issued)) {
       return;
     }
-    auto f = stage.enqueue(buffers[i], blockBytes);
-    if (!f.ok()) {
-      control.error(f.error());
+    auto r = stage.enqueue(buffers[i], blockBytes);
+    if (!r.ok()) {
+      control.error(r.error());
       return;  // the slot stays idle
     }
     issued += blockBytes;
-    slots[i].fence = std::move(*f);
     ring.push(i);
   }
 };
 
+// Whether `stage` is done with buffer `fd` (a poll without waiting).
+bool done(uapi::Context& ctx, const DmabufStage& stage, int fd) {
+  std::array<struct pollfd, 1> p{{{fd, stage.doneEvents(), 0}}};
+  auto n = ctx.poll(p, 0);
+  return n.ok() && *n > 0;
+}
+
+// Time up or stopped: cancel what a stage still has, newest first (DETACH cancels a buffer's
+// pending transfers, as the kernel's does), so no transfer queued behind a cancelled one
+// reaches the far end out of order. The ADC and DAC are stopped by disabling them.
+void cancelNewestFirst(DmabufStage& stage, const std::vector<int>& buffers, const Ring& ring) {
+  for (std::size_t k = ring.size(); k-- > 0;) {
+    (void)stage.detach(buffers[ring.at(k)]);
+  }
+}
+
 }  // namespace
 
-std::uint64_t runDmabufChain(DmabufStage& first, DmabufStage& second,
-                             const std::vector<BufferPtr>& buffers, std::uint64_t blockBytes,
+std::uint64_t runDmabufChain(uapi::Context& ctx, DmabufStage& first, DmabufStage& second,
+                             const std::vector<int>& buffers, std::uint64_t blockBytes,
                              RunControl& control) {
   const std::size_t n = buffers.size();
-  std::vector<Slot> slots(n);
   Ring inFirst(n);
   Ring inSecond(n);
+  const BlockStatus status(control);
   std::uint64_t delivered = 0;
-  FenceWaiter waiter;
-  Feeder feeder{first, buffers, blockBytes, control, slots, inFirst};
+  Feeder feeder{first, buffers, blockBytes, control, inFirst};
   auto toFirst = [&](std::size_t i) { feeder.feed(i); };
   auto toSecond = [&](std::size_t i) {
     if (control.aborted()) {
       return;
     }
-    auto f = second.enqueue(buffers[i], blockBytes);
-    if (!f.ok()) {
-      control.error(f.error());
+    auto r = second.enqueue(buffers[i], blockBytes);
+    if (!r.ok()) {
+      control.error(r.error());
       toFirst(i);
       return;
     }
-    slots[i].fence = std::move(*f);
     inSecond.push(i);
   };
 
   for (std::size_t i = 0; i < n; ++i) {
     toFirst(i);
   }
-  while (!inFirst.empty() || !inSecond.empty()) {
+  std::array<struct pollfd, 2> heads{};
+  while ((!inFirst.empty() || !inSecond.empty()) && !control.aborted()) {
     bool progressed = false;
-    while (!inFirst.empty() && slots[inFirst.front()].fence->isSignaled()) {
+    while (!inFirst.empty() && done(ctx, first, buffers[inFirst.front()])) {
       const std::size_t i = inFirst.front();
       inFirst.pop();
-      const int status = slots[i].fence->status();
-      slots[i].fence.reset();
       progressed = true;
-      if (status < 0) {
-        control.error(status, "producer block");
-        toFirst(i);
+      if (const int s = status.take(buffers[i], first); s < 0) {
+        control.error(s, "producer block");
+        toFirst(i);  // its data is not valid: do not pass it on
       } else {
         toSecond(i);
       }
     }
-    while (!inSecond.empty() && slots[inSecond.front()].fence->isSignaled()) {
+    while (!inSecond.empty() && done(ctx, second, buffers[inSecond.front()])) {
       const std::size_t i = inSecond.front();
       inSecond.pop();
-      const int status = slots[i].fence->status();
-      slots[i].fence.reset();
       progressed = true;
-      if (status < 0) {
-        control.error(status, "consumer block");
+      if (const int s = status.take(buffers[i], second); s < 0) {
+        control.error(s, "consumer block");
       } else {
         delivered += blockBytes;
       }
@@ -261,48 +261,46 @@ std::uint64_t runDmabufChain(DmabufStage& first, DmabufStage& second,
     }
     control.tick(delivered);
     if (!progressed && (!inFirst.empty() || !inSecond.empty())) {
-      std::array<Fence*, 2> heads{};
       std::size_t k = 0;
       if (!inFirst.empty()) {
-        heads[k++] = slots[inFirst.front()].fence.get();
+        heads[k++] = {buffers[inFirst.front()], first.doneEvents(), 0};
       }
       if (!inSecond.empty()) {
-        heads[k++] = slots[inSecond.front()].fence.get();
+        heads[k++] = {buffers[inSecond.front()], second.doneEvents(), 0};
       }
-      waiter.wait(std::span<Fence* const>(heads.data(), k));
+      (void)ctx.poll(std::span(heads.data(), k), static_cast<int>(kWaitSlice.count()));
     }
   }
+  cancelNewestFirst(second, buffers, inSecond);
+  cancelNewestFirst(first, buffers, inFirst);
   return delivered;
 }
 
-std::uint64_t runDmabufToApp(DmabufStage& first, const std::vector<BufferPtr>& buffers,
-                             std::uint64_t blockBytes,
+std::uint64_t runDmabufToApp(uapi::Context& ctx, DmabufStage& first,
+                             const std::vector<int>& buffers, std::uint64_t blockBytes,
                              const std::function<void(std::size_t slot)>& consume,
                              RunControl& control) {
   const std::size_t n = buffers.size();
-  std::vector<Slot> slots(n);
   Ring inFirst(n);
+  const BlockStatus status(control);
   std::uint64_t delivered = 0;
-  FenceWaiter waiter;
-  Feeder feeder{first, buffers, blockBytes, control, slots, inFirst};
+  Feeder feeder{first, buffers, blockBytes, control, inFirst};
   auto toFirst = [&](std::size_t i) { feeder.feed(i); };
 
   for (std::size_t i = 0; i < n; ++i) {
     toFirst(i);
   }
-  while (!inFirst.empty()) {
+  while (!inFirst.empty() && !control.aborted()) {
     const std::size_t i = inFirst.front();
-    Fence* head = slots[i].fence.get();
-    if (!head->isSignaled()) {
-      waiter.wait(std::span<Fence* const>(&head, 1));
+    std::array<struct pollfd, 1> head{{{buffers[i], first.doneEvents(), 0}}};
+    auto ready = ctx.poll(head, static_cast<int>(kWaitSlice.count()));
+    if (!ready.ok() || *ready == 0) {
       control.tick(delivered);
       continue;
     }
     inFirst.pop();
-    const int status = head->status();
-    slots[i].fence.reset();
-    if (status < 0) {
-      control.error(status, "producer block");
+    if (const int s = status.take(buffers[i], first); s < 0) {
+      control.error(s, "producer block");
     } else if (!control.aborted()) {
       consume(i);
       delivered += blockBytes;
@@ -310,6 +308,7 @@ std::uint64_t runDmabufToApp(DmabufStage& first, const std::vector<BufferPtr>& b
     toFirst(i);
     control.tick(delivered);
   }
+  cancelNewestFirst(first, buffers, inFirst);
   return delivered;
 }
 

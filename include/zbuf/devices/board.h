@@ -1,0 +1,92 @@
+// Board: the emulated hardware of a zbuf machine, installed into a context: an ADC and a DAC
+// (IIO devices with DMABUF), a USB device controller with a FunctionFS function bound to it, the
+// cable (a UsbLink of a chosen speed) and the host at its far end, which checks what it
+// receives and sends the pattern. Applications see only the nodes it registers:
+//
+//   /dev/iio:device0, /sys/bus/iio/devices/iio:device0/...   the ADC ("adc")
+//   /dev/iio:device1, /sys/bus/iio/devices/iio:device1/...   the DAC ("dac")
+//   /dev/usb-ffs/zbuf/ep0, ep1 (IN), ep2 (OUT)               the FunctionFS function
+//
+// The board itself is the test bench: what the far ends verified (the host, the DAC's checker)
+// and what the hardware counted (failed transfers) are read from it, as one reads a logic
+// analyser, not through the application's files. Each board is built fresh for one run.
+//
+// Thread-safety: thread-safe; the devices carry their own locks.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "zbuf/base/result.h"
+#include "zbuf/devices/iio/iio_device.h"
+#include "zbuf/devices/pattern.h"
+#include "zbuf/devices/usb/functionfs.h"
+#include "zbuf/devices/usb/host.h"
+#include "zbuf/devices/usb/link.h"
+#include "zbuf/uapi/context.h"
+
+namespace zbuf {
+
+// Where an injected fault hits.
+enum class FaultSite : std::uint8_t { None, Adc, UsbLink };
+
+struct BoardConfig {
+  SampleFormat format{};
+  PatternKind pattern = PatternKind::Ramp;
+  std::uint64_t sampleRate = 0;  // ADC and DAC frames per second; 0: unlimited
+  bool benchmark = false;        // hardware neither generates nor checks the pattern
+  LinkSpeed link = LinkSpeed::Unlimited;
+  std::uint64_t iioLength = 0;  // frames per IIO buffer (0: the device default)
+  unsigned iioFileioBlocks = 4;
+  // Fault injection: the Nth transfer (1-based) at `faultSite` fails with `faultErrno`.
+  FaultSite faultSite = FaultSite::None;
+  std::uint64_t faultTransfer = 0;
+  int faultErrno = 5;  // EIO
+};
+
+class Board {
+ public:
+  static constexpr const char* kAdcPath = "/dev/iio:device0";
+  static constexpr const char* kDacPath = "/dev/iio:device1";
+  static constexpr const char* kAdcSysfs = "/sys/bus/iio/devices/iio:device0";
+  static constexpr const char* kDacSysfs = "/sys/bus/iio/devices/iio:device1";
+  static constexpr const char* kFunctionFsMount = "/dev/usb-ffs/zbuf";
+  static constexpr unsigned kUsbIn = 1;   // ep1: gadget to host
+  static constexpr unsigned kUsbOut = 2;  // ep2: host to gadget
+
+  // Builds the hardware and registers its nodes in `context` (EEXIST if they are taken). The
+  // function is bound and the host has configured it (the endpoints are enabled).
+  [[nodiscard]] static Result<std::shared_ptr<Board>> create(uapi::Context& context,
+                                                             BoardConfig config);
+  ~Board();
+  Board(const Board&) = delete;
+  Board& operator=(const Board&) = delete;
+
+  [[nodiscard]] const BoardConfig& config() const noexcept { return config_; }
+  [[nodiscard]] iio::IioDevice& adc() const noexcept { return *adc_; }
+  [[nodiscard]] iio::IioDevice& dac() const noexcept { return *dac_; }
+  [[nodiscard]] usb::UsbHost& host() const noexcept { return *host_; }
+  [[nodiscard]] usb::FunctionFs& function() const noexcept { return *function_; }
+  // The test bench's view of a block: the status (1 ok, 0 pending, a negative errno) of the
+  // newest fence of `driver` ("iio", "functionfs") on the buffer `bufferFd` of `context`, as
+  // debugfs bufinfo lists a buffer's fences. 1 if there is none.
+  [[nodiscard]] static int lastFenceStatus(uapi::Context& context, int bufferFd,
+                                           std::string_view driver);
+
+  struct Private;
+  Board(Private key, uapi::Context& context, BoardConfig config);
+
+ private:
+  [[nodiscard]] Result<void> build();
+
+  uapi::Context& context_;
+  BoardConfig config_;
+  std::shared_ptr<usb::UsbLink> link_;
+  std::unique_ptr<usb::UsbHost> host_;
+  std::shared_ptr<usb::FunctionFs> function_;
+  std::shared_ptr<iio::IioDevice> adc_;
+  std::shared_ptr<iio::IioDevice> dac_;
+};
+
+}  // namespace zbuf

@@ -1,0 +1,406 @@
+// Pipeline: sets up a board in a fresh context for one run, drives it as an application does
+// (paths and fd-level calls only, with the loops of loops.cpp), and measures the run (wall
+// time, application and hardware CPU through cpu::split(), and what the far end verified).
+#include "zbuf/stream/pipeline.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/mman.h>
+
+#include <thread>
+
+#include "stream/stages.h"
+#include "zbuf/base/hw_thread.h"
+#include "zbuf/base/sys.h"
+#include "zbuf/devices/board.h"
+#include "zbuf/uapi/abi.h"
+
+namespace zbuf {
+
+const char* toString(StreamPath p) noexcept {
+  switch (p) {
+    case StreamPath::IioToUsb:
+      return "iio-to-usb";
+    case StreamPath::IioToApp:
+      return "iio-to-app";
+    case StreamPath::UsbToDac:
+      return "usb-to-dac";
+  }
+  return "?";
+}
+
+const char* toString(StreamMode m) noexcept {
+  return m == StreamMode::Fileio ? "fileio" : "dmabuf";
+}
+
+Result<StreamPath> parseStreamPath(std::string_view s) {
+  for (StreamPath p : {StreamPath::IioToUsb, StreamPath::IioToApp, StreamPath::UsbToDac}) {
+    if (s == toString(p)) {
+      return p;
+    }
+  }
+  return Error(EINVAL, "parseStreamPath",
+               fmt::format("unknown path '{}' (iio-to-usb, iio-to-app or usb-to-dac)", s));
+}
+
+Result<StreamMode> parseStreamMode(std::string_view s) {
+  for (StreamMode m : {StreamMode::Fileio, StreamMode::Dmabuf}) {
+    if (s == toString(m)) {
+      return m;
+    }
+  }
+  return Error(EINVAL, "parseStreamMode", fmt::format("unknown mode '{}' (fileio or dmabuf)", s));
+}
+
+Pipeline::Pipeline(StreamConfig config)
+    : config_(config), stop_(std::make_shared<std::atomic<bool>>(false)) {}
+
+Result<Pipeline> Pipeline::create(StreamConfig config) {
+  constexpr const char* kOp = "Pipeline::create";
+  ZBUF_TRY(config.format.validate());
+  const std::uint64_t frame = config.format.frameBytes();
+  if (config.blockBytes == 0 || config.blockBytes % frame != 0) {
+    return Error(EINVAL, kOp,
+                 fmt::format("block size {} must be a non-zero multiple of the frame size {}",
+                             config.blockBytes, frame));
+  }
+  if (config.blockBytes > (1ULL << 30)) {
+    return Error(EINVAL, kOp, fmt::format("block size {} is over 1 GiB", config.blockBytes));
+  }
+  if (config.blocks == 0 || config.blocks > 64) {
+    return Error(EINVAL, kOp, fmt::format("{} buffers in flight (1..64)", config.blocks));
+  }
+  if (config.bytes == 0 && config.duration <= std::chrono::nanoseconds::zero()) {
+    return Error(EINVAL, kOp, "neither a byte count nor a positive duration to stop at");
+  }
+  if (config.failTransfer != 0 && (config.failErrno <= 0 || config.failErrno > 4095)) {
+    return Error(EINVAL, kOp, fmt::format("fault errno {} out of 1..4095", config.failErrno));
+  }
+  return Pipeline(config);
+}
+
+namespace {
+
+using pipeline::DmabufStage;
+using pipeline::FileioSink;
+using pipeline::IioStream;
+using pipeline::RunControl;
+using pipeline::UsbEndpoint;
+
+// The device's fileio ring holds this many stream blocks (libiio sizes its buffer to the
+// application's block, and the kernel's buffer-dma splits it into blocks).
+constexpr unsigned kFileioBlocks = 4;
+
+BoardConfig boardConfig(const StreamConfig& c) {
+  BoardConfig b;
+  b.format = c.format;
+  b.pattern = c.pattern;
+  b.sampleRate = c.sampleRate;
+  b.benchmark = c.benchmark;
+  b.link = c.link;
+  b.iioFileioBlocks = kFileioBlocks;
+  b.iioLength = c.blockBytes * kFileioBlocks / c.format.frameBytes();
+  if (c.failTransfer != 0) {
+    b.faultSite = c.path == StreamPath::IioToApp ? FaultSite::Adc : FaultSite::UsbLink;
+    b.faultTransfer = c.failTransfer;
+    b.faultErrno = c.failErrno;
+  }
+  return b;
+}
+
+std::uint64_t lengthFrames(const StreamConfig& c) {
+  return c.blockBytes * kFileioBlocks / c.format.frameBytes();
+}
+
+Result<std::unique_ptr<IioStream>> openAdc(uapi::Context& ctx, const StreamConfig& c) {
+  return IioStream::open(ctx, Board::kAdcPath, Board::kAdcSysfs, lengthFrames(c), true);
+}
+
+Result<std::unique_ptr<IioStream>> openDac(uapi::Context& ctx, const StreamConfig& c) {
+  return IioStream::open(ctx, Board::kDacPath, Board::kDacSysfs, lengthFrames(c), false);
+}
+
+Result<std::unique_ptr<UsbEndpoint>> openEndpoint(uapi::Context& ctx, unsigned index) {
+  return UsbEndpoint::open(ctx, fmt::format("{}/ep{}", Board::kFunctionFsMount, index),
+                           index == Board::kUsbIn);
+}
+
+// The buffers of a zero-copy run: allocated from /dev/dma_heap/system, named, attached to every
+// stage; detached and closed on scope exit.
+class BufferSet {
+ public:
+  static Result<BufferSet> create(uapi::Context& ctx, const StreamConfig& c,
+                                  std::vector<DmabufStage*> stages) {
+    BufferSet set(ctx);
+    set.stages_ = std::move(stages);
+    auto heap = ctx.open("/dev/dma_heap/system", O_RDONLY);
+    if (!heap.ok()) {
+      return std::move(heap).error();
+    }
+    for (unsigned i = 0; i < c.blocks; ++i) {
+      uapi::DmaHeapAllocationData data{};
+      data.len = c.blockBytes;
+      data.fdFlags = O_RDWR | O_CLOEXEC;
+      auto r = ctx.ioctl(heap->get(), uapi::kDmaHeapIoctlAlloc, &data);
+      if (!r.ok()) {
+        return std::move(r).error();
+      }
+      const int fd = static_cast<int>(data.fd);
+      set.fds_.push_back(UniqueFd::adopt(fd));
+      set.raw_.push_back(fd);
+      const std::string name = fmt::format("stream-{}", i);
+      (void)ctx.ioctl(fd, uapi::kDmaBufSetName, const_cast<char*>(name.c_str()));
+      for (DmabufStage* s : set.stages_) {
+        ZBUF_TRY(s->attach(fd));
+        set.attached_.emplace_back(s, fd);
+      }
+    }
+    (void)ctx.close(std::move(*heap));
+    return set;
+  }
+  explicit BufferSet(uapi::Context& ctx) : ctx_(&ctx) {}
+  BufferSet(BufferSet&&) = default;
+  BufferSet& operator=(BufferSet&&) = default;
+  BufferSet(const BufferSet&) = delete;
+  BufferSet& operator=(const BufferSet&) = delete;
+  ~BufferSet() {
+    for (auto it = attached_.rbegin(); it != attached_.rend(); ++it) {
+      (void)it->first->detach(it->second);
+    }
+    for (UniqueFd& fd : fds_) {
+      (void)ctx_->close(std::move(fd));
+    }
+  }
+  [[nodiscard]] const std::vector<int>& fds() const { return raw_; }
+
+ private:
+  uapi::Context* ctx_;
+  std::vector<DmabufStage*> stages_;
+  std::vector<std::pair<DmabufStage*, int>> attached_;
+  std::vector<UniqueFd> fds_;
+  std::vector<int> raw_;
+};
+
+// The board's count of transfers a device failed (the test bench's view, for BlockStatus).
+std::uint64_t iioFailures(iio::IioDevice& device) {
+  const iio::IioBufferStats st = (*device.buffer(0))->stats();
+  return st.transferErrors + st.dmabufFailed;
+}
+
+// What a path's run produced, before the common accounting.
+struct PathOutcome {
+  std::uint64_t bytes = 0;
+  std::uint64_t verified = 0;
+  std::uint64_t mismatches = 0;
+};
+
+Result<PathOutcome> runIioToUsb(uapi::Context& ctx, Board& board, const StreamConfig& c,
+                                StreamMode mode, RunControl& control) {
+  auto ep = openEndpoint(ctx, Board::kUsbIn);
+  if (!ep.ok()) {
+    return std::move(ep).error();
+  }
+  auto adc = openAdc(ctx, c);
+  if (!adc.ok()) {
+    return std::move(adc).error();
+  }
+  if (mode == StreamMode::Fileio) {
+    ZBUF_TRY((*adc)->enable(true));
+    pipeline::runFileioCopy(**adc, **ep, c.blockBytes, control);
+    (void)(*adc)->enable(false);
+  } else {
+    auto set = BufferSet::create(ctx, c, {adc->get(), ep->get()});
+    if (!set.ok()) {
+      return std::move(set).error();
+    }
+    ZBUF_TRY((*adc)->enable(true));
+    pipeline::runDmabufChain(ctx, **adc, **ep, set->fds(), c.blockBytes, control);
+    (void)(*adc)->enable(false);
+  }
+  adc->reset();
+  ep->reset();
+  const usb::EndpointStats s = board.host().stats(Board::kUsbIn);
+  PathOutcome out;
+  out.bytes = s.bytes;
+  out.verified = s.verifiedBytes;
+  out.mismatches = s.mismatches;
+  return out;
+}
+
+Result<PathOutcome> runUsbToDac(uapi::Context& ctx, Board& board, const StreamConfig& c,
+                                StreamMode mode, RunControl& control) {
+  auto ep = openEndpoint(ctx, Board::kUsbOut);
+  if (!ep.ok()) {
+    return std::move(ep).error();
+  }
+  auto dac = openDac(ctx, c);
+  if (!dac.ok()) {
+    return std::move(dac).error();
+  }
+  board.host().startSending(Board::kUsbOut);
+  std::uint64_t bytes = 0;
+  iio::IioBuffer& hw = **board.dac().buffer(0);
+  if (mode == StreamMode::Fileio) {
+    ZBUF_TRY((*dac)->enable(true));
+    bytes = pipeline::runFileioCopy(**ep, **dac, c.blockBytes, control);
+    // write() returns once the DAC's ring took the data: let the hardware play it out (the
+    // board is the test bench here, as a logic analyser on the DAC's output would be).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!control.aborted() && hw.stats().hardwareBytes < bytes &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    (void)(*dac)->enable(false);
+  } else {
+    auto set = BufferSet::create(ctx, c, {ep->get(), dac->get()});
+    if (!set.ok()) {
+      return std::move(set).error();
+    }
+    ZBUF_TRY((*dac)->enable(true));
+    bytes = pipeline::runDmabufChain(ctx, **ep, **dac, set->fds(), c.blockBytes, control);
+    (void)(*dac)->enable(false);
+  }
+  board.host().stopSending(Board::kUsbOut);
+  dac->reset();
+  ep->reset();
+  PathOutcome out;
+  out.bytes = bytes;
+  out.verified = hw.stats().checkedBytes;
+  out.mismatches = hw.stats().mismatches;
+  return out;
+}
+
+Result<PathOutcome> runIioToApp(uapi::Context& ctx, Board& /*board*/, const StreamConfig& c,
+                                StreamMode mode, RunControl& control) {
+  auto adc = openAdc(ctx, c);
+  if (!adc.ok()) {
+    return std::move(adc).error();
+  }
+  const PatternChecker checker(c.format, c.pattern);
+  PathOutcome out;
+  std::uint64_t offset = 0;  // the application's position in the stream
+  auto check = [&](std::span<const std::byte> data) {
+    if (!c.benchmark) {
+      out.mismatches += checker.countMismatches(data, offset);
+      out.verified += data.size();
+    }
+    offset += data.size();
+  };
+  if (mode == StreamMode::Fileio) {
+    // The application is the sink: it checks (or ignores) each block it read.
+    class AppSink final : public FileioSink {
+     public:
+      explicit AppSink(decltype(check)& fn) : fn_(fn) {}
+      Result<std::size_t> write(std::span<const std::byte> in) override {
+        fn_(in);
+        return in.size();
+      }
+
+     private:
+      decltype(check)& fn_;
+    } sink(check);
+    ZBUF_TRY((*adc)->enable(true));
+    out.bytes = pipeline::runFileioCopy(**adc, sink, c.blockBytes, control);
+    (void)(*adc)->enable(false);
+    return out;
+  }
+  auto set = BufferSet::create(ctx, c, {adc->get()});
+  if (!set.ok()) {
+    return std::move(set).error();
+  }
+  // Map every buffer once, up front: no per-block mapping.
+  std::vector<sys::Mapping> maps;
+  for (int fd : set->fds()) {
+    auto m = ctx.mmap(fd, c.blockBytes, PROT_READ, MAP_SHARED, 0);
+    if (!m.ok()) {
+      return std::move(m).error();
+    }
+    maps.push_back(std::move(*m));
+  }
+  ZBUF_TRY((*adc)->enable(true));
+  uapi::DmaBufSync start{uapi::kDmaBufSyncStart | uapi::kDmaBufSyncRead};
+  uapi::DmaBufSync end{uapi::kDmaBufSyncEnd | uapi::kDmaBufSyncRead};
+  auto consume = [&](std::size_t slot) {
+    if (c.benchmark) {
+      offset += c.blockBytes;  // touch nothing, like iio_rwdev -B
+      return;
+    }
+    const int fd = set->fds()[slot];
+    if (auto r = ctx.ioctl(fd, uapi::kDmaBufIoctlSync, &start); !r.ok()) {
+      control.error(r.error());
+    }
+    check(maps[slot].bytes().first(c.blockBytes));
+    (void)ctx.ioctl(fd, uapi::kDmaBufIoctlSync, &end);
+  };
+  out.bytes = pipeline::runDmabufToApp(ctx, **adc, set->fds(), c.blockBytes, consume, control);
+  (void)(*adc)->enable(false);
+  return out;
+}
+
+}  // namespace
+
+Result<StreamResult> Pipeline::run(StreamMode mode,
+                                   const std::function<void(const StreamProgress&)>& progress) {
+  // The machine: a fresh context with this run's board (set up before the clock starts).
+  auto ctx = uapi::Context::create();
+  auto board = Board::create(*ctx, boardConfig(config_));
+  if (!board.ok()) {
+    return std::move(board).error();
+  }
+  RunControl control(config_, *stop_, progress);
+  control.statusOf = [&](int bufferFd, const pipeline::DmabufStage& stage) {
+    return Board::lastFenceStatus(*ctx, bufferFd, stage.fenceDriver());
+  };
+  const cpu::Split cpu0 = cpu::split();
+  Result<PathOutcome> outcome = PathOutcome{};
+  switch (config_.path) {
+    case StreamPath::IioToUsb:
+      outcome = runIioToUsb(*ctx, **board, config_, mode, control);
+      break;
+    case StreamPath::IioToApp:
+      outcome = runIioToApp(*ctx, **board, config_, mode, control);
+      break;
+    case StreamPath::UsbToDac:
+      outcome = runUsbToDac(*ctx, **board, config_, mode, control);
+      break;
+  }
+  if (!outcome.ok()) {
+    return std::move(outcome).error();
+  }
+  control.statusOf = nullptr;
+  const cpu::Split cpu1 = cpu::split();
+  // What the hardware failed: the application cannot see a failed block's fence status through
+  // the buffer fds (on the kernel neither, short of exporting a sync file per block), so the
+  // board counts it, as the far end's checker counts mismatches.
+  const std::uint64_t failed = iioFailures((*board)->adc()) + iioFailures((*board)->dac()) +
+                               (*board)->host().stats(Board::kUsbIn).gaps +
+                               (*board)->host().stats(Board::kUsbOut).gaps;
+  for (std::uint64_t i = control.errors; i < failed; ++i) {
+    control.error(Error(config_.failErrno, "hardware", "a transfer failed on the board"));
+  }
+  StreamResult r;
+  r.path = config_.path;
+  r.mode = mode;
+  r.blockBytes = config_.blockBytes;
+  r.blocks = config_.blocks;
+  r.bytes = outcome->bytes;
+  r.seconds = control.elapsedSeconds();
+  const double mib = static_cast<double>(r.bytes) / (1024.0 * 1024.0);
+  const double gib = mib / 1024.0;
+  r.mibPerS = r.seconds > 0 ? mib / r.seconds : 0;
+  const auto secs = [](std::chrono::nanoseconds d) {
+    return std::chrono::duration<double>(d).count();
+  };
+  if (gib > 0) {
+    r.appCpuSPerGib = secs(cpu1.application - cpu0.application) / gib;
+    r.hwCpuSPerGib = secs(cpu1.hardware - cpu0.hardware) / gib;
+  }
+  r.verifiedBytes = outcome->verified;
+  r.mismatches = outcome->mismatches;
+  r.errors = control.errors;
+  r.errorMessages = std::move(control.messages);
+  r.stopped = control.stopRequested();
+  return r;
+}
+
+}  // namespace zbuf
