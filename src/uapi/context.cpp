@@ -308,7 +308,10 @@ Result<std::string> Context::fdinfo(int fd) {
     return notOpen("fdinfo", fd);
   }
   auto fdFlags = sys::getFdFlags(fd);
-  const int flags = of->flags() | (fdFlags.ok() && (*fdFlags & FD_CLOEXEC) != 0 ? O_CLOEXEC : 0);
+  // A zbuf file shows the flags its kernel file has: not the O_LARGEFILE its backing reopen got.
+  const int kept = of->filePtr() ? (O_ACCMODE | O_NONBLOCK | O_APPEND | O_ASYNC) : ~0;
+  const int flags =
+      (of->flags() & kept) | (fdFlags.ok() && (*fdFlags & FD_CLOEXEC) != 0 ? O_CLOEXEC : 0);
   auto st = sys::fstat(fd);
   std::string out =
       fmt::format("pos:\t{}\nflags:\t0{:o}\nino:\t{}\n",

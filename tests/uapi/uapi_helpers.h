@@ -9,11 +9,14 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "zbuf/base/sys.h"
 #include "zbuf/core/buffer.h"
+#include "zbuf/core/bufinfo.h"
 #include "zbuf/core/fence.h"
 #include "zbuf/core/resv.h"
+#include "zbuf/heaps/system_heap.h"
 #include "zbuf/uapi/context.h"
 #include "zbuf/uapi/dma_buf.h"
 #include "zbuf/uapi/heap.h"
@@ -82,6 +85,45 @@ inline bool dmabufSyncFileBusy(int bufferFd, std::uint32_t flags) {
   auto file = uapi::exportSyncFile(bufferFd, flags);
   EXPECT_TRUE(file.ok());
   return file.ok() && syncFileBusy(file->get());
+}
+
+// A system-heap buffer installed in `ctx` directly (dma_buf_fd), without opening the heap device
+// (so the context's table holds the buffer's file only).
+inline UniqueFd installSystemBuffer(uapi::Context& ctx, std::uint64_t len = 4096,
+                                    int fdFlags = O_RDWR | O_CLOEXEC) {
+  auto buffer = SystemHeap::instance()->allocate(len);
+  EXPECT_TRUE(buffer.ok()) << buffer.error().describe();
+  if (!buffer.ok()) {
+    return {};
+  }
+  auto fd = ctx.installBuffer(std::move(*buffer), fdFlags);
+  EXPECT_TRUE(fd.ok()) << fd.error().describe();
+  return fd.ok() ? std::move(*fd) : UniqueFd();
+}
+
+// Whether the buffer with this inode is in the process's buffer list (the kernel's db_list,
+// what bufinfo shows).
+inline bool bufferListed(std::uint64_t inode) {
+  for (const BufInfoEntry& e : collectBufInfo().buffers) {
+    if (e.inode == inode) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Waits until `done()` holds, checking it every 200 us, for at most `limit`: a bounded wait on
+// a condition another thread makes true (no fixed sleep). Returns whether it held.
+template <typename Pred>
+bool waitUntil(Pred done, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return true;
 }
 
 }  // namespace zbuf::testing
