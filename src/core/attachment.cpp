@@ -173,6 +173,45 @@ void Attachment::unpinLocked() {
   state_->pinCount.fetch_sub(1);
 }
 
+Result<void> Attachment::beginDeviceAccess(const SgTable& table, DmaDirection dir) {
+  if (device().forgetsBeginAccess()) {
+    return {};  // fault injection: the importer forgot it
+  }
+  const ExporterOps& ops = buffer().ops();
+  if (!ops.beginDeviceAccess) {
+    ZBUF_TRY(checkDeviceAccessBracketing());
+    return {};
+  }
+  return ops.beginDeviceAccess(*this, table, dir);
+}
+
+Result<void> Attachment::endDeviceAccess(const SgTable& table, DmaDirection dir) {
+  if (device().forgetsEndAccess()) {
+    return {};
+  }
+  const ExporterOps& ops = buffer().ops();
+  if (!ops.endDeviceAccess) {
+    ZBUF_TRY(checkDeviceAccessBracketing());
+    return {};
+  }
+  return ops.endDeviceAccess(*this, table, dir);
+}
+
+Result<void> Attachment::checkDeviceAccessBracketing() const {
+  const Buffer& buf = buffer();
+  if (device().coherent() || (buf.ops().beginDeviceAccess && buf.ops().endDeviceAccess)) {
+    return {};
+  }
+  return Error(EINVAL, "dma_buf_begin_access",
+               fmt::format("buffer {}: device {} is not cache-coherent and keeps its mapping, but "
+                           "exporter '{}' cannot bracket device access{}; refused rather than "
+                           "let the device see stale data",
+                           buf.inode(), device().name(), buf.exporterName(),
+                           buf.isDynamic() ? " (a dynamic exporter: its memory may move and its "
+                                             "mapping is cached, so nothing syncs)"
+                                           : ""));
+}
+
 // --- MappedAttachment ------------------------------------------------------------------------
 
 Result<MappedAttachment> MappedAttachment::create(AttachmentPtr attachment, DmaDirection dir) {

@@ -1,6 +1,7 @@
 // Device and its emulated IOMMU. The IOMMU is a sorted map from IOVA to host range; translate
 // finds the range that contains the first byte and checks that the whole access fits in it
-// (accesses never span two ranges, like a segment's DMA never spans two IOVA mappings).
+// (accesses never span two ranges, like a segment's DMA never spans two IOVA mappings). A
+// non-coherent device's range points at its cache lines and remembers the memory behind them.
 #include "zbuf/core/device.h"
 
 #include <fmt/format.h>
@@ -35,18 +36,26 @@ Result<std::uint64_t> Iommu::map(std::span<std::byte> host, DmaDirection dir) {
   return iova;
 }
 
-Result<void> Iommu::unmap(std::uint64_t iova) {
-  std::lock_guard lock(m_);
-  generation_.fetch_add(1, std::memory_order_acq_rel);
-  if (ranges_.erase(iova) == 0) {
-    return Error(EINVAL, "iommu_unmap", fmt::format("IOVA {:#x} is not mapped", iova));
+Result<std::uint64_t> Iommu::mapCached(std::span<std::byte> lines, std::span<std::byte> memory,
+                                       std::byte* clean, DmaDirection dir) {
+  if (lines.size() != memory.size() || clean == nullptr) {
+    return Error(EINVAL, "iommu_map",
+                 fmt::format("cache lines ({} bytes) do not match the memory ({} bytes)",
+                             lines.size(), memory.size()));
   }
-  return {};
+  auto iova = map(lines, dir);
+  if (!iova.ok()) {
+    return iova;
+  }
+  std::lock_guard lock(m_);
+  Range& r = ranges_.at(*iova);
+  r.memory = memory.data();
+  r.clean = clean;
+  return iova;
 }
 
-Result<std::span<std::byte>> Iommu::translate(std::uint64_t iova, std::uint64_t length,
-                                              bool write) const {
-  std::lock_guard lock(m_);
+Result<std::map<std::uint64_t, Iommu::Range>::const_iterator> Iommu::findLocked(
+    std::uint64_t iova, std::uint64_t length) const {
   auto it = ranges_.upper_bound(iova);
   if (it == ranges_.begin()) {
     ++faults_;
@@ -62,6 +71,43 @@ Result<std::span<std::byte>> Iommu::translate(std::uint64_t iova, std::uint64_t 
                  fmt::format("IOMMU fault: IOVA {:#x}+{:#x} runs outside the mapping {:#x}+{:#x}",
                              iova, length, it->first, r.length));
   }
+  return std::map<std::uint64_t, Range>::const_iterator(it);
+}
+
+Result<Iommu::CachedRange> Iommu::cachedRange(std::uint64_t iova, std::uint64_t length) const {
+  std::lock_guard lock(m_);
+  auto it = findLocked(iova, length);
+  if (!it.ok()) {
+    return std::move(it).error();
+  }
+  const Range& r = (*it)->second;
+  if (r.memory == nullptr) {
+    return Error(EINVAL, "dma_sync_sg",
+                 fmt::format("IOVA {:#x} is a coherent mapping: it has no cache", iova));
+  }
+  const std::uint64_t offset = iova - (*it)->first;
+  const auto n = static_cast<std::size_t>(length);
+  return CachedRange{{r.host + offset, n}, {r.memory + offset, n}, {r.clean + offset, n}};
+}
+
+Result<void> Iommu::unmap(std::uint64_t iova) {
+  std::lock_guard lock(m_);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  if (ranges_.erase(iova) == 0) {
+    return Error(EINVAL, "iommu_unmap", fmt::format("IOVA {:#x} is not mapped", iova));
+  }
+  return {};
+}
+
+Result<std::span<std::byte>> Iommu::translate(std::uint64_t iova, std::uint64_t length,
+                                              bool write) const {
+  std::lock_guard lock(m_);
+  auto it = findLocked(iova, length);
+  if (!it.ok()) {
+    return std::move(it).error();
+  }
+  const std::uint64_t offset = iova - (*it)->first;
+  const Range& r = (*it)->second;
   if (write && r.dir == DmaDirection::ToDevice) {
     ++faults_;
     return Error(

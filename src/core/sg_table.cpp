@@ -6,10 +6,15 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cstring>
 
+#include "zbuf/base/log.h"
 #include "zbuf/core/device.h"
+#include "zbuf/core/device_cache.h"
 
 namespace zbuf {
+
+ZBUF_LOG_CATEGORY(SgTable);
 
 const char* toString(DmaDirection dir) noexcept {
   switch (dir) {
@@ -123,21 +128,45 @@ Result<SgTable> mapPageRuns(Device& device, std::span<const PageRun> runs, DmaDi
                                device.name(), n));
     }
   }
+  std::shared_ptr<DeviceCache> cache;
+  if (!device.coherent()) {
+    std::uint64_t total = 0;
+    for (const PageRun& run : runs) {
+      total += run.length;
+    }
+    auto c = DeviceCache::create(total);
+    if (!c.ok()) {
+      return std::move(c).error();
+    }
+    cache = std::move(*c);
+  }
   std::vector<SgSegment> segments;
   segments.reserve(countSegments(runs, maxSeg));
   Result<void> failure;
+  std::uint64_t offset = 0;  // of the segment in the mapping (and in the cache)
   forEachSegment(runs, maxSeg, [&](std::byte* host, std::uint64_t length) {
     if (!failure.ok()) {
       return;
     }
-    auto iova = device.iommu().map({host, static_cast<std::size_t>(length)}, dir);
+    const std::span<std::byte> memory(host, static_cast<std::size_t>(length));
+    Result<std::uint64_t> iova = 0;
+    if (cache) {
+      const std::span<std::byte> lines = cache->lines(offset, length);
+      const std::span<std::byte> clean = cache->cleanImage(offset, length);
+      std::memcpy(lines.data(), host, lines.size());  // mapping fills the cache
+      std::memcpy(clean.data(), host, clean.size());
+      iova = device.iommu().mapCached(lines, memory, clean.data(), dir);
+    } else {
+      iova = device.iommu().map(memory, dir);
+    }
     if (!iova.ok()) {
       failure = std::move(iova).error();
       return;
     }
     segments.push_back({*iova, length});
+    offset += length;
   });
-  SgTable table(std::move(segments), dir);
+  SgTable table(std::move(segments), dir, std::move(cache));
   if (!failure.ok()) {
     unmapSgTable(device, table);
     return std::move(failure).error();
@@ -145,7 +174,54 @@ Result<SgTable> mapPageRuns(Device& device, std::span<const PageRun> runs, DmaDi
   return table;
 }
 
+namespace {
+
+// Runs `walk(range)` on every segment of a cached table, with the cache's mutex held. Returns
+// the lines the walks copied.
+template <typename F>
+std::uint64_t walkCached(const Device& device, const SgTable& table, F&& walk) noexcept {
+  const auto guard = table.cache()->lock();
+  std::uint64_t lines = 0;
+  for (const SgSegment& s : table.segments()) {
+    auto range = device.iommu().cachedRange(s.dmaAddress, s.length);
+    if (!range.ok()) {
+      log(LogSgTable, LogLevel::Warn, "device {}: sync of segment {:#x}+{:#x} skipped: {}",
+          device.name(), s.dmaAddress, s.length, range.error().describe());
+      continue;
+    }
+    lines += walk(*range);
+    // Each entry's maintenance ends with a barrier (dma_sync_sg: a dsb per entry on arm64).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+  return lines;
+}
+
+}  // namespace
+
+void syncSgTableForDevice(const Device& device, const SgTable& table,
+                          DmaDirection /*dir*/) noexcept {
+  if (!table.cache()) {
+    return;  // coherent: nothing to maintain
+  }
+  const std::uint64_t lines = walkCached(device, table, [](const Iommu::CachedRange& r) {
+    return DeviceCache::fill(r.lines, r.clean, r.memory);
+  });
+  table.cache()->countFill(lines);
+}
+
+void syncSgTableForCpu(const Device& device, const SgTable& table, DmaDirection dir) noexcept {
+  if (!table.cache() || dir == DmaDirection::ToDevice ||
+      table.direction() == DmaDirection::ToDevice) {
+    return;  // coherent, or nothing the device can have written
+  }
+  const std::uint64_t lines = walkCached(device, table, [](const Iommu::CachedRange& r) {
+    return DeviceCache::writeBack(r.lines, r.clean, r.memory);
+  });
+  table.cache()->countWriteBack(lines);
+}
+
 void unmapSgTable(Device& device, SgTable& table) noexcept {
+  syncSgTableForCpu(device, table, table.direction());  // unmapping implies a sync for the CPU
   for (const SgSegment& s : table.segments()) {
     (void)device.iommu().unmap(s.dmaAddress);
   }

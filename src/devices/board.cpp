@@ -56,7 +56,14 @@ Result<void> Board::build() {
     dc.buffers = 1;
     dc.length = c.iioLength;
     dc.fileioBlocks = c.iioFileioBlocks;
-    return iio::IioDevice::create(dc);
+    const bool input = dir == iio::IioDirection::Input;
+    dc.dma.coherent = input ? c.coherentAdc : c.coherentDac;
+    auto device = iio::IioDevice::create(dc);
+    if (device.ok()) {
+      (*device)->dmaDevice()->forgetDeviceAccess(!input && c.skipDacBegin,
+                                                 input && c.skipAdcEnd);
+    }
+    return device;
   };
   // The names of the AD9361's two IIO devices, as libiio lists them on a real board.
   auto adc = makeIio("cf-ad9361-lpc", iio::IioDirection::Input);

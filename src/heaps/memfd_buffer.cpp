@@ -1,7 +1,8 @@
 // The shared memfd-backed exporter. map/unmap go through mapPageRuns (one IOMMU range per
-// segment); begin/end CPU access walk the page runs once for every non-coherent device that
-// has the buffer mapped (the per-entry cost of dma_sync_sg_for_cpu/device; on a coherent host
-// there is nothing to flush, so only the walk is modelled).
+// segment). Coherency as the system heap and udmabuf (FunctionFS v5, patch 2/6) do it:
+// begin/end device access sync the importer's table for the device / for the CPU; begin/end
+// CPU access sync every live mapping of a non-coherent device for the CPU / for the device
+// (docs/coherency.md). Coherent devices' tables have no cache: their syncs cost nothing.
 #include "memfd_buffer.h"
 
 #include <fcntl.h>
@@ -10,6 +11,8 @@
 #include <sys/mman.h>
 
 #include <charconv>
+
+#include "zbuf/core/fence.h"
 
 namespace zbuf::heap_detail {
 namespace {
@@ -20,15 +23,15 @@ MemfdBuffer& dataOf(Buffer& buffer) {
   return *static_cast<MemfdBuffer*>(buffer.priv());
 }
 
-// The per-run walk of a cache sync for every non-coherent device with a live mapping.
-void syncForDevices(Buffer& buffer) {
+// Syncs every live non-coherent mapping of `buffer` for the CPU or for the devices.
+void syncCachedMappings(Buffer& buffer, DmaDirection dir, bool forCpu) {
   MemfdBuffer& data = dataOf(buffer);
-  for (const AttachmentPtr& a : buffer.attachments()) {
-    if (a->device().coherent() || a->mapCount() == 0) {
-      continue;
-    }
-    for (const PageRun& run : data.runs) {
-      data.syncedBytes.fetch_add(run.length, std::memory_order_relaxed);
+  const std::lock_guard lock(data.cachedLock);
+  for (const CachedMapping& m : data.cached) {
+    if (forCpu) {
+      syncSgTableForCpu(*m.device, m.table, dir);
+    } else {
+      syncSgTableForDevice(*m.device, m.table, dir);
     }
   }
 }
@@ -36,31 +39,59 @@ void syncForDevices(Buffer& buffer) {
 ExporterOps makeOps(bool udmabuf) {
   ExporterOps ops;
   ops.map = [](Attachment& a, DmaDirection dir) -> Result<SgTable> {
-    return mapPageRuns(a.device(), dataOf(a.buffer()).runs, dir);
+    MemfdBuffer& data = dataOf(a.buffer());
+    auto table = mapPageRuns(a.device(), data.runs, dir);
+    if (table.ok() && table->cache()) {
+      const std::lock_guard lock(data.cachedLock);
+      data.cached.push_back({a.devicePtr(), *table});
+    }
+    return table;
   };
   ops.unmap = [](Attachment& a, SgTable& table, DmaDirection /*dir*/) {
+    if (table.cache()) {
+      MemfdBuffer& data = dataOf(a.buffer());
+      const std::lock_guard lock(data.cachedLock);
+      std::erase_if(data.cached,
+                    [&](const CachedMapping& m) { return m.table.cache() == table.cache(); });
+    }
     unmapSgTable(a.device(), table);
   };
   ops.release = [](Buffer& /*buffer*/) {
     // The memory goes with the MemfdBuffer (the buffer's priv) and the memfds it holds.
   };
-  ops.beginCpuAccess = [](Buffer& b, DmaDirection /*dir*/) -> Result<void> {
+  // udmabuf's begin_udmabuf / end_udmabuf: the importer's own table.
+  ops.beginDeviceAccess = [](Attachment& a, const SgTable& table, DmaDirection dir) {
+    syncSgTableForDevice(a.device(), table, dir);
+    return Result<void>{};
+  };
+  ops.endDeviceAccess = [](Attachment& a, const SgTable& table, DmaDirection dir) {
+    syncSgTableForCpu(a.device(), table, dir);
+    return Result<void>{};
+  };
+  ops.beginCpuAccess = [](Buffer& b, DmaDirection dir) -> Result<void> {
     dataOf(b).cpuAccessBegun.store(true);
-    syncForDevices(b);
+    // Wait for the implicit fences first (the core waits again, at no cost): writing back
+    // before a device finished writing would hand the CPU a half-written block.
+    const bool write = dir != DmaDirection::FromDevice;
+    auto waited = b.resv().waitTimeout(usageRw(write), Fence::kWaitForever);
+    if (!waited.ok()) {
+      return std::move(waited).error();
+    }
+    syncCachedMappings(b, dir, /*forCpu=*/true);
     return {};
   };
   if (udmabuf) {
-    ops.endCpuAccess = [](Buffer& b, DmaDirection /*dir*/) -> Result<void> {
+    ops.endCpuAccess = [](Buffer& b, DmaDirection dir) -> Result<void> {
       if (!dataOf(b).cpuAccessBegun.load()) {
         return Error(EINVAL, "udmabuf_end_cpu_access",
                      fmt::format("buffer {}: end of CPU access before any begin", b.inode()));
       }
-      syncForDevices(b);
+      syncCachedMappings(b, dir, /*forCpu=*/false);
       return {};
     };
   } else {
-    ops.endCpuAccess = [](Buffer& b, DmaDirection /*dir*/) -> Result<void> {
-      syncForDevices(b);
+    ops.endCpuAccess = [](Buffer& b, DmaDirection dir) -> Result<void> {
+      syncCachedMappings(b, dir, /*forCpu=*/false);
       return {};
     };
   }

@@ -26,6 +26,13 @@ struct MemfdRange {
   std::uint64_t pageSize = 4096;  // 4 KiB, or 2 MiB for hugetlb memfds
 };
 
+// A live mapping of a non-coherent device (the system heap's attachment list entry with its
+// table): the CPU-access ops sync every one of them.
+struct CachedMapping {
+  std::shared_ptr<Device> device;
+  SgTable table;  // a copy: the same IOVAs and the same cache as the importer's table
+};
+
 struct MemfdBuffer {
   std::vector<MemfdRange> ranges;
   std::uint64_t size = 0;
@@ -33,7 +40,8 @@ struct MemfdBuffer {
   std::vector<PageRun> runs;  // the page model over `host`
   bool udmabufRules = false;  // udmabuf: end_cpu_access before any begin is EINVAL
   std::atomic<bool> cpuAccessBegun{false};
-  std::atomic<std::uint64_t> syncedBytes{0};  // bytes walked by CPU-access syncs
+  std::mutex cachedLock;              // guards cached
+  std::vector<CachedMapping> cached;  // live mappings of non-coherent devices
 };
 
 // Maps the ranges once and builds the page runs. EINVAL for ranges the host cannot map

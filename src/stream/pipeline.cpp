@@ -52,6 +52,67 @@ Result<StreamMode> parseStreamMode(std::string_view s) {
   return Error(EINVAL, "parseStreamMode", fmt::format("unknown mode '{}' (fileio or dmabuf)", s));
 }
 
+Result<StreamCoherency> parseStreamCoherency(std::string_view s) {
+  constexpr const char* kOp = "parseStreamCoherency";
+  auto value = [&](std::string_view v) -> Result<bool> {
+    if (v == "coherent") {
+      return true;
+    }
+    if (v == "non-coherent") {
+      return false;
+    }
+    return Error(EINVAL, kOp, fmt::format("unknown coherency '{}' (coherent or non-coherent)", v));
+  };
+  if (s.find('=') == std::string_view::npos) {
+    auto all = value(s);
+    if (!all.ok()) {
+      return std::move(all).error();
+    }
+    return StreamCoherency{*all, *all, *all};
+  }
+  StreamCoherency c;
+  while (!s.empty()) {
+    const std::size_t comma = s.find(',');
+    const std::string_view item = s.substr(0, comma);
+    s = comma == std::string_view::npos ? std::string_view() : s.substr(comma + 1);
+    const std::size_t eq = item.find('=');
+    if (eq == std::string_view::npos) {
+      return Error(EINVAL, kOp, fmt::format("'{}' is not device=coherency", item));
+    }
+    const std::string_view name = item.substr(0, eq);
+    auto v = value(item.substr(eq + 1));
+    if (!v.ok()) {
+      return std::move(v).error();
+    }
+    if (name == "adc") {
+      c.adc = *v;
+    } else if (name == "dac") {
+      c.dac = *v;
+    } else if (name == "usb") {
+      c.usb = *v;
+    } else {
+      return Error(EINVAL, kOp, fmt::format("unknown device '{}' (adc, dac or usb)", name));
+    }
+  }
+  return c;
+}
+
+std::string toString(const StreamCoherency& c) {
+  if (c.adc && c.dac && c.usb) {
+    return "coherent";
+  }
+  if (!c.adc && !c.dac && !c.usb) {
+    return "non-coherent";
+  }
+  std::string out;
+  for (const auto& [name, coherent] : {std::pair{"adc", c.adc}, {"dac", c.dac}, {"usb", c.usb}}) {
+    if (!coherent) {
+      out += fmt::format("{}{}=non-coherent", out.empty() ? "" : ",", name);
+    }
+  }
+  return out;
+}
+
 Pipeline::Pipeline(StreamConfig config)
     : config_(config), stop_(std::make_shared<std::atomic<bool>>(false)) {}
 
@@ -98,6 +159,13 @@ BoardConfig boardConfig(const StreamConfig& c) {
   b.sampleRate = c.sampleRate;
   b.benchmark = c.benchmark;
   b.link = c.link;
+  b.coherentAdc = c.coherency.adc;
+  b.coherentDac = c.coherency.dac;
+  b.coherentUsb = c.coherency.usb;
+  b.skipAdcEnd = c.skipSync.test(SkippedSync::AdcEnd);
+  b.skipDacBegin = c.skipSync.test(SkippedSync::DacBegin);
+  b.skipUsbBegin = c.skipSync.test(SkippedSync::UsbBegin);
+  b.skipUsbEnd = c.skipSync.test(SkippedSync::UsbEnd);
   b.iioFileioBlocks = kFileioBlocks;
   b.iioLength = c.blockBytes * kFileioBlocks / c.format.frameBytes();
   if (c.failTransfer != 0) {
@@ -326,7 +394,9 @@ Result<PathOutcome> runIioToApp(uapi::Context& ctx, Board& /*board*/, const Stre
       return;
     }
     const int fd = set->fds()[slot];
-    if (auto r = ctx.ioctl(fd, uapi::kDmaBufIoctlSync, &start); !r.ok()) {
+    if (c.skipSync.test(SkippedSync::AppStart)) {
+      // fault injection: read without SYNC START
+    } else if (auto r = ctx.ioctl(fd, uapi::kDmaBufIoctlSync, &start); !r.ok()) {
       control.error(r.error());
     }
     check(maps[slot].bytes().first(c.blockBytes));

@@ -81,17 +81,25 @@ TEST(BufferExportTest, PinWithoutUnpinAndReverseAreEinval) {
 TEST(BufferExportTest, DynamicExporterWithDeviceAccessIsEinval) {
   auto c = counters();
   auto info = withOps(fakeInfo(c, 4096, true), [](ExporterOps& o) {
-    o.beginDeviceAccess = [](Attachment&, DmaDirection) -> Result<void> { return {}; };
+    o.beginDeviceAccess = [](Attachment&, const SgTable&, DmaDirection) -> Result<void> {
+      return {};
+    };
   });
   expectExportEinval(std::move(info), "dynamic + begin device access");
   auto info2 = withOps(fakeInfo(c, 4096, true), [](ExporterOps& o) {
-    o.endDeviceAccess = [](Attachment&, DmaDirection) -> Result<void> { return {}; };
+    o.endDeviceAccess = [](Attachment&, const SgTable&, DmaDirection) -> Result<void> {
+      return {};
+    };
   });
   expectExportEinval(std::move(info2), "dynamic + end device access");
   // A static exporter may offer device access.
   auto info3 = withOps(fakeInfo(c, 4096, false), [](ExporterOps& o) {
-    o.beginDeviceAccess = [](Attachment&, DmaDirection) -> Result<void> { return {}; };
-    o.endDeviceAccess = [](Attachment&, DmaDirection) -> Result<void> { return {}; };
+    o.beginDeviceAccess = [](Attachment&, const SgTable&, DmaDirection) -> Result<void> {
+      return {};
+    };
+    o.endDeviceAccess = [](Attachment&, const SgTable&, DmaDirection) -> Result<void> {
+      return {};
+    };
   });
   EXPECT_TRUE(Buffer::exportBuffer(std::move(info3)).ok());
 }

@@ -52,6 +52,7 @@ class Flags {
 };
 
 // Enables `E | E -> Flags<E>` for an enum declared with ZBUF_FLAGS_OPERATORS(E).
+// NOLINTNEXTLINE(bugprone-macro-parentheses): E is a type name, which cannot be parenthesised.
 #define ZBUF_FLAGS_OPERATORS(E)                             \
   constexpr ::zbuf::Flags<E> operator|(E a, E b) noexcept { \
     return ::zbuf::Flags<E>(a) | ::zbuf::Flags<E>(b);       \

@@ -8,7 +8,8 @@
 // (bufferFromFd, the kernel's dma_buf_get).
 // Export refuses (EINVAL, with a message) a missing required operation or private data, pin
 // without unpin or the reverse, a dynamic exporter (one with pin) that also offers begin/end
-// device access, and an invalid fd.
+// device access, and an invalid fd. Coherency (non-coherent devices, begin/end device access,
+// what CPU access syncs): docs/coherency.md.
 //
 // Ownership: whoever holds a BufferPtr keeps the buffer alive (the file references of the
 // kernel); the exporter's release runs when the last one goes. An Attachment holds a BufferPtr,
@@ -67,8 +68,10 @@ struct ExporterOps {
   std::function<void(Attachment&)> unpin;
   std::function<Result<void>(Buffer&, DmaDirection)> beginCpuAccess;
   std::function<Result<void>(Buffer&, DmaDirection)> endCpuAccess;
-  std::function<Result<void>(Attachment&, DmaDirection)> beginDeviceAccess;
-  std::function<Result<void>(Attachment&, DmaDirection)> endDeviceAccess;
+  // begin_access / end_access of the FunctionFS v5 series (docs/coherency.md): cache
+  // maintenance around one device access through a mapping the importer keeps.
+  std::function<Result<void>(Attachment&, const SgTable&, DmaDirection)> beginDeviceAccess;
+  std::function<Result<void>(Attachment&, const SgTable&, DmaDirection)> endDeviceAccess;
   // Maps [pageOffset * PAGE, + length) of the buffer into the caller's address space with
   // PROT_* `prot` and MAP_* `mapFlags` (the exporter may add rules: heaps and udmabuf take
   // MAP_SHARED only). The core has already applied the kernel's range checks.
@@ -189,6 +192,23 @@ class Attachment {
   // exporter without pin has nothing to pin: pinLocked() then succeeds and does nothing.
   [[nodiscard]] Result<void> pinLocked();
   void unpinLocked();
+
+  // dma_buf_begin_access / dma_buf_end_access (FunctionFS v5, patch 1/6): an importer that
+  // keeps its mapping (`table`, made by map*()) brackets every device access with them, so a
+  // non-coherent device sees what the CPU and other devices wrote (begin: sync for the device)
+  // and they see what it wrote (end: sync for the CPU). Mapping and unmapping imply the same
+  // syncs, so an importer that maps per access needs neither. No lock needed; they may run in
+  // a fence signalling section (they neither allocate nor wait). Exporter without the op:
+  // nothing to do for a coherent device; EINVAL for a non-coherent one (the kernel returns 0
+  // and the device sees stale data: zbuf refuses instead). Unless the device forgets them
+  // (Device::forgetDeviceAccess, fault injection), then they do nothing.
+  [[nodiscard]] Result<void> beginDeviceAccess(const SgTable& table, DmaDirection dir);
+  [[nodiscard]] Result<void> endDeviceAccess(const SgTable& table, DmaDirection dir);
+  // For importers that keep their mapping, at attach: EINVAL (with the rule) if the device is
+  // not coherent and the exporter cannot bracket device access: a dynamic exporter never can
+  // (its memory may move, and it caches its mapping, so map/unmap do not sync either). The
+  // importer refuses the buffer instead of letting the device see stale data.
+  [[nodiscard]] Result<void> checkDeviceAccessBracketing() const;
 
   // Exporter-private and importer-private data.
   std::shared_ptr<void> priv;

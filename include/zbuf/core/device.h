@@ -7,6 +7,10 @@
 // whose memory lies beyond the DMA mask is refused with EINVAL and a message,
 // never bounce-buffered, as the kernel reviewers asked for DMA-BUF.
 //
+// A non-coherent device's IOVAs translate to its own emulated cache (device_cache.h), not to
+// the memory: it sees what the CPU wrote only after a sync for the device, and the CPU sees
+// what it wrote only after a sync for the CPU (docs/coherency.md).
+//
 // Thread-safety: thread-safe.
 #pragma once
 
@@ -45,6 +49,21 @@ class Device : public std::enable_shared_from_this<Device> {
   [[nodiscard]] std::uint64_t maxSegmentSize() const noexcept { return config_.maxSegmentSize; }
   [[nodiscard]] bool scatterGather() const noexcept { return config_.scatterGather; }
   [[nodiscard]] Iommu& iommu() noexcept { return *iommu_; }
+  [[nodiscard]] const Iommu& iommu() const noexcept { return *iommu_; }
+
+  // Fault injection for coherency tests: the importer driving this device "forgets" the
+  // begin (sync for the device) or the end (sync for the CPU) of its device-access brackets;
+  // Attachment::beginDeviceAccess / endDeviceAccess then do nothing. Thread-safe.
+  void forgetDeviceAccess(bool begin, bool end) noexcept {
+    forgetBegin_.store(begin, std::memory_order_relaxed);
+    forgetEnd_.store(end, std::memory_order_relaxed);
+  }
+  [[nodiscard]] bool forgetsBeginAccess() const noexcept {
+    return forgetBegin_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] bool forgetsEndAccess() const noexcept {
+    return forgetEnd_.load(std::memory_order_relaxed);
+  }
 
   struct Private;
   Device(Private key, DeviceConfig config);
@@ -55,6 +74,8 @@ class Device : public std::enable_shared_from_this<Device> {
  private:
   DeviceConfig config_;
   std::unique_ptr<Iommu> iommu_;
+  std::atomic<bool> forgetBegin_{false};
+  std::atomic<bool> forgetEnd_{false};
 };
 
 // The device's emulated IOMMU: IOVA ranges mapped to host memory ranges.
@@ -75,6 +96,20 @@ class Iommu {
   // Maps `host` (one contiguous host range) and returns its IOVA. Page-granular. EINVAL for an
   // empty range.
   [[nodiscard]] Result<std::uint64_t> map(std::span<std::byte> host, DmaDirection dir);
+  // Maps a non-coherent device's view of `memory`: translate() hands out `lines` (the device's
+  // cache, same length as `memory`), and cachedRange() finds all three again for the syncs.
+  // EINVAL for an empty range or lengths that differ.
+  [[nodiscard]] Result<std::uint64_t> mapCached(std::span<std::byte> lines,
+                                                std::span<std::byte> memory, std::byte* clean,
+                                                DmaDirection dir);
+  struct CachedRange {
+    std::span<std::byte> lines;   // what the device sees
+    std::span<std::byte> memory;  // what the CPU sees
+    std::span<std::byte> clean;   // the lines' clean image
+  };
+  // The cached range [iova, iova + length) (no direction check: this is cache maintenance,
+  // not a device access). EFAULT if any byte is unmapped, EINVAL if the range is not cached.
+  [[nodiscard]] Result<CachedRange> cachedRange(std::uint64_t iova, std::uint64_t length) const;
   // Unmaps the range that starts at `iova` (as returned by map). EINVAL if unknown.
   [[nodiscard]] Result<void> unmap(std::uint64_t iova);
   // Host memory for [iova, iova + length): EFAULT if any byte is unmapped (an IOMMU fault),
@@ -93,10 +128,15 @@ class Iommu {
 
  private:
   struct Range {
-    std::byte* host;
-    std::uint64_t length;
-    DmaDirection dir;
+    std::byte* host = nullptr;  // what the device reaches: the memory, or a device's cache lines
+    std::uint64_t length = 0;
+    DmaDirection dir = DmaDirection::Bidirectional;
+    std::byte* memory = nullptr;  // cached ranges: the memory behind the lines
+    std::byte* clean = nullptr;   // cached ranges: the lines' clean image
   };
+  // The range holding [iova, iova + length), m_ held; EFAULT (counted) if there is none.
+  [[nodiscard]] Result<std::map<std::uint64_t, Range>::const_iterator> findLocked(
+      std::uint64_t iova, std::uint64_t length) const;
   mutable std::mutex m_;  // guards ranges_ and next_
   std::map<std::uint64_t, Range> ranges_;
   std::uint64_t next_ = kIovaBase;  // IOVAs start high so a host pointer is never an IOVA

@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -24,6 +25,7 @@
 namespace zbuf {
 
 class Device;
+class DeviceCache;
 
 enum class DmaDirection : std::uint8_t {
   Bidirectional = 0,  // DMA_BIDIRECTIONAL
@@ -41,8 +43,9 @@ struct SgSegment {
 class SgTable {
  public:
   SgTable() = default;
-  SgTable(std::vector<SgSegment> segments, DmaDirection direction)
-      : segments_(std::move(segments)), direction_(direction) {}
+  SgTable(std::vector<SgSegment> segments, DmaDirection direction,
+          std::shared_ptr<DeviceCache> cache = nullptr)
+      : segments_(std::move(segments)), direction_(direction), cache_(std::move(cache)) {}
 
   [[nodiscard]] const std::vector<SgSegment>& segments() const noexcept { return segments_; }
   [[nodiscard]] std::size_t segmentCount() const noexcept { return segments_.size(); }
@@ -50,12 +53,19 @@ class SgTable {
   [[nodiscard]] bool empty() const noexcept { return segments_.empty(); }
   // Sum of the segment lengths.
   [[nodiscard]] std::uint64_t totalLength() const noexcept;
-  // Drops the segments (after their IOVAs were unmapped).
-  void clear() noexcept { segments_.clear(); }
+  // The non-coherent device's cache behind this mapping (null for a coherent device). Copies
+  // of a table share it; it lives as long as the last copy.
+  [[nodiscard]] const std::shared_ptr<DeviceCache>& cache() const noexcept { return cache_; }
+  // Drops the segments (after their IOVAs were unmapped) and the cache.
+  void clear() noexcept {
+    segments_.clear();
+    cache_.reset();
+  }
 
  private:
   std::vector<SgSegment> segments_;
   DmaDirection direction_ = DmaDirection::Bidirectional;
+  std::shared_ptr<DeviceCache> cache_;
 };
 
 // One physically contiguous run of a buffer's memory (one page, or several pages known to be
@@ -87,10 +97,25 @@ struct PageRun {
 // most device.maxSegmentSize() each) and maps each segment into the device's IOMMU.
 // EINVAL if any run lies beyond the device's DMA mask (no bounce buffers), if the device takes
 // a single segment only and the runs need more, or if `runs` is empty; errors of the IOMMU
-// are passed on. Nothing stays mapped on failure.
+// are passed on (ENOMEM if a non-coherent device's cache cannot be allocated). Nothing stays
+// mapped on failure. For a non-coherent device the segments map the device's cache
+// (device_cache.h), filled from the memory: mapping implies a sync for the device.
 [[nodiscard]] Result<SgTable> mapPageRuns(Device& device, std::span<const PageRun> runs,
                                           DmaDirection dir);
 // dma_unmap_sgtable: unmaps every segment of `table` from the device's IOMMU and clears it.
+// Unmapping implies a sync for the CPU: a non-coherent device's dirty lines are written back
+// first (unless the table was mapped to-device: the device never wrote it).
 void unmapSgTable(Device& device, SgTable& table) noexcept;
+
+// dma_sync_sgtable_for_device: what the CPU (or another device) wrote becomes visible to the
+// device: every segment's lines are filled from memory (dirty lines stay). Nothing to do for a
+// coherent device (a table without a cache). Called by exporters from begin device access and
+// end CPU access. Cost: one IOMMU look-up, a line walk and a barrier per segment.
+void syncSgTableForDevice(const Device& device, const SgTable& table, DmaDirection dir) noexcept;
+// dma_sync_sgtable_for_cpu: what the device wrote becomes visible to the CPU: every dirty line
+// is written back. Nothing to do for a coherent device or for `dir` ToDevice (the kernel's
+// sync for the CPU of a to-device access does nothing either). Called by exporters from end
+// device access and begin CPU access.
+void syncSgTableForCpu(const Device& device, const SgTable& table, DmaDirection dir) noexcept;
 
 }  // namespace zbuf

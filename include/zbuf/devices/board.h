@@ -37,6 +37,15 @@ struct BoardConfig {
   std::uint64_t sampleRate = 0;  // ADC and DAC frames per second; 0: unlimited
   bool benchmark = false;        // hardware neither generates nor checks the pattern
   LinkSpeed link = LinkSpeed::Unlimited;
+  // Whether each device's DMA is cache-coherent (docs/coherency.md), and, for coherency tests,
+  // cache-maintenance steps the emulated drivers leave out.
+  bool coherentAdc = true;
+  bool coherentDac = true;
+  bool coherentUsb = true;
+  bool skipAdcEnd = false;
+  bool skipDacBegin = false;
+  bool skipUsbBegin = false;
+  bool skipUsbEnd = false;
   std::uint64_t iioLength = 0;  // frames per IIO buffer (0: the device default)
   unsigned iioFileioBlocks = 4;
   // Fault injection: the Nth transfer (1-based) at `faultSite` fails with `faultErrno`.

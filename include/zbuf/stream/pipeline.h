@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "zbuf/base/flags.h"
 #include "zbuf/base/result.h"
 #include "zbuf/devices/pattern.h"
 #include "zbuf/devices/usb/link.h"  // LinkSpeed, toString(LinkSpeed), parseLinkSpeed
@@ -40,6 +41,32 @@ enum class StreamMode : std::uint8_t { Fileio, Dmabuf };
 [[nodiscard]] const char* toString(StreamMode m) noexcept;  // "fileio", "dmabuf"
 [[nodiscard]] Result<StreamPath> parseStreamPath(std::string_view s);
 [[nodiscard]] Result<StreamMode> parseStreamMode(std::string_view s);
+
+// Which devices' DMA is cache-coherent (docs/coherency.md). A non-coherent device sees the
+// buffers through its own emulated cache, so the DMABUF runs depend on every begin/end device
+// access of the IIO and FunctionFS emulations; the fileio runs use coherent memory (the
+// kernel's dma_alloc_coherent ring, the UDC's bounce-free CPU buffer) and are unaffected.
+struct StreamCoherency {
+  bool adc = true;
+  bool dac = true;
+  bool usb = true;
+  friend bool operator==(const StreamCoherency&, const StreamCoherency&) = default;
+};
+// "coherent", "non-coherent" (every device), or a comma-separated list of device=value with
+// devices adc, dac, usb (unnamed devices stay coherent), e.g. "adc=non-coherent,usb=coherent".
+[[nodiscard]] Result<StreamCoherency> parseStreamCoherency(std::string_view s);
+// "coherent", "non-coherent", or the list form naming the non-coherent devices.
+[[nodiscard]] std::string toString(const StreamCoherency& c);
+
+// Fault injection for coherency tests: cache-maintenance steps the run leaves out.
+enum class SkippedSync : std::uint8_t {
+  AdcEnd = 1,     // the ADC's end device access (sync for the CPU after it wrote a block)
+  UsbBegin = 2,   // the USB IN endpoint's begin device access (sync for the device)
+  UsbEnd = 4,     // the USB OUT endpoint's end device access
+  DacBegin = 8,   // the DAC's begin device access
+  AppStart = 16,  // iio-to-app: the application's SYNC START before it reads a block
+};
+ZBUF_FLAGS_OPERATORS(SkippedSync)
 
 struct StreamConfig {
   StreamPath path = StreamPath::IioToUsb;
@@ -55,6 +82,11 @@ struct StreamConfig {
   // Fault injection for tests: fail the Nth transfer (1-based; 0 = none) with this errno.
   std::uint64_t failTransfer = 0;
   int failErrno = 5;  // EIO
+  StreamCoherency coherency;
+  // Checked CPU access (docs/coherency.md) for the run's buffers: their CPU mappings fault
+  // outside SYNC brackets. Only iio-to-app in dmabuf mode maps them.
+  bool checkCpuAccess = false;
+  Flags<SkippedSync> skipSync;  // coherency fault injection (tests)
 };
 
 struct StreamResult {

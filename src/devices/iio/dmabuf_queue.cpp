@@ -89,6 +89,11 @@ Result<void> DmabufQueue::attach(const BufferPtr& buffer, bool nonblock) {
     return std::move(attachment).error();
   }
   block->attachment = std::move(*attachment);
+  // The block keeps its mapping: a non-coherent device needs begin/end device access.
+  if (auto r = block->attachment->checkDeviceAccessBracketing(); !r.ok()) {
+    buffer->detach(block->attachment);
+    return std::move(r).error();
+  }
   Resv& resv = buffer->resv();
   if (nonblock) {
     if (!resv.trylock()) {
@@ -149,6 +154,7 @@ Result<void> DmabufQueue::detach(const Buffer& buffer) {
       }
       block->nextParked = nullptr;
       block->state = State::Idle;
+      (void)block->attachment->endDeviceAccess(block->table, block->dir);
       FencePtr fence = std::move(block->fence);
       const FenceSignallingSection section(fence.get());
       fence->setError(-ECANCELED);
@@ -261,6 +267,10 @@ Result<FencePtr> DmabufQueue::enqueue(const Buffer& buffer, bool cyclic, std::ui
     } else if (block->state == State::Parked) {
       error = EPERM;
       why = "block already queued";
+    } else if (auto begun = block->attachment->beginDeviceAccess(block->table, block->dir);
+               !begun.ok()) {
+      error = begun.code();
+      why = "cache maintenance before the transfer (begin device access) failed";
     } else {
       block->fence = fence;
       block->descriptor.setLength(bytesUsed);
@@ -271,6 +281,7 @@ Result<FencePtr> DmabufQueue::enqueue(const Buffer& buffer, bool cyclic, std::ui
         if (!r.ok()) {
           block->state = State::Idle;
           block->fence.reset();
+          (void)block->attachment->endDeviceAccess(block->table, block->dir);
           error = r.code();
           why = "the DMA engine refused the transfer";
         }
@@ -301,6 +312,11 @@ void DmabufQueue::complete(Block& block, int status) {
   const std::lock_guard lock(mutex_);
   FencePtr fence = std::move(block.fence);
   const FenceSignallingSection section(fence.get());
+  // What the device wrote becomes visible before the fence says so (the v5 series ends the
+  // access in its signalling path, before dma_fence_signal).
+  if (auto r = block.attachment->endDeviceAccess(block.table, block.dir); !r.ok() && status == 0) {
+    status = r.error().negative();
+  }
   block.state = State::Idle;
   if (status < 0) {
     fence->setError(status);
@@ -320,6 +336,7 @@ void DmabufQueue::enable() {
     b.nextParked = nullptr;
     b.state = State::Active;
     if (auto r = engine_.submit(b.descriptor); !r.ok()) {
+      (void)b.attachment->endDeviceAccess(b.table, b.dir);
       b.state = State::Idle;
       FencePtr fence = std::move(b.fence);
       fence->setError(r.error().negative());

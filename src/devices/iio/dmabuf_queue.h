@@ -13,6 +13,11 @@
 // fence signalling section, hand the block to the engine (or park it until enable). If the
 // hardware refuses it, the fence signals with that error and enqueue returns it.
 //
+// Coherency (docs/coherency.md): the block keeps its mapping, so each transfer is bracketed
+// with begin device access (at enqueue, just before the block reaches the hardware) and end
+// device access (in the completion, before the fence signals), as the FunctionFS v5 series
+// does; attach refuses (EINVAL) a non-coherent device whose exporter cannot bracket.
+//
 // Completion (engine worker) marks the block idle and signals its fence with the transfer's
 // status, under the queue lock and inside a signalling section: it never allocates and never
 // takes a reservation lock. A block whose buffer was detached while in flight stays alive (and

@@ -40,6 +40,10 @@ void DmabufRequest::complete(int status, std::uint64_t /*actual*/) noexcept {
   std::shared_ptr<DmabufRecord> rec = record;
   {
     const FenceSignallingSection section(f.get());
+    // ffs_dmabuf_signal_done: end the device access before the fence signals.
+    if (auto r = rec->attachment->endDeviceAccess(rec->sgt, rec->dir); !r.ok() && status >= 0) {
+      status = r.error().negative();
+    }
     if (status < 0) {
       f->setError(status);
     }
@@ -136,6 +140,11 @@ Result<void> EndpointFile::attach(const BufferPtr& buffer) {
   auto att = buffer->attach(link->controller());
   ZBUF_TRY(att);
   record->attachment = *att;
+  // The mapping is kept until DETACH: a non-coherent controller needs begin/end access.
+  if (auto r = record->attachment->checkDeviceAccessBracketing(); !r.ok()) {
+    buffer->detach(record->attachment);
+    return std::move(r).error();
+  }
   {
     auto locked = lockResv(buffer->resv(), nonblock_, "ffs_dmabuf_attach");
     if (!locked.ok()) {
@@ -259,6 +268,10 @@ Result<FencePtr> EndpointFile::transferChecked(const BufferPtr& buffer, std::uin
   if (!function_->stillEnabled(enabled->generation)) {
     return Error(ESHUTDOWN, kOp, fmt::format("ep{} was disabled meanwhile", index_));
   }
+  // dma_buf_begin_access, once no conflicting access is pending (the v5 patch calls it before
+  // the fence wait, which would sync before the previous writer finished). The request's
+  // completion ends the access.
+  ZBUF_TRY(record->attachment->beginDeviceAccess(record->sgt, record->dir));
 
   // Everything that can fail or allocate is done: publish.
   auto req = std::make_shared<DmabufRequest>();

@@ -55,7 +55,7 @@ struct UsbLink::Private {};
 
 UsbLink::UsbLink(Private /*key*/, LinkConfig config) : config_(config) {
   udc_ = Device::create(DeviceConfig{.name = "usb-udc",
-                                     .coherent = true,
+                                     .coherent = config.coherent,
                                      .maxSegmentSize = config.maxSegmentSize,
                                      .scatterGather = config.scatterGather});
   if (config.failTransfer != 0) {

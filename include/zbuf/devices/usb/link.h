@@ -91,6 +91,7 @@ class UsbGadget {
 struct LinkConfig {
   LinkSpeed speed = LinkSpeed::Unlimited;
   bool scatterGather = true;  // the UDC takes scatter-gather requests (else DMABUF ATTACH: EPERM)
+  bool coherent = true;       // the UDC's DMA is cache-coherent (docs/coherency.md)
   std::uint64_t maxSegmentSize = std::uint64_t{64} * 1024;
   std::uint64_t failTransfer = 0;  // fail the n-th request (1-based; 0 none) ...
   int failErrno = 5;               // ... with this errno (EIO)
