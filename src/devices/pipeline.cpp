@@ -211,6 +211,9 @@ class BufferSet {
         return std::move(b).error();
       }
       (void)(*b)->setName(fmt::format("stream-{}", i));
+      if (c.checkCpuAccess) {
+        (*b)->setCpuAccessChecked(true);
+      }
       for (DmabufStage* s : set.stages_) {
         auto r = s->attach(*b);
         if (!r.ok()) {
@@ -360,7 +363,7 @@ Result<PathOutcome> runIioToApp(const StreamConfig& c, StreamMode mode, RunContr
   // Map every buffer once, up front: no per-block mapping.
   std::vector<sys::Mapping> maps;
   for (const BufferPtr& b : set->buffers()) {
-    auto m = sys::mmap(b->size(), PROT_READ, MAP_SHARED, b->fd().get(), 0);
+    auto m = b->mmap(0, b->size(), PROT_READ, MAP_SHARED);  // zbuf's mmap: checkable
     if (!m.ok()) {
       return std::move(m).error();
     }
