@@ -231,25 +231,36 @@ Result<std::pair<UniqueFd, UniqueFd>> socketpair(int type) {
 
 // --- mappings --------------------------------------------------------------------------------
 
-Mapping::~Mapping() {
+void Mapping::unmap() noexcept {
   if (addr_ != nullptr) {
+    if (hook_) {
+      hook_->beforeUnmap(static_cast<std::byte*>(addr_), size_);
+      hook_.reset();
+    }
     ::munmap(addr_, size_);
+    addr_ = nullptr;
+    size_ = 0;
   }
+  owner_.reset();  // after the munmap
+}
+
+Mapping::~Mapping() {
+  unmap();
 }
 
 Mapping::Mapping(Mapping&& other) noexcept
     : addr_(std::exchange(other.addr_, nullptr)),
       size_(std::exchange(other.size_, 0)),
-      owner_(std::move(other.owner_)) {}
+      owner_(std::move(other.owner_)),
+      hook_(std::move(other.hook_)) {}
 
 Mapping& Mapping::operator=(Mapping&& other) noexcept {
   if (this != &other) {
-    if (addr_ != nullptr) {
-      ::munmap(addr_, size_);
-    }
+    unmap();
     addr_ = std::exchange(other.addr_, nullptr);
     size_ = std::exchange(other.size_, 0);
     owner_ = std::move(other.owner_);
+    hook_ = std::move(other.hook_);
   }
   return *this;
 }

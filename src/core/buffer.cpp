@@ -241,10 +241,16 @@ Result<void> Buffer::beginCpuAccess(DmaDirection dir) {
   if (!waited.ok()) {
     return std::move(waited).error();
   }
+  if (CpuMappingGuard* g = state_->guardRaw.load(std::memory_order_acquire)) {
+    g->begin(dir);
+  }
   return {};
 }
 
 Result<void> Buffer::endCpuAccess(DmaDirection dir) {
+  if (CpuMappingGuard* g = state_->guardRaw.load(std::memory_order_acquire)) {
+    g->end(dir);
+  }
   if (ops().endCpuAccess) {
     return ops().endCpuAccess(*this, dir);
   }
@@ -278,7 +284,29 @@ Result<sys::Mapping> Buffer::mmap(std::uint64_t pageOffset, std::uint64_t length
     return Error(EACCES, "dma_buf_mmap",
                  fmt::format("buffer {}: writable shared mapping of a read-only buffer", inode()));
   }
-  return ops().mmap(*this, pageOffset, length, prot, mapFlags);
+  auto mapping = ops().mmap(*this, pageOffset, length, prot, mapFlags);
+  if (mapping.ok() && cpuAccessChecked()) {
+    CpuMappingGuard* g = state_->guardRaw.load(std::memory_order_acquire);
+    if (g == nullptr) {
+      const std::lock_guard lock(state_->guardLock);
+      if (!state_->guard) {
+        state_->guard = std::make_shared<CpuMappingGuard>(exporterName(), size(), inode());
+        state_->guardRaw.store(state_->guard.get(), std::memory_order_release);
+      }
+      g = state_->guard.get();
+    }
+    g->adopt(*mapping, pageOffset * page, prot, name());
+  }
+  return mapping;
+}
+
+void Buffer::setCpuAccessChecked(bool on) noexcept {
+  state_->cpuCheck.store(on ? 1 : 0, std::memory_order_relaxed);
+}
+
+bool Buffer::cpuAccessChecked() const noexcept {
+  const int v = state_->cpuCheck.load(std::memory_order_relaxed);
+  return v < 0 ? CpuAccessChecker::enabledByDefault() : v == 1;
 }
 
 Result<std::span<std::byte>> Buffer::vmapLocked() {

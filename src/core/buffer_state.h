@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "zbuf/core/buffer.h"
+#include "zbuf/core/cpu_access_check.h"
 
 namespace zbuf {
 
@@ -37,6 +38,12 @@ struct Buffer::State {
   unsigned vmapCount = 0;
   std::span<std::byte> vmapSpan;
   std::atomic<unsigned> vmapCountSnapshot{0};  // for vmapCount() readers without the lock
+
+  // Checked CPU access (cpu_access_check.h): -1 the process default, 0 off, 1 on.
+  std::atomic<int> cpuCheck{-1};
+  std::mutex guardLock;                             // guards guard's creation
+  std::shared_ptr<CpuMappingGuard> guard;           // made at the first checked mmap
+  std::atomic<CpuMappingGuard*> guardRaw{nullptr};  // guard, for the SYNC paths (no lock)
 
   // Removes `attachment` from the list and runs the exporter's detach, once.
   void detach(Buffer& buffer, Attachment& attachment);

@@ -216,6 +216,13 @@ class BufferSet {
       const int fd = static_cast<int>(data.fd);
       set.fds_.push_back(UniqueFd::adopt(fd));
       set.raw_.push_back(fd);
+      if (c.checkCpuAccess) {
+        // The debug switch ZBUF_CHECK_CPU_ACCESS=1 sets for every buffer, for this run's only.
+        auto b = ctx.bufferFromFd(fd);
+        if (b.ok()) {
+          (*b)->setCpuAccessChecked(true);
+        }
+      }
       const std::string name = fmt::format("stream-{}", i);
       (void)ctx.ioctl(fd, uapi::kDmaBufSetName, const_cast<char*>(name.c_str()));
       for (DmabufStage* s : set.stages_) {

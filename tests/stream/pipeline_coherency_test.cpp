@@ -129,5 +129,22 @@ TEST(PipelineCoherency, ACoherentDeviceNeedsNoSync) {
   EXPECT_EQ(runOk(c, StreamMode::Dmabuf).mismatches, 0U);
 }
 
+TEST(PipelineCoherency, CheckedCpuAccessRunsTheApplicationClean) {
+  StreamConfig c = shortRun(StreamPath::IioToApp, StreamCoherency{false, false, false});
+  c.checkCpuAccess = true;  // a violation would abort the test
+  const StreamResult r = runOk(c, StreamMode::Dmabuf);
+  EXPECT_EQ(r.verifiedBytes, c.bytes);
+  EXPECT_EQ(r.mismatches, 0U);
+}
+
+TEST(PipelineCoherency, CheckedCpuAccessCatchesAReadWithoutSyncStart) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  StreamConfig c = shortRun(StreamPath::IioToApp, StreamCoherency{});
+  c.checkCpuAccess = true;
+  c.skipSync = SkippedSync::AppStart;
+  EXPECT_DEATH((void)runOk(c, StreamMode::Dmabuf),
+               "read at offset 0 .* of buffer 'stream-0' \\(exporter system, 262144 bytes");
+}
+
 }  // namespace
 }  // namespace zbuf

@@ -33,6 +33,8 @@ struct StreamOptions {
   bool json = false;
   std::uint64_t failTransfer = 0;
   int failErrno = EIO;
+  std::string coherency = "coherent";
+  bool checkCpuAccess = false;
 };
 
 // The running pipeline, for the SIGINT handler (which only does an atomic store).
@@ -190,6 +192,13 @@ int runStream(const StreamOptions& o) {
   c.format.channels = o.channels;
   c.failTransfer = o.failTransfer;
   c.failErrno = o.failErrno;
+  auto coherency = parseStreamCoherency(o.coherency);
+  if (!coherency) {
+    fmt::print(stderr, "zbuf stream: --coherency: {}\n", coherency.error().message());
+    return kExitUsage;
+  }
+  c.coherency = *coherency;
+  c.checkCpuAccess = o.checkCpuAccess;
   auto pipeline = Pipeline::create(c);
   if (!pipeline) {
     fmt::print(stderr, "zbuf stream: {}\n",
@@ -299,6 +308,13 @@ void addStreamCommand(CLI::App& app, Runner& runner) {
       ->check(CLI::IsMember({"ramp", "prbs"}))
       ->capture_default_str();
   cmd->add_flag("--json", opts->json, "print one JSON document instead of the table");
+  cmd->add_option("--coherency", opts->coherency,
+                  "coherent | non-coherent (every device), or per device: "
+                  "adc=non-coherent,usb=coherent (devices adc, dac, usb; docs/coherency.md)")
+      ->capture_default_str();
+  cmd->add_flag("--check-cpu-access", opts->checkCpuAccess,
+                "the application's CPU mappings of the buffers fault outside SYNC brackets, "
+                "reported with the buffer and offset (also: ZBUF_CHECK_CPU_ACCESS=1)");
   cmd->add_option("--fail-transfer", opts->failTransfer,
                   "fault injection: fail the Nth transfer of each mode (1-based)")
       ->check(CLI::PositiveNumber)

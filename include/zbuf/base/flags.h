@@ -52,10 +52,12 @@ class Flags {
 };
 
 // Enables `E | E -> Flags<E>` for an enum declared with ZBUF_FLAGS_OPERATORS(E).
-// NOLINTNEXTLINE(bugprone-macro-parentheses): E is a type name, which cannot be parenthesised.
+// E is a type name, which cannot be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define ZBUF_FLAGS_OPERATORS(E)                             \
   constexpr ::zbuf::Flags<E> operator|(E a, E b) noexcept { \
     return ::zbuf::Flags<E>(a) | ::zbuf::Flags<E>(b);       \
   }
+// NOLINTEND(bugprone-macro-parentheses)
 
 }  // namespace zbuf

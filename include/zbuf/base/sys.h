@@ -60,7 +60,18 @@ struct FileStat {
 [[nodiscard]] Result<std::pair<UniqueFd, UniqueFd>> socketpair(int type);
 
 // --- memory mappings ---------------------------------------------------------------------------
-// A mapping that is unmapped on destruction. Move-only.
+// Told before a Mapping's memory is unmapped (core's checked CPU access forgets the range).
+class MappingHook {
+ public:
+  MappingHook() = default;
+  MappingHook(const MappingHook&) = delete;
+  MappingHook& operator=(const MappingHook&) = delete;
+  virtual ~MappingHook() = default;
+  virtual void beforeUnmap(std::byte* addr, std::size_t size) noexcept = 0;
+};
+
+// A mapping that is unmapped on destruction. Move-only. An optional hook moves with it and is
+// told just before the unmap.
 class Mapping {
  public:
   Mapping() noexcept = default;
@@ -76,13 +87,16 @@ class Mapping {
   [[nodiscard]] bool isValid() const noexcept { return addr_ != nullptr; }
   // Keeps `owner` alive until the mapping is unmapped (as a kernel mapping holds its file).
   void keepAlive(std::shared_ptr<const void> owner) noexcept { owner_ = std::move(owner); }
+  void setHook(std::shared_ptr<MappingHook> hook) noexcept { hook_ = std::move(hook); }
 
  private:
   friend Result<Mapping> mmap(std::size_t, int, int, int, off_t);
   Mapping(void* addr, std::size_t size) noexcept : addr_(addr), size_(size) {}
+  void unmap() noexcept;
   void* addr_ = nullptr;
   std::size_t size_ = 0;
   std::shared_ptr<const void> owner_;  // released after the munmap
+  std::shared_ptr<MappingHook> hook_;
 };
 [[nodiscard]] Result<Mapping> mmap(std::size_t length, int prot, int flags, int fd, off_t offset);
 [[nodiscard]] Result<void> madvise(void* addr, std::size_t length, int advice);

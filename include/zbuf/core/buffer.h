@@ -139,9 +139,15 @@ class Buffer : public std::enable_shared_from_this<Buffer> {
   [[nodiscard]] Result<void> beginCpuAccess(DmaDirection dir);
   [[nodiscard]] Result<void> endCpuAccess(DmaDirection dir);
 
+  // Checked CPU access (cpu_access_check.h): CPU mappings made from now on fault outside SYNC
+  // brackets. Not set: the process default (CpuAccessChecker, ZBUF_CHECK_CPU_ACCESS=1).
+  void setCpuAccessChecked(bool on) noexcept;
+  [[nodiscard]] bool cpuAccessChecked() const noexcept;
+
   // dma_buf_mmap and the mmap file operation: EINVAL without an exporter mmap op or for a
   // length of 0, EOVERFLOW if pageOffset + pages overflows, EINVAL if it runs past the size,
   // EACCES for a writable shared mapping of a buffer exported read-only; then the exporter's op.
+  // A checked buffer's mapping is guarded (inaccessible outside SYNC brackets).
   [[nodiscard]] Result<sys::Mapping> mmap(std::uint64_t pageOffset, std::uint64_t length, int prot,
                                           int mapFlags);
 
