@@ -308,7 +308,10 @@ Result<std::string> Context::fdinfo(int fd) {
     return notOpen("fdinfo", fd);
   }
   auto fdFlags = sys::getFdFlags(fd);
-  const int flags = of->flags() | (fdFlags.ok() && (*fdFlags & FD_CLOEXEC) != 0 ? O_CLOEXEC : 0);
+  // A zbuf file shows the flags its kernel file has: not the O_LARGEFILE its backing reopen got.
+  const int kept = of->filePtr() ? (O_ACCMODE | O_NONBLOCK | O_APPEND | O_ASYNC) : ~0;
+  const int flags =
+      (of->flags() & kept) | (fdFlags.ok() && (*fdFlags & FD_CLOEXEC) != 0 ? O_CLOEXEC : 0);
   auto st = sys::fstat(fd);
   std::string out =
       fmt::format("pos:\t{}\nflags:\t0{:o}\nino:\t{}\n",
@@ -378,6 +381,11 @@ Result<UniqueFd> Context::installBuffer(BufferPtr buffer, int flags) {
   }
   for (int attempt = 0; attempt < 2; ++attempt) {
     FilePtr file = files_.findByIdentity(st->device, st->inode);
+    if (file && (!file->is(detail::dmaBufOps()) || file->dataPtr<Buffer>() != buffer)) {
+      // A file is found by its inode: one memfd cannot stand for two buffers.
+      return Error(EBUSY, kOp, fmt::format("the buffer's fd already backs another {} file",
+                                           file->ops().name()));
+    }
     if (!file) {
       auto backing = sys::dup(buffer->fd().get());
       if (!backing.ok()) {

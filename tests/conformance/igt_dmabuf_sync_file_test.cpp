@@ -31,7 +31,7 @@ UniqueFd exportSyncFile(int dmabuf, std::uint32_t flags) {
 
 // dmabuf_import_timeline_fence: a sync file of point `seqno` on `timeline`, imported.
 void importTimelineFence(int dmabuf, std::uint32_t flags, const FencePtr& point) {
-  auto file = SyncFile::create(point);
+  auto file = uapi::Context::current().installSyncFile(point);
   ASSERT_TRUE(file.ok());
   auto r = uapi::importSyncFile(dmabuf, flags, file->get());
   ASSERT_TRUE(r.ok()) << r.error().describe();

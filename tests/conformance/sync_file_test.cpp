@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "zbuf/base/sys.h"
-#include "zbuf/uapi/ioctl.h"
+#include "zbuf/uapi/calls.h"
 
 namespace zbuf {
 namespace {
@@ -44,7 +44,7 @@ class SwTimeline {
         fence->signal();
       }
     }
-    auto fd = SyncFile::create(fence);
+    auto fd = uapi::Context::current().installSyncFile(fence);
     EXPECT_TRUE(fd.ok());
     return std::move(*fd);
   }
@@ -85,7 +85,7 @@ int syncWait(int fd, int timeoutMs) {
   }
   // The kernel orders the signaller's writes before poll's return; ThreadSanitizer cannot see
   // that edge through poll(2), so read the fence state (an acquire) as a real waiter would.
-  auto fence = SyncFile::getFence(fd);
+  auto fence = uapi::Context::current().syncFileFence(fd);
   return fence.ok() && (*fence)->isSignaled() ? 1 : 0;
 }
 

@@ -104,17 +104,8 @@ TEST(BufferExportTest, DynamicExporterWithDeviceAccessIsEinval) {
   EXPECT_TRUE(Buffer::exportBuffer(std::move(info3)).ok());
 }
 
-TEST(BufferExportTest, SecondExportOfOneFdIsEbusy) {
-  auto c = counters();
-  auto info = fakeInfo(c);
-  SharedFd fd = info.fd;
-  auto first = Buffer::exportBuffer(std::move(info));
-  ASSERT_TRUE(first.ok());
-  auto again = fakeInfo(c);
-  again.fd = fd;
-  EXPECT_EQ(Buffer::exportBuffer(std::move(again)).code(), EBUSY);
-  EXPECT_EQ(c->release.load(), 0);
-}
+// One memfd standing for two buffers is refused where the fd becomes a file (installBuffer,
+// EBUSY): tests/uapi/buffer_fd_test.cpp.
 
 TEST(BufferExportTest, ReleaseRunsOnLastReference) {
   auto c = counters();
@@ -173,36 +164,9 @@ TEST(BufferNameTest, SetNameUpTo31Characters) {
   EXPECT_EQ(b->name(), "a/b");
 }
 
-// --- registry --------------------------------------------------------------------------------
+// --- the list of live buffers -----------------------------------------------------------------
 
-TEST(BufferRegistryTest, FromFdFindsTheBuffer) {
-  BufferPtr b = fakeBuffer(counters());
-  auto found = Buffer::fromFd(b->fd().get());
-  ASSERT_TRUE(found.ok());
-  EXPECT_EQ(found->get(), b.get());
-  auto dup = b->fd().dup();
-  ASSERT_TRUE(dup.ok());
-  auto viaDup = Buffer::fromFd(dup->get());
-  ASSERT_TRUE(viaDup.ok());
-  EXPECT_EQ(viaDup->get(), b.get());
-}
-
-TEST(BufferRegistryTest, FromFdErrors) {
-  EXPECT_EQ(Buffer::fromFd(-1).code(), EBADF);
-  auto memfd = test::fakeMemfd(4096);
-  int closedFd = memfd.get();
-  memfd = SharedFd();
-  EXPECT_EQ(Buffer::fromFd(closedFd).code(), EBADF);
-  auto other = test::fakeMemfd(4096);
-  EXPECT_EQ(Buffer::fromFd(other.get()).code(), EINVAL);  // not a buffer
-}
-
-TEST(BufferRegistryTest, GoneBufferIsNotFound) {
-  BufferPtr b = fakeBuffer(counters());
-  SharedFd fd = b->fd();
-  b.reset();
-  EXPECT_EQ(Buffer::fromFd(fd.get()).code(), EINVAL);
-}
+// dma_buf_get (finding a buffer by an fd) is the file table's: tests/uapi/context_test.cpp.
 
 TEST(BufferRegistryTest, LiveBuffersInExportOrder) {
   auto c = counters();

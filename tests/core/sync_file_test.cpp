@@ -5,8 +5,6 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <poll.h>
-#include <sys/eventfd.h>
-#include <sys/mman.h>
 
 #include <atomic>
 #include <string>
@@ -46,110 +44,78 @@ TEST(SyncFile, CreateWithoutFenceIsEinval) {
 
 TEST(SyncFile, PollReportsPollinOnlyOnceSignalledAndNeverPollout) {
   auto fence = Timeline::create("drv", "tl")->createFence();
-  auto fd = SyncFile::create(fence);
-  ASSERT_TRUE(fd.ok()) << fd.error().describe();
-  EXPECT_EQ(pollNow(fd->get()), 0);
+  auto created = SyncFile::create(fence);
+  ASSERT_TRUE(created.ok()) << created.error().describe();
+  const int fd = created->readEnd.get();
+  EXPECT_EQ(pollNow(fd), 0);
   fence->signal();
-  EXPECT_EQ(pollNow(fd->get()), POLLIN);
+  EXPECT_EQ(pollNow(fd), POLLIN);
   // Stays readable: nobody consumes the wake-up.
-  EXPECT_EQ(pollNow(fd->get()), POLLIN);
-  EXPECT_EQ(pollNow(fd->get(), POLLOUT), 0);
+  EXPECT_EQ(pollNow(fd), POLLIN);
+  EXPECT_EQ(pollNow(fd, POLLOUT), 0);
 }
 
 TEST(SyncFile, AlreadySignalledFenceIsReadableAtOnce) {
-  auto fd = SyncFile::create(Fence::stub());
-  ASSERT_TRUE(fd.ok());
-  EXPECT_EQ(pollNow(fd->get()), POLLIN);
+  auto created = SyncFile::create(Fence::stub());
+  ASSERT_TRUE(created.ok());
+  EXPECT_EQ(pollNow(created->readEnd.get()), POLLIN);
 }
 
-TEST(SyncFile, FdIsCloseOnExecAndReadOnly) {
-  auto fd = SyncFile::create(Fence::stub());
-  ASSERT_TRUE(fd.ok());
-  EXPECT_EQ(*sys::getFdFlags(fd->get()) & FD_CLOEXEC, FD_CLOEXEC);
-  EXPECT_EQ(*sys::getFileFlags(fd->get()) & O_ACCMODE, O_RDONLY);
+TEST(SyncFile, ReadEndIsCloseOnExecAndReadOnly) {
+  auto created = SyncFile::create(Fence::stub());
+  ASSERT_TRUE(created.ok());
+  ASSERT_NE(created->file, nullptr);
+  const int fd = created->readEnd.get();
+  EXPECT_EQ(*sys::getFdFlags(fd) & FD_CLOEXEC, FD_CLOEXEC);
+  EXPECT_EQ(*sys::getFileFlags(fd) & O_ACCMODE, O_RDONLY);
 }
 
 TEST(SyncFile, SignalFromAnotherThreadWakesPoll) {
   auto fence = Timeline::create("drv", "tl")->createFence();
-  auto fd = SyncFile::create(fence);
-  ASSERT_TRUE(fd.ok());
+  auto created = SyncFile::create(fence);
+  ASSERT_TRUE(created.ok());
   std::thread signaller([&] {
     std::this_thread::sleep_for(5ms);
     fence->signal();
   });
-  auto r = sys::pollOne(fd->get(), POLLIN, 5000ms);
+  auto r = sys::pollOne(created->readEnd.get(), POLLIN, 5000ms);
   signaller.join();
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(*r, POLLIN);
 }
 
-TEST(SyncFile, GetFenceReturnsTheFenceAlsoThroughADup) {
-  auto fence = Timeline::create("drv", "tl")->createFence();
-  auto fd = SyncFile::create(fence);
-  ASSERT_TRUE(fd.ok());
-  auto got = SyncFile::getFence(fd->get());
-  ASSERT_TRUE(got.ok());
-  EXPECT_EQ(*got, fence);
-  auto dup = sys::dup(fd->get());
-  ASSERT_TRUE(dup.ok());
-  auto viaDup = SyncFile::getFence(dup->get());
-  ASSERT_TRUE(viaDup.ok());
-  EXPECT_EQ(*viaDup, fence);
-  fence->signal();
-}
-
-TEST(SyncFile, GetFenceOnAnythingElseIsEinval) {
-  auto memfd = sys::memfdCreate("not-a-sync-file", MFD_CLOEXEC);
-  ASSERT_TRUE(memfd.ok());
-  EXPECT_EQ(SyncFile::getFence(memfd->get()).code(), EINVAL);
-  auto efd = sys::eventfd(0, 0);
-  ASSERT_TRUE(efd.ok());
-  EXPECT_EQ(SyncFile::getFence(efd->get()).code(), EINVAL);
-  auto foreign = sys::pipe();
-  ASSERT_TRUE(foreign.ok());
-  EXPECT_EQ(SyncFile::getFence(foreign->first.get()).code(), EINVAL);
-  EXPECT_EQ(SyncFile::getFence(foreign->second.get()).code(), EINVAL);
-  EXPECT_EQ(SyncFile::getFence(-1).code(), EINVAL);
-  EXPECT_EQ(SyncFile::fromFd(-1).code(), EINVAL);
-  // A closed sync file fd is no longer one.
-  auto fd = SyncFile::create(Fence::stub());
-  ASSERT_TRUE(fd.ok());
-  const int number = fd->get();
-  SyncFile::close(std::move(*fd));
-  EXPECT_EQ(SyncFile::getFence(number).code(), EINVAL);
-}
+// sync_file_get_fence (the fence behind an fd) is the file table's:
+// tests/uapi/sync_file_fd_test.cpp.
 
 TEST(SyncFile, GeneratedNameIsDriverTimelineContextSeqno) {
   auto tl = Timeline::create("drv", "tl");
   auto fence = tl->createFence(7);
-  auto fd = SyncFile::create(fence);
-  ASSERT_TRUE(fd.ok());
-  auto file = SyncFile::fromFd(fd->get());
-  ASSERT_TRUE(file.ok());
-  EXPECT_EQ((*file)->name(), fmt::format("drv-tl{}-7", tl->context()));
+  auto created = SyncFile::create(fence);
+  ASSERT_TRUE(created.ok());
+  EXPECT_EQ(created->file->name(), fmt::format("drv-tl{}-7", tl->context()));
   fence->signal();
 }
 
 TEST(SyncFile, NamesAreCutTo31Characters) {
   auto tl = Timeline::create(std::string(40, 'd'), "tl");
   auto fence = tl->createFence();
-  auto fd = SyncFile::create(fence);
-  ASSERT_TRUE(fd.ok());
-  EXPECT_EQ((*SyncFile::fromFd(fd->get()))->name(), std::string(31, 'd'));
+  auto generated = SyncFile::create(fence);
+  ASSERT_TRUE(generated.ok());
+  EXPECT_EQ(generated->file->name(), std::string(31, 'd'));
   auto named = SyncFile::create(fence, std::string(40, 'n'));
   ASSERT_TRUE(named.ok());
-  EXPECT_EQ((*SyncFile::fromFd(named->get()))->name(), std::string(31, 'n'));
+  EXPECT_EQ(named->file->name(), std::string(31, 'n'));
   auto nul = SyncFile::create(fence, std::string_view("ab\0cd", 5));
   ASSERT_TRUE(nul.ok());
-  EXPECT_EQ((*SyncFile::fromFd(nul->get()))->name(), "ab");
+  EXPECT_EQ(nul->file->name(), "ab");
   fence->signal();
 }
 
 TEST(SyncFile, InfoReportsStatusTimestampAndNames) {
   auto fence = Timeline::create("drv", "tl")->createFence();
-  auto fd = SyncFile::create(fence);
-  ASSERT_TRUE(fd.ok());
-  auto file = *SyncFile::fromFd(fd->get());
+  auto created = SyncFile::create(fence);
+  ASSERT_TRUE(created.ok());
+  const auto& file = created->file;
   auto pending = file->info(true);
   EXPECT_EQ(pending.numFences, 1U);
   ASSERT_EQ(pending.fences.size(), 1U);
@@ -174,9 +140,9 @@ TEST(SyncFile, InfoStatusCarriesTheError) {
   auto fence = Timeline::create("drv", "tl")->createFence();
   fence->setError(-EIO);
   fence->signal();
-  auto fd = SyncFile::create(fence);
-  ASSERT_TRUE(fd.ok());
-  auto file = *SyncFile::fromFd(fd->get());
+  auto created = SyncFile::create(fence);
+  ASSERT_TRUE(created.ok());
+  const auto& file = created->file;
   EXPECT_EQ(file->info(true).status, -EIO);
   EXPECT_EQ(file->info(true).fences[0].status, -EIO);
   EXPECT_EQ(file->info(false).status, -EIO);
@@ -184,36 +150,28 @@ TEST(SyncFile, InfoStatusCarriesTheError) {
 
 TEST(SyncFile, SetDeadlineForwardsTheHint) {
   auto fence = std::make_shared<DeadlineFence>();
-  auto fd = SyncFile::create(fence);
-  ASSERT_TRUE(fd.ok());
-  (*SyncFile::fromFd(fd->get()))->setDeadline(424242);
+  auto created = SyncFile::create(fence);
+  ASSERT_TRUE(created.ok());
+  created->file->setDeadline(424242);
   EXPECT_EQ(fence->deadline.load(), 424242U);
   fence->signal();
 }
 
-TEST(SyncFile, MergeWithSomethingElseIsEnoent) {
-  auto fd = SyncFile::create(Fence::stub());
-  ASSERT_TRUE(fd.ok());
-  auto memfd = sys::memfdCreate("other", MFD_CLOEXEC);
-  ASSERT_TRUE(memfd.ok());
-  auto file = *SyncFile::fromFd(fd->get());
-  EXPECT_EQ(file->merge("m", memfd->get()).code(), ENOENT);
-  EXPECT_EQ(file->merge("m", -1).code(), ENOENT);
-}
+// MERGE with an fd that is not a sync file (ENOENT) is the ioctl's check: tests/uapi.
 
 TEST(SyncFile, MergeOfTheSameFenceIsThatFenceWithTheGivenName) {
   auto fence = Timeline::create("drv", "tl")->createFence();
-  auto fd = SyncFile::create(fence);
-  ASSERT_TRUE(fd.ok());
-  auto merged = (*SyncFile::fromFd(fd->get()))->merge("merged", fd->get());
+  auto created = SyncFile::create(fence);
+  ASSERT_TRUE(created.ok());
+  auto merged = created->file->merge("merged", *created->file);
   ASSERT_TRUE(merged.ok()) << merged.error().describe();
-  auto file = *SyncFile::fromFd(merged->get());
+  const auto& file = merged->file;
   EXPECT_EQ(file->fence(), fence);
   EXPECT_EQ(file->name(), "merged");
   EXPECT_EQ(file->info(false).numFences, 1U);
-  EXPECT_EQ(pollNow(merged->get()), 0);
+  EXPECT_EQ(pollNow(merged->readEnd.get()), 0);
   fence->signal();
-  EXPECT_EQ(pollNow(merged->get()), POLLIN);
+  EXPECT_EQ(pollNow(merged->readEnd.get()), POLLIN);
 }
 
 TEST(SyncFile, MergeOfTwoTimelinesWaitsForBoth) {
@@ -222,18 +180,18 @@ TEST(SyncFile, MergeOfTwoTimelinesWaitsForBoth) {
   auto fa = SyncFile::create(a);
   auto fb = SyncFile::create(b);
   ASSERT_TRUE(fa.ok() && fb.ok());
-  auto merged = (*SyncFile::fromFd(fa->get()))->merge("", fb->get());
+  auto merged = fa->file->merge("", *fb->file);
   ASSERT_TRUE(merged.ok());
-  auto file = *SyncFile::fromFd(merged->get());
+  const auto& file = merged->file;
   auto info = file->info(true);
   ASSERT_EQ(info.numFences, 2U);
   EXPECT_EQ(info.fences[0].objName, "a");
   EXPECT_EQ(info.fences[1].objName, "b");
   a->signal();
-  EXPECT_EQ(pollNow(merged->get()), 0);
+  EXPECT_EQ(pollNow(merged->readEnd.get()), 0);
   EXPECT_EQ(file->info(true).status, 0);
   b->signal();
-  EXPECT_EQ(pollNow(merged->get()), POLLIN);
+  EXPECT_EQ(pollNow(merged->readEnd.get()), POLLIN);
   EXPECT_EQ(file->info(true).status, 1);
 }
 
@@ -245,22 +203,21 @@ TEST(SyncFile, MergeOfSignalledFencesIsASignalledStubWithTheLatestTimestamp) {
   auto fa = SyncFile::create(a);
   auto fb = SyncFile::create(b);
   ASSERT_TRUE(fa.ok() && fb.ok());
-  auto merged = (*SyncFile::fromFd(fa->get()))->merge("done", fb->get());
+  auto merged = fa->file->merge("done", *fb->file);
   ASSERT_TRUE(merged.ok());
-  auto file = *SyncFile::fromFd(merged->get());
-  EXPECT_EQ(pollNow(merged->get()), POLLIN);
-  auto info = file->info(true);
+  EXPECT_EQ(pollNow(merged->readEnd.get()), POLLIN);
+  auto info = merged->file->info(true);
   ASSERT_EQ(info.numFences, 1U);
   EXPECT_EQ(info.status, 1);
   EXPECT_EQ(info.fences[0].timestampNs, 200U);
 }
 
-TEST(SyncFile, CloseThroughTheApiDropsTheEntryAndItsFence) {
+TEST(SyncFile, DroppingTheObjectDropsItsFenceAndCallback) {
   auto fence = Timeline::create("drv", "tl")->createFence();
-  auto fd = SyncFile::create(fence);
-  ASSERT_TRUE(fd.ok());
+  auto created = SyncFile::create(fence);
+  ASSERT_TRUE(created.ok());
   const long refs = fence.use_count();
-  SyncFile::close(std::move(*fd));
+  created->file.reset();
   EXPECT_EQ(fence.use_count(), refs - 1);
   // The callback went with it: signalling afterwards touches nothing freed.
   fence->signal();
@@ -268,49 +225,19 @@ TEST(SyncFile, CloseThroughTheApiDropsTheEntryAndItsFence) {
 
 TEST(SyncFile, SignallingAfterTheLastReaderClosedRaisesNoSigpipe) {
   auto fence = Timeline::create("drv", "tl")->createFence();
-  {
-    auto fd = SyncFile::create(fence);
-    ASSERT_TRUE(fd.ok());
-  }
-  // The entry is still registered (not pruned) and its callback armed: the write hits a pipe
-  // without readers, which must report EPIPE quietly instead of killing the process.
+  auto created = SyncFile::create(fence);
+  ASSERT_TRUE(created.ok());
+  // Every read end closed, the object (and its armed callback) still alive: the write hits a
+  // pipe without readers, which must report EPIPE quietly instead of killing the process.
+  created->readEnd.reset();
   fence->signal();
-  (void)SyncFile::prune();
+  EXPECT_TRUE(fence->isSignaled());
 }
 
-TEST(SyncFile, ADupKeepsTheFileAliveThroughClose) {
-  auto fence = Timeline::create("drv", "tl")->createFence();
-  auto fd = SyncFile::create(fence);
-  ASSERT_TRUE(fd.ok());
-  auto dup = sys::dup(fd->get());
-  ASSERT_TRUE(dup.ok());
-  SyncFile::close(std::move(*fd));
-  ASSERT_TRUE(SyncFile::getFence(dup->get()).ok());
-  fence->signal();
-  EXPECT_EQ(pollNow(dup->get()), POLLIN);
-  const long refs = fence.use_count();
-  dup->reset();
-  (void)SyncFile::prune();
-  EXPECT_EQ(fence.use_count(), refs - 1);
-}
+// How long the object lives behind its fds (dup, close(2), a child's copy) is the file table's
+// rule: tests/uapi/sync_file_fd_test.cpp and tests/uapi/lifetime_test.cpp.
 
-TEST(SyncFile, PlainlyClosedFilesArePrunedAndTheRegistryStaysBounded) {
-  (void)SyncFile::prune();
-  const std::size_t before = SyncFile::registeredCount();
-  auto fence = Timeline::create("drv", "tl")->createFence();
-  for (int i = 0; i < 1000; ++i) {
-    auto fd = SyncFile::create(fence);
-    ASSERT_TRUE(fd.ok());
-    // fd closes here without telling the registry.
-  }
-  EXPECT_LE(SyncFile::registeredCount(), 2 * before + 64);
-  (void)SyncFile::prune();
-  EXPECT_EQ(SyncFile::registeredCount(), before);
-  EXPECT_EQ(fence.use_count(), 1);
-  fence->signal();
-}
-
-TEST(SyncFile, ConcurrentCreateSignalAndClose) {
+TEST(SyncFile, ConcurrentCreateSignalAndDrop) {
   auto tl = Timeline::create("drv", "tl");
   std::vector<std::thread> threads;
   std::atomic<int> woken{0};
@@ -318,15 +245,16 @@ TEST(SyncFile, ConcurrentCreateSignalAndClose) {
     threads.emplace_back([&] {
       for (int i = 0; i < 200; ++i) {
         auto fence = tl->createFence();
-        auto fd = SyncFile::create(fence);
-        ASSERT_TRUE(fd.ok());
+        auto created = SyncFile::create(fence);
+        ASSERT_TRUE(created.ok());
         std::thread signaller([&] { fence->signal(); });
-        auto r = sys::pollOne(fd->get(), POLLIN, 5000ms);
+        auto r = sys::pollOne(created->readEnd.get(), POLLIN, 5000ms);
         signaller.join();
         if (r.ok() && *r == POLLIN) {
           ++woken;
         }
-        SyncFile::close(std::move(*fd));
+        created->readEnd.reset();
+        created->file.reset();
       }
     });
   }

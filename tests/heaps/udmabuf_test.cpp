@@ -7,6 +7,8 @@
 
 #include <cstring>
 
+#include "zbuf/uapi/context.h"
+
 namespace zbuf {
 namespace {
 
@@ -41,8 +43,11 @@ TEST(UdmabufTest, CreatesBufferSharingTheMemfdPages) {
   auto st = sys::fstat((*b)->fd().get());
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->size, 2 * kPage);  // the buffer's own file has the buffer's size
-  EXPECT_TRUE(Buffer::fromFd((*b)->fd().get()).ok());
-  EXPECT_EQ(Buffer::fromFd(memfd.get()).code(), EINVAL);  // the memfd is not the buffer
+  auto ctx = uapi::Context::create();
+  auto fd = ctx->installBuffer(*b);
+  ASSERT_TRUE(fd.ok()) << fd.error().describe();
+  EXPECT_EQ(ctx->bufferFromFd(fd->get()).value(), *b);
+  EXPECT_EQ(ctx->bufferFromFd(memfd.get()).code(), EINVAL);  // the memfd is not the buffer
 }
 
 TEST(UdmabufTest, TwoBuffersOnOneMemfd) {

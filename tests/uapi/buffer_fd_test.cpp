@@ -1,6 +1,6 @@
-// How long a buffer lives behind the fds the uAPI hands out (uapi/buffer_fd.h).
-#include "zbuf/uapi/buffer_fd.h"
-
+// dma_buf_fd and dma_buf_get on a context (uapi/context.h: installBuffer, bufferFromFd): the
+// flags an fd gets, finding the buffer again through any fd of it, and the basic lifetime rule
+// (the buffer lives while an fd refers to it). Every way of closing: lifetime_test.cpp.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -8,86 +8,116 @@
 #include <cstring>
 #include <vector>
 
+#include "core/fake_exporter.h"
 #include "uapi/uapi_helpers.h"
-#include "zbuf/core/sync_file.h"
 #include "zbuf/heaps/system_heap.h"
+#include "zbuf/uapi/context.h"
 
 namespace zbuf::uapi {
 namespace {
 
-std::weak_ptr<Buffer> weakOf(int fd) {
-  return testing::bufferOf(fd);
+class UapiBufferFd : public ::testing::Test {
+ protected:
+  ContextPtr ctx = Context::create();
+  Context::Scope scope{*ctx};
+};
+
+BufferPtr systemBuffer(std::uint64_t size = 4096) {
+  auto buffer = SystemHeap::instance()->allocate(size);
+  EXPECT_TRUE(buffer.ok());
+  return buffer.ok() ? *buffer : nullptr;
 }
 
-TEST(UapiBufferFd, TheBufferLivesWhileItsFdIsOpen) {
-  UniqueFd fd = testing::allocateBuffer();
-  auto weak = weakOf(fd.get());
-  (void)pruneBuffers();
+TEST_F(UapiBufferFd, TheBufferLivesWhileItsFdIsOpen) {
+  UniqueFd fd = zbuf::testing::allocateBuffer();
+  std::weak_ptr<Buffer> weak = zbuf::testing::bufferOf(fd.get());
+  (void)ctx->files().reap();  // the heap device's file, closed by allocateBuffer
+  EXPECT_EQ(ctx->files().size(), 1U);
   EXPECT_FALSE(weak.expired());
-  EXPECT_TRUE(Buffer::fromFd(fd.get()).ok());
-  close(std::move(fd));
+  EXPECT_TRUE(ctx->bufferFromFd(fd.get()).ok());
+  ASSERT_TRUE(ctx->close(std::move(fd)).ok());
   EXPECT_TRUE(weak.expired());
 }
 
-TEST(UapiBufferFd, ADupKeepsItThroughCloseAndAPlainCloseIsPruned) {
-  UniqueFd fd = testing::allocateBuffer();
-  auto weak = weakOf(fd.get());
-  auto dup = sys::dup(fd.get());
+TEST_F(UapiBufferFd, BufferFromFdFindsTheBufferThroughEveryFdOfIt) {
+  BufferPtr buffer = systemBuffer();
+  auto fd = ctx->installBuffer(buffer);
+  ASSERT_TRUE(fd.ok()) << fd.error().describe();
+  EXPECT_EQ(ctx->bufferFromFd(fd->get()).value(), buffer);
+  auto dup = sys::dup(fd->get());
   ASSERT_TRUE(dup.ok());
-  close(std::move(fd));
-  EXPECT_FALSE(weak.expired());
-  EXPECT_TRUE(Buffer::fromFd(dup->get()).ok());
-  dup->reset();  // close(2) without telling the uAPI
-  EXPECT_FALSE(weak.expired());
-  EXPECT_GE(pruneBuffers(), 1U);
-  EXPECT_TRUE(weak.expired());
+  EXPECT_EQ(ctx->bufferFromFd(dup->get()).value(), buffer);
+  auto second = ctx->installBuffer(buffer, O_RDONLY | O_CLOEXEC);  // another description
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(ctx->bufferFromFd(second->get()).value(), buffer);
+  EXPECT_EQ(ctx->files().size(), 1U);  // one file per buffer, whatever the descriptions
 }
 
-TEST(UapiBufferFd, AMappingKeepsTheMemoryButNotTheBuffer) {
-  UniqueFd fd = testing::allocateBuffer();
-  auto weak = weakOf(fd.get());
-  auto map = mmap(fd.get(), 4096, PROT_READ | PROT_WRITE, MAP_SHARED);
-  ASSERT_TRUE(map.ok());
-  close(std::move(fd));
-  EXPECT_TRUE(weak.expired());
-  std::memcpy(map->data(), "still", 5);  // the pages stay mapped
-  EXPECT_EQ(std::memcmp(map->data(), "still", 5), 0);
+TEST_F(UapiBufferFd, BufferFromFdErrors) {
+  EXPECT_EQ(ctx->bufferFromFd(-1).code(), EBADF);
+  auto memfd = sys::memfdCreate("not-a-buffer", MFD_CLOEXEC);
+  ASSERT_TRUE(memfd.ok());
+  EXPECT_EQ(ctx->bufferFromFd(memfd->get()).code(), EINVAL);
+  const int closed = memfd->get();
+  memfd->reset();
+  EXPECT_EQ(ctx->bufferFromFd(closed).code(), EBADF);
+  // The buffer's own memfd is not a dma-buf fd: only installed descriptions are.
+  BufferPtr buffer = systemBuffer();
+  EXPECT_EQ(ctx->bufferFromFd(buffer->fd().get()).code(), EINVAL);
+  // A sync file is not a buffer.
+  auto sync = ctx->installSyncFile(Fence::stub());
+  ASSERT_TRUE(sync.ok());
+  EXPECT_EQ(ctx->bufferFromFd(sync->get()).code(), EINVAL);
 }
 
-TEST(UapiBufferFd, TheTableStaysBounded) {
-  (void)pruneBuffers();
-  const std::size_t before = heldBufferCount();
-  for (int i = 0; i < 200; ++i) {
-    UniqueFd fd = testing::allocateBuffer();
-    // closed without telling the uAPI
-  }
-  EXPECT_LE(heldBufferCount(), 2 * before + 64);
-  (void)pruneBuffers();
-  EXPECT_EQ(heldBufferCount(), before);
+TEST_F(UapiBufferFd, AReleasedFileIsNotFoundAgain) {
+  BufferPtr buffer = systemBuffer();
+  auto fd = ctx->installBuffer(buffer);
+  ASSERT_TRUE(fd.ok());
+  // Another fd of the same inode made behind the context's back, kept past the release.
+  auto raw = sys::dup(buffer->fd().get());
+  ASSERT_TRUE(raw.ok());
+  ASSERT_TRUE(ctx->close(std::move(*fd)).ok());
+  EXPECT_EQ(ctx->files().size(), 0U);
+  EXPECT_EQ(ctx->bufferFromFd(raw->get()).code(), EINVAL);
+  // Installing again makes a new file for the same buffer.
+  auto again = ctx->installBuffer(buffer);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(ctx->bufferFromFd(again->get()).value(), buffer);
 }
 
-TEST(UapiBufferFd, InstallChecksFlags) {
-  auto buffer = SystemHeap::instance()->allocate(4096);
-  ASSERT_TRUE(buffer.ok());
-  EXPECT_EQ(installBuffer(*buffer, O_RDWR | O_NONBLOCK).code(), EINVAL);
-  EXPECT_EQ(installBuffer(nullptr).code(), EINVAL);
-  auto ro = installBuffer(*buffer, O_RDONLY);
+TEST_F(UapiBufferFd, InstallChecksFlags) {
+  BufferPtr buffer = systemBuffer();
+  EXPECT_EQ(ctx->installBuffer(buffer, O_RDWR | O_NONBLOCK).code(), EINVAL);
+  EXPECT_EQ(ctx->installBuffer(nullptr).code(), EINVAL);
+  auto ro = ctx->installBuffer(buffer, O_RDONLY);
   ASSERT_TRUE(ro.ok());
   EXPECT_EQ(*sys::getFileFlags(ro->get()) & O_ACCMODE, O_RDONLY);
   EXPECT_EQ(*sys::getFdFlags(ro->get()) & FD_CLOEXEC, 0);
-  EXPECT_EQ(*Buffer::fromFd(ro->get()), *buffer);
-  close(std::move(*ro));
+  EXPECT_EQ(*ctx->bufferFromFd(ro->get()), buffer);
+  auto rw = ctx->installBuffer(buffer, O_RDWR | O_CLOEXEC);
+  ASSERT_TRUE(rw.ok());
+  EXPECT_EQ(*sys::getFileFlags(rw->get()) & O_ACCMODE, O_RDWR);
+  EXPECT_EQ(*sys::getFdFlags(rw->get()) & FD_CLOEXEC, FD_CLOEXEC);
+  ASSERT_TRUE(ctx->close(std::move(*ro)).ok());
+  ASSERT_TRUE(ctx->close(std::move(*rw)).ok());
 }
 
-TEST(UapiBufferFd, CloseAlsoReleasesSyncFiles) {
-  auto fence = Timeline::create("drv", "tl")->createFence();
-  auto file = SyncFile::create(fence);
-  ASSERT_TRUE(file.ok());
-  const long refs = fence.use_count();
-  close(std::move(*file));
-  EXPECT_EQ(fence.use_count(), refs - 1);
-  fence->signal();
-  close(UniqueFd());  // nothing to close: no effect
+TEST_F(UapiBufferFd, TwoBuffersOnOneMemfdAreRefused) {
+  // A file is found by its inode, so one memfd cannot stand for two buffers (the kernel makes
+  // a new file per dma_buf_export).
+  auto counters = std::make_shared<test::FakeCounters>();
+  auto firstInfo = test::fakeInfo(counters);
+  SharedFd memfd = firstInfo.fd;
+  auto first = Buffer::exportBuffer(std::move(firstInfo));
+  ASSERT_TRUE(first.ok());
+  auto info = test::fakeInfo(counters);
+  info.fd = memfd;
+  auto second = Buffer::exportBuffer(std::move(info));
+  ASSERT_TRUE(second.ok());
+  auto fd = ctx->installBuffer(*first);
+  ASSERT_TRUE(fd.ok());
+  EXPECT_EQ(ctx->installBuffer(*second).code(), EBUSY);
 }
 
 }  // namespace

@@ -79,7 +79,7 @@ TEST(UapiCrossProcess, ChildPollsSyncFileThenReadsTheParentsData) {
   UniqueFd buffer = testing::allocateBuffer(kSize);
   ASSERT_TRUE(buffer.isValid());
   auto writer = Timeline::create("parent", "cpu-write")->createFence();
-  auto syncFile = SyncFile::create(writer);
+  auto syncFile = uapi::Context::current().installSyncFile(writer);
   ASSERT_TRUE(syncFile.ok());
   auto sockets = sys::socketpair(SOCK_STREAM);
   ASSERT_TRUE(sockets.ok());

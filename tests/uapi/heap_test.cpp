@@ -13,8 +13,8 @@
 
 #include "zbuf/base/sys.h"
 #include "zbuf/core/buffer.h"
+#include "zbuf/uapi/calls.h"
 #include "zbuf/uapi/dma_buf.h"
-#include "zbuf/uapi/ioctl.h"
 
 namespace zbuf::uapi {
 namespace {
@@ -61,7 +61,7 @@ TEST(UapiHeap, AllocWithKernelStructGivesAPageRoundedBuffer) {
   EXPECT_EQ(*size(buf.get()), sys::pageSize());
   EXPECT_EQ(*sys::getFdFlags(buf.get()) & FD_CLOEXEC, FD_CLOEXEC);
   EXPECT_EQ(*sys::getFileFlags(buf.get()) & O_ACCMODE, O_RDWR);
-  EXPECT_EQ((*Buffer::fromFd(buf.get()))->exporterName(), "system");
+  EXPECT_EQ(Context::current().bufferFromFd(buf.get()).value()->exporterName(), "system");
 }
 
 TEST(UapiHeap, FdFlagsSetCloexecAndAccessMode) {
@@ -192,11 +192,52 @@ int createErrno(int memfd, std::uint64_t offset, std::uint64_t size) {
   return udmabufCreate(dev->get(), &create).code();
 }
 
+// UDMABUF_CREATE of the whole of `memfd`, through the device node.
+Result<UniqueFd> ioctlCreate(int memfd) {
+  auto dev = openUdmabuf();
+  if (!dev.ok()) {
+    return std::move(dev).error();
+  }
+  UdmabufCreate create{static_cast<std::uint32_t>(memfd), kUdmabufFlagsCloexec, 0, 4096};
+  return udmabufCreate(dev->get(), &create);
+}
+
 TEST(UapiUdmabuf, ABadMemfdIsEbadfd) {
   auto other = sys::pipe();
   ASSERT_TRUE(other.ok());
   EXPECT_EQ(createErrno(other->first.get(), 0, 4096), EBADFD);
   EXPECT_EQ(createErrno(-1, 0, 4096), EBADFD);
+}
+
+TEST(UapiUdmabuf, AZbufFileIsNotAMemfdEvenWhenItsBackingIsOne) {
+  // A system-heap buffer is backed by a sealed memfd, but its fd is a dma-buf to the kernel:
+  // EBADFD, as udmabuf says for every file that is not shmem. So is a sync file.
+  auto buffer = allocate("system", 4096);
+  ASSERT_TRUE(buffer.ok());
+  EXPECT_EQ(createErrno(buffer->get(), 0, 4096), EBADFD);
+  auto sync = Context::current().installSyncFile(Fence::stub());
+  ASSERT_TRUE(sync.ok());
+  EXPECT_EQ(createErrno(sync->get(), 0, 4096), EBADFD);
+  // A udmabuf buffer is no memfd either.
+  UniqueFd memfd = sealedMemfd(4096);
+  auto made = ioctlCreate(memfd.get());
+  ASSERT_TRUE(made.ok()) << made.error().describe();
+  EXPECT_EQ(createErrno(made->get(), 0, 4096), EBADFD);
+  // In a list too.
+  auto dev = openUdmabuf();
+  ASSERT_TRUE(dev.ok());
+  std::vector<std::byte> raw(sizeof(udmabuf_create_list) + 2 * sizeof(udmabuf_create_item));
+  auto* list = reinterpret_cast<udmabuf_create_list*>(raw.data());
+  list->count = 2;
+  list->list[0] = {static_cast<__u32>(memfd.get()), 0, 0, 4096};
+  list->list[1] = {static_cast<__u32>(buffer->get()), 0, 0, 4096};
+  EXPECT_EQ(ioctl(dev->get(), UDMABUF_CREATE_LIST, list).code(), EBADFD);
+  // And the real sealed memfd alone works.
+  list->count = 1;
+  auto ok = ioctl(dev->get(), UDMABUF_CREATE_LIST, list);
+  ASSERT_TRUE(ok.ok()) << ok.error().describe();
+  UniqueFd listed = UniqueFd::adopt(static_cast<int>(*ok));
+  EXPECT_EQ(*size(listed.get()), 4096U);
 }
 
 TEST(UapiUdmabuf, SealRulesAreEinval) {
@@ -233,10 +274,15 @@ TEST(UapiUdmabuf, OtherRequestsAreEnottyAndNullIsEfault) {
   EXPECT_EQ(ioctl(dev->get(), UDMABUF_CREATE_LIST, nullptr).code(), EFAULT);
   auto heap = openHeap("system");
   ASSERT_TRUE(heap.ok());
+  // On the heap device they are the heap's answer: nr 0x42 and 0x43 are >= 1, EINVAL.
   UdmabufCreate create{};
-  EXPECT_EQ(udmabufCreate(heap->get(), &create).code(), ENOTTY);
+  EXPECT_EQ(udmabufCreate(heap->get(), &create).code(), EINVAL);
   UdmabufCreateList list{};
-  EXPECT_EQ(udmabufCreateList(heap->get(), &list).code(), ENOTTY);
+  EXPECT_EQ(udmabufCreateList(heap->get(), &list).code(), EINVAL);
+  // On any other file, ENOTTY.
+  auto memfd = sys::memfdCreate("x", MFD_CLOEXEC);
+  ASSERT_TRUE(memfd.ok());
+  EXPECT_EQ(udmabufCreate(memfd->get(), &create).code(), ENOTTY);
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "zbuf/base/sys.h"
-#include "zbuf/uapi/ioctl.h"
+#include "zbuf/uapi/calls.h"
 
 namespace zbuf::uapi {
 namespace {
@@ -23,8 +23,8 @@ using namespace std::chrono_literals;
 struct Files {
   std::shared_ptr<TimelineFence> a = Timeline::create("drv", "ta")->createFence();
   std::shared_ptr<TimelineFence> b = Timeline::create("drv", "tb")->createFence();
-  UniqueFd fa = *SyncFile::create(a);
-  UniqueFd fb = *SyncFile::create(b);
+  UniqueFd fa = *Context::current().installSyncFile(a);
+  UniqueFd fb = *Context::current().installSyncFile(b);
   ~Files() {
     a->signal();
     b->signal();
@@ -42,7 +42,7 @@ TEST(UapiSyncFile, MergeWithKernelStruct) {
   UniqueFd merged = UniqueFd::adopt(data.fence);
   ASSERT_TRUE(merged.isValid());
   EXPECT_EQ(*sys::getFdFlags(merged.get()) & FD_CLOEXEC, FD_CLOEXEC);
-  EXPECT_EQ((*SyncFile::fromFd(merged.get()))->name(), "merged");
+  EXPECT_EQ(syncFileInfo(merged.get())->name, "merged");
 }
 
 TEST(UapiSyncFile, MergeFlagsOrPadIsEinval) {
@@ -74,7 +74,7 @@ TEST(UapiSyncFile, MergeNameIsForcedNulTerminated) {
   data.fd2 = f.fb.get();
   ASSERT_TRUE(ioctl(f.fa.get(), SYNC_IOC_MERGE, &data).ok());
   UniqueFd merged = UniqueFd::adopt(data.fence);
-  EXPECT_EQ((*SyncFile::fromFd(merged.get()))->name(), std::string(31, 'x'));
+  EXPECT_EQ(syncFileInfo(merged.get())->name, std::string(31, 'x'));
 }
 
 TEST(UapiSyncFile, NullArgumentIsEfault) {

@@ -9,11 +9,15 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "zbuf/base/sys.h"
 #include "zbuf/core/buffer.h"
+#include "zbuf/core/bufinfo.h"
 #include "zbuf/core/fence.h"
 #include "zbuf/core/resv.h"
+#include "zbuf/heaps/system_heap.h"
+#include "zbuf/uapi/context.h"
 #include "zbuf/uapi/dma_buf.h"
 #include "zbuf/uapi/heap.h"
 
@@ -27,10 +31,26 @@ inline UniqueFd allocateBuffer(std::uint64_t len = 4096,
   return fd.ok() ? std::move(*fd) : UniqueFd();
 }
 
+// dma_buf_get on the calling thread's context.
 inline BufferPtr bufferOf(int fd) {
-  auto b = Buffer::fromFd(fd);
-  EXPECT_TRUE(b.ok());
+  auto b = uapi::Context::current().bufferFromFd(fd);
+  EXPECT_TRUE(b.ok()) << b.error().describe();
   return b.ok() ? *b : nullptr;
+}
+
+// A sync file for `fence`, installed in the calling thread's context (sync_file_create +
+// fd_install, as a driver returns one).
+inline UniqueFd syncFileFor(FencePtr fence) {
+  auto fd = uapi::Context::current().installSyncFile(std::move(fence));
+  EXPECT_TRUE(fd.ok()) << fd.error().describe();
+  return fd.ok() ? std::move(*fd) : UniqueFd();
+}
+
+// sync_file_get_fence on the calling thread's context.
+inline FencePtr fenceOf(int syncFileFd) {
+  auto f = uapi::Context::current().syncFileFence(syncFileFd);
+  EXPECT_TRUE(f.ok()) << f.error().describe();
+  return f.ok() ? *f : nullptr;
 }
 
 // vgem_fence_attach: a new unsignalled fence on its own context, added to the buffer's resv
@@ -65,6 +85,45 @@ inline bool dmabufSyncFileBusy(int bufferFd, std::uint32_t flags) {
   auto file = uapi::exportSyncFile(bufferFd, flags);
   EXPECT_TRUE(file.ok());
   return file.ok() && syncFileBusy(file->get());
+}
+
+// A system-heap buffer installed in `ctx` directly (dma_buf_fd), without opening the heap device
+// (so the context's table holds the buffer's file only).
+inline UniqueFd installSystemBuffer(uapi::Context& ctx, std::uint64_t len = 4096,
+                                    int fdFlags = O_RDWR | O_CLOEXEC) {
+  auto buffer = SystemHeap::instance()->allocate(len);
+  EXPECT_TRUE(buffer.ok()) << buffer.error().describe();
+  if (!buffer.ok()) {
+    return {};
+  }
+  auto fd = ctx.installBuffer(std::move(*buffer), fdFlags);
+  EXPECT_TRUE(fd.ok()) << fd.error().describe();
+  return fd.ok() ? std::move(*fd) : UniqueFd();
+}
+
+// Whether the buffer with this inode is in the process's buffer list (the kernel's db_list,
+// what bufinfo shows).
+inline bool bufferListed(std::uint64_t inode) {
+  for (const BufInfoEntry& e : collectBufInfo().buffers) {
+    if (e.inode == inode) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Waits until `done()` holds, checking it every 200 us, for at most `limit`: a bounded wait on
+// a condition another thread makes true (no fixed sleep). Returns whether it held.
+template <typename Pred>
+bool waitUntil(Pred done, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return true;
 }
 
 }  // namespace zbuf::testing

@@ -42,8 +42,8 @@ namespace zbuf::uapi {
 // DMA_HEAP_IOCTL_ALLOC on a heap fd; data->fd receives the buffer fd. ENOTTY if `heapFd` is
 // not a heap device.
 [[nodiscard]] Result<void> heapAlloc(int heapFd, DmaHeapAllocationData* data);
-// UDMABUF_CREATE / UDMABUF_CREATE_LIST on a udmabuf fd: the new buffer fd. ENOTTY if
-// `udmabufFd` is not the udmabuf device.
+// UDMABUF_CREATE / UDMABUF_CREATE_LIST on a udmabuf fd: the new buffer fd. On another fd, that
+// file's answer: EINVAL on a heap device (nr >= 1), ENOTTY on any other file.
 [[nodiscard]] Result<UniqueFd> udmabufCreate(int udmabufFd, const UdmabufCreate* create);
 [[nodiscard]] Result<UniqueFd> udmabufCreateList(int udmabufFd, const UdmabufCreateList* list);
 
