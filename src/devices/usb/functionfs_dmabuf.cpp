@@ -92,9 +92,9 @@ namespace {
 
 std::shared_ptr<DmabufRecord> findLocked(const EndpointState& ep, const Buffer& buffer) {
   // The newest attachment first, as the kernel's list_add/list_for_each_entry finds it.
-  for (auto it = ep.records.rbegin(); it != ep.records.rend(); ++it) {
-    if ((*it)->buffer.get() == &buffer) {
-      return *it;
+  for (std::size_t i = ep.records.size(); i-- > 0;) {
+    if (ep.records[i]->buffer.get() == &buffer) {
+      return ep.records[i];
     }
   }
   return nullptr;
@@ -202,8 +202,8 @@ void EndpointFile::detachAll() {
     records.swap(state_->records);
   }
   const auto link = function_->link();
-  for (auto it = records.rbegin(); it != records.rend(); ++it) {
-    releaseRecord(link, *it);
+  for (std::size_t i = records.size(); i-- > 0;) {
+    releaseRecord(link, records[i]);
   }
 }
 

@@ -268,19 +268,20 @@ const uapi::FileOperations& endpointFileOperations() noexcept {
   return kEndpointOps;
 }
 
-Result<void> mountFunctionFs(uapi::Context& context, std::shared_ptr<FunctionFs> function,
-                             std::string mountPoint) {
+Result<void> mountFunctionFs(uapi::Context& context, const std::shared_ptr<FunctionFs>& function,
+                             const std::string& mountPoint) {
   if (!function) {
     return Error(EINVAL, "ffs_fs_mount", "no function");
   }
-  while (mountPoint.size() > 1 && mountPoint.back() == '/') {
-    mountPoint.pop_back();
+  std::string root = mountPoint;
+  while (root.size() > 1 && root.back() == '/') {
+    root.pop_back();
   }
   auto mount = std::make_shared<Mount>();
   mount->context = context.weak_from_this();
   mount->function = function;
-  mount->mountPoint = mountPoint;
-  const std::string ep0 = mountPoint + "/ep0";
+  mount->mountPoint = root;
+  const std::string ep0 = root + "/ep0";
   ZBUF_TRY(context.addNode(ep0, [function, ep0](uapi::Context& c, int flags) -> Result<UniqueFd> {
     ZBUF_TRY(function->ep0Opened());  // ffs_ep0_open
     auto handle = std::make_shared<Ep0Handle>(Ep0Handle{function, ep0});

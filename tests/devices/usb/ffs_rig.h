@@ -12,7 +12,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "zbuf/core/buffer.h"
@@ -219,21 +218,6 @@ struct Rig {
   std::shared_ptr<FunctionFs> function;
   std::string mount;
 };
-
-// Waits (yielding) until `done()` holds, at most 5 s. A last close through the context is
-// noticed at once, but the table's reaper thread may have picked the close up first and be
-// running the release: the condition then holds a moment later.
-template <typename Pred>
-bool eventually(Pred done) {
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return false;
-    }
-    std::this_thread::yield();
-  }
-  return true;
-}
 
 // A system-heap buffer and an fd for it in `ctx`.
 struct Buf {

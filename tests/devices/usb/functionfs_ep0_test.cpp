@@ -21,7 +21,6 @@ using testing::Bytes;
 using testing::defaultDescriptors;
 using testing::descriptorsBlob;
 using testing::endpointDesc;
-using testing::eventually;
 using testing::interfaceDesc;
 using testing::Rig;
 using testing::RigOptions;
@@ -400,7 +399,7 @@ TEST(FfsEp0, ClosingEveryFileResetsTheFunction) {
   EXPECT_EQ(rig.function->state(), FfsState::Active);  // ep1 is still open
   EXPECT_TRUE(rig.open("ep2").ok());
   ASSERT_TRUE(rig.ctx->close(std::move(ep1)).ok());  // the last file
-  EXPECT_TRUE(eventually([&] { return rig.function->state() == FfsState::ReadDescriptors; }));
+  EXPECT_TRUE(rig.function->state() == FfsState::ReadDescriptors);
   EXPECT_FALSE(rig.function->bound());
   EXPECT_EQ(rig.function->dataEndpoints(), 0U);
   EXPECT_EQ(rig.open("ep1").code(), ENOENT);
@@ -421,7 +420,7 @@ TEST(FfsEp0, ClosingEp0BeforeTheStringsForgetsTheDescriptors) {
   const Bytes d = defaultDescriptors();
   ASSERT_EQ(rig.write(ep0.get(), d), static_cast<long>(d.size()));
   ASSERT_TRUE(rig.ctx->close(std::move(ep0)).ok());
-  EXPECT_TRUE(eventually([&] { return rig.function->state() == FfsState::ReadDescriptors; }));
+  EXPECT_TRUE(rig.function->state() == FfsState::ReadDescriptors);
   ep0 = rig.mustOpen("ep0");
   const Bytes s = stringsBlob();
   EXPECT_EQ(rig.write(ep0.get(), s), -EINVAL);  // a strings blob is not descriptors

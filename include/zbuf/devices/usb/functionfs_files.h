@@ -42,8 +42,8 @@ namespace zbuf::usb {
 // function is mounted already; EEXIST or EINVAL as Context::addNode. The mount lasts as long as
 // the context (there is no umount).
 [[nodiscard]] Result<void> mountFunctionFs(uapi::Context& context,
-                                           std::shared_ptr<FunctionFs> function,
-                                           std::string mountPoint);
+                                           const std::shared_ptr<FunctionFs>& function,
+                                           const std::string& mountPoint);
 
 // The kinds of the files (for drivers that recognise one).
 [[nodiscard]] const uapi::FileOperations& ep0FileOperations() noexcept;
