@@ -183,6 +183,18 @@ TEST(Fence, WaitAnyRefusesEmptyListAndNegativeTimeout) {
   EXPECT_EQ(Fence::waitAny(one, -1ns).code(), EINVAL);
 }
 
+// Like FenceArray::create and merge: a null member is EINVAL, wherever it is in the list and
+// even when another member is already signalled.
+TEST(Fence, WaitAnyRefusesANullMember) {
+  auto pending = Timeline::create("drv", "tl")->createFence();
+  const FencePtr nullFirst[] = {nullptr, pending};
+  EXPECT_EQ(Fence::waitAny(nullFirst, 1ms).code(), EINVAL);
+  const FencePtr nullAfterSignalled[] = {Fence::stub(), nullptr};
+  EXPECT_EQ(Fence::waitAny(nullAfterSignalled, 0ns).code(), EINVAL);
+  const FencePtr nullAlone[] = {nullptr};
+  EXPECT_EQ(Fence::waitAny(nullAlone, Fence::kWaitForever).code(), EINVAL);
+}
+
 TEST(Fence, DeadlineHintReachesTheDriverOnlyWhileUnsignalled) {
   TestFence f(Timeline::allocateContexts(1), 1);
   f.setDeadline(1000);
