@@ -185,16 +185,19 @@ Result<std::size_t> runFileio(FunctionFs& function, const std::shared_ptr<Fileio
 
 Result<std::size_t> EndpointFile::write(std::span<const std::byte> data) {
   ZBUF_TRY(refuseOnEp0("ffs_epfile_write"));
+  // ffs_epfile_io waits for the endpoint first and only then halts a wrong-direction call.
+  auto enabled = function_->waitEnabled(nonblock_);
+  ZBUF_TRY(enabled);
   if (!in_) {
     return Error(EBADMSG, "ffs_epfile_write",
                  fmt::format("ep{} is an OUT endpoint: writing halts it", index_));
   }
-  auto enabled = function_->waitEnabled(nonblock_);
-  ZBUF_TRY(enabled);
   if (fileioBuffer_.size() < data.size()) {
     fileioBuffer_.resize(data.size());
   }
-  std::memcpy(fileioBuffer_.data(), data.data(), data.size());
+  if (!data.empty()) {  // a zero-length write (a ZLP) may come with a null pointer
+    std::memcpy(fileioBuffer_.data(), data.data(), data.size());
+  }
   FileioRequest& r = *fileio_;
   r.owner = function_->id_;
   r.endpoint = index_;
@@ -206,12 +209,12 @@ Result<std::size_t> EndpointFile::write(std::span<const std::byte> data) {
 
 Result<std::size_t> EndpointFile::read(std::span<std::byte> out) {
   ZBUF_TRY(refuseOnEp0("ffs_epfile_read"));
+  auto enabled = function_->waitEnabled(nonblock_);
+  ZBUF_TRY(enabled);
   if (in_) {
     return Error(EBADMSG, "ffs_epfile_read",
                  fmt::format("ep{} is an IN endpoint: reading halts it", index_));
   }
-  auto enabled = function_->waitEnabled(nonblock_);
-  ZBUF_TRY(enabled);
   if (fileioBuffer_.size() < out.size()) {
     fileioBuffer_.resize(out.size());
   }
@@ -223,7 +226,9 @@ Result<std::size_t> EndpointFile::read(std::span<std::byte> out) {
   r.cpu = std::span(fileioBuffer_).first(out.size());
   auto n = runFileio(*function_, fileio_, enabled->link, "ffs_epfile_read");
   ZBUF_TRY(n);
-  std::memcpy(out.data(), fileioBuffer_.data(), *n);
+  if (*n != 0) {  // both pointers may be null for a zero-length read
+    std::memcpy(out.data(), fileioBuffer_.data(), *n);
+  }
   return *n;
 }
 

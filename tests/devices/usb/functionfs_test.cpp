@@ -93,6 +93,65 @@ TEST(FunctionFs, WrongDirectionHaltsWithEbadmsg) {
   EXPECT_EQ(f->open(2).value()->write(buf).code(), EBADMSG);
 }
 
+// ffs_epfile_io waits for the endpoint before it decides to halt: a wrong-direction call on an
+// endpoint that is not enabled is EAGAIN (non-blocking) or ENODEV (unbound), not EBADMSG.
+TEST(FunctionFs, WrongDirectionWaitsForTheEndpointBeforeHalting) {
+  std::vector<std::byte> buf(16);
+  auto unbound = FunctionFs::create();
+  EXPECT_EQ(unbound->open(1, O_NONBLOCK).value()->read(buf).code(), ENODEV);
+  EXPECT_EQ(unbound->open(2).value()->write(buf).code(), ENODEV);
+
+  auto link = UsbLink::create();
+  UsbHost host(link, {});
+  auto f = FunctionFs::create();
+  ASSERT_TRUE(f->bind(link).ok());
+  auto in = std::move(f->open(1, O_NONBLOCK).value());
+  auto out = std::move(f->open(2, O_NONBLOCK).value());
+  EXPECT_EQ(in->read(buf).code(), EAGAIN);
+  EXPECT_EQ(out->write(buf).code(), EAGAIN);
+  ASSERT_TRUE(host.configure().ok());
+  EXPECT_EQ(in->read(buf).code(), EBADMSG);
+  EXPECT_EQ(out->write(buf).code(), EBADMSG);
+  f->unbind();
+}
+
+// A zero-length write or read is a zero-length transfer; no copy of zero bytes from or to a
+// null pointer (UBSan: null pointer passed to memcpy).
+TEST(FunctionFs, ZeroLengthFileioIsAZeroLengthTransfer) {
+  auto link = UsbLink::create();
+  UsbHost host(link, {});
+  auto f = FunctionFs::create();
+  ASSERT_TRUE(f->bind(link).ok());
+  ASSERT_TRUE(host.configure().ok());
+  auto in = std::move(f->open(1).value());
+  auto out = std::move(f->open(2).value());
+  EXPECT_EQ(in->write(std::span<const std::byte>{}).value(), 0U);
+  host.startSending(2, 16);
+  EXPECT_EQ(out->read(std::span<std::byte>{}).value(), 0U);
+  std::vector<std::byte> buf(16);
+  EXPECT_EQ(out->read(buf).value(), 16U);  // the host's data was not used up by the empty read
+  EXPECT_EQ(link->executed(), 3U);
+  f->unbind();
+}
+
+// The link does not own its function: dropping both while bound frees both (and joins the link
+// thread) instead of leaving a reference cycle and a running thread behind at exit.
+TEST(FunctionFs, ReleasingABoundFunctionAndItsLinkFreesBoth) {
+  std::weak_ptr<UsbLink> weakLink;
+  std::weak_ptr<FunctionFs> weakFunction;
+  {
+    auto link = UsbLink::create();
+    UsbHost host(link, {});
+    auto f = FunctionFs::create();
+    ASSERT_TRUE(f->bind(link).ok());
+    ASSERT_TRUE(host.configure().ok());
+    weakLink = link;
+    weakFunction = f;
+  }
+  EXPECT_TRUE(weakFunction.expired());
+  EXPECT_TRUE(weakLink.expired());
+}
+
 TEST(FunctionFs, Ep0CarriesNoData) {
   auto f = FunctionFs::create();
   auto ep0 = std::move(f->open(0).value());

@@ -9,7 +9,9 @@
 // The fileio interface: write() on an IN endpoint (gadget to host) copies the data into a
 // request buffer queued to the link and returns when the transfer completed; read() on an OUT
 // endpoint (host to gadget) queues a request and copies the received data out. The wrong
-// direction halts the endpoint and fails with EBADMSG, as the kernel does.
+// direction halts the endpoint and fails with EBADMSG, as the kernel does, once the endpoint is
+// enabled: like ffs_epfile_io it first waits for it (EAGAIN non-blocking, ENODEV unbound).
+// A zero-length call queues a zero-length transfer.
 //
 // The DMABUF interface (ATTACH/DETACH/TRANSFER, docs/usb.md has the errno table): buffers are
 // attached to and mapped once for the controller (IN: DMA_TO_DEVICE, the controller reads
