@@ -2,8 +2,24 @@
 # The test command: installs what is missing, then builds and runs every test in three
 # variants: the normal build (all tests), AddressSanitizer + UndefinedBehaviorSanitizer with
 # fence-signalling checks (all tests), and ThreadSanitizer (the stress and concurrency tests).
+#
+# Usage: scripts/test.sh [--repeat-tsan N]
+#   --repeat-tsan N (or ZBUF_TSAN_REPEAT=N): only the ThreadSanitizer variant, running each
+#   stress and concurrency test N times (ctest --repeat until-fail:N) to shake out rare races.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+repeat=${ZBUF_TSAN_REPEAT:-}
+while (($#)); do
+  case "$1" in
+    --repeat-tsan) repeat=${2:-}; shift 2 || shift ;;
+    --repeat-tsan=*) repeat=${1#*=}; shift ;;
+    *) echo "usage: $0 [--repeat-tsan N]" >&2; exit 2 ;;
+  esac
+done
+if [[ -n "$repeat" && ! "$repeat" =~ ^[1-9][0-9]*$ ]]; then
+  echo "$0: the repeat count must be a positive integer, not '$repeat'" >&2
+  exit 2
+fi
 "$root/scripts/deps.sh"
 jobs=$(nproc)
 run() {  # run VARIANT [ctest args...]
@@ -17,6 +33,11 @@ run() {  # run VARIANT [ctest args...]
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+if [[ -n "$repeat" ]]; then
+  run tsan -L 'stress|concurrency' --repeat "until-fail:$repeat"
+  echo "== zbuf: every stress and concurrency test passed $repeat times under ThreadSanitizer =="
+  exit 0
+fi
 run release
 run asan
 run tsan -L 'stress|concurrency'

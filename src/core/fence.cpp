@@ -3,6 +3,8 @@
 // take the lock (callbacks may query the fence they run for).
 #include "zbuf/core/fence.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <ctime>
 #include <vector>
@@ -292,6 +294,11 @@ Result<Fence::WaitAnyResult> Fence::waitAny(std::span<const FencePtr> fences,
   checkSignallingSection(SignallingViolation::FenceWait);
   if (fences.empty() || timeout < Duration::zero()) {
     return Error(EINVAL, "Fence::waitAny", fences.empty() ? "no fences" : "negative timeout");
+  }
+  for (std::size_t i = 0; i < fences.size(); ++i) {
+    if (fences[i] == nullptr) {  // as FenceArray::create and merge refuse one
+      return Error(EINVAL, "Fence::waitAny", fmt::format("fence {} is null", i));
+    }
   }
   auto firstSignaled = [&]() -> std::optional<std::size_t> {
     for (std::size_t i = 0; i < fences.size(); ++i) {

@@ -6,6 +6,7 @@
 #include <execinfo.h>
 #include <fmt/format.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -146,43 +147,81 @@ SignallingReportHandler setSignallingReportHandler(SignallingReportHandler h) {
 // Allocation hook: every C++ heap allocation made inside a signalling section is reported, with
 // the caller of operator new as the location. (C allocations through malloc() are not hooked;
 // zbuf's own code allocates only with new.) Outside a section the cost is one thread_local load.
+//
+// Every replaceable form is replaced, together ([new.delete]): plain, array, aligned, nothrow
+// and their sized deletes. A form left out would come from the C++ runtime (or from the
+// sanitizer's runtime, which tracks operator new separately from malloc), so that a block it
+// allocates would reach our free() and be reported as an alloc-dealloc mismatch; and a
+// nothrow allocation inside a section would go unreported.
 namespace {
-[[gnu::always_inline]] inline void* checkedAllocate(std::size_t size, void* caller) {
+// The allocation loop of the standard's operator new: retry through the new-handler; nullptr
+// when there is none. A handler that throws std::bad_alloc ends the loop with that exception.
+[[gnu::always_inline]] inline void* allocateOrNull(std::size_t size, std::size_t align,
+                                                   void* caller) {
   if (zbuf::FenceSignallingSection::active()) {
     zbuf::reportSignallingAllocation(caller);
   }
-  void* p = std::malloc(size == 0 ? 1 : size);  // NOLINT(cppcoreguidelines-no-malloc)
+  std::size_t bytes = size == 0 ? 1 : size;
+  if (align != 0) {
+    if (bytes > SIZE_MAX - (align - 1)) {
+      return nullptr;  // the rounded size would wrap around
+    }
+    bytes = (bytes + align - 1) / align * align;  // aligned_alloc wants a multiple
+  }
+  for (;;) {
+    void* p = align != 0 ? std::aligned_alloc(align, bytes) : std::malloc(bytes);
+    if (p != nullptr) {
+      return p;
+    }
+    const std::new_handler handler = std::get_new_handler();
+    if (handler == nullptr) {
+      return nullptr;
+    }
+    handler();
+  }
+}
+[[gnu::always_inline]] inline void* allocate(std::size_t size, std::size_t align, void* caller) {
+  void* p = allocateOrNull(size, align, caller);
   if (p == nullptr) {
     throw std::bad_alloc();
   }
   return p;
 }
-[[gnu::always_inline]] inline void* checkedAllocateAligned(std::size_t size, std::align_val_t al,
-                                                           void* caller) {
-  if (zbuf::FenceSignallingSection::active()) {
-    zbuf::reportSignallingAllocation(caller);
+[[gnu::always_inline]] inline void* allocateNothrow(std::size_t size, std::size_t align,
+                                                    void* caller) noexcept {
+  try {
+    return allocateOrNull(size, align, caller);
+  } catch (...) {  // a new-handler's std::bad_alloc: nothrow forms return nullptr instead
+    return nullptr;
   }
-  const auto align = static_cast<std::size_t>(al);
-  void* p = std::aligned_alloc(align, (size + align - 1) / align * align);
-  if (p == nullptr) {
-    throw std::bad_alloc();
-  }
-  return p;
 }
 }  // namespace
 
 // NOLINTBEGIN(cppcoreguidelines-no-malloc): the replaceable allocation functions
 void* operator new(std::size_t size) {
-  return checkedAllocate(size, __builtin_return_address(0));
+  return allocate(size, 0, __builtin_return_address(0));
 }
 void* operator new[](std::size_t size) {
-  return checkedAllocate(size, __builtin_return_address(0));
+  return allocate(size, 0, __builtin_return_address(0));
 }
 void* operator new(std::size_t size, std::align_val_t al) {
-  return checkedAllocateAligned(size, al, __builtin_return_address(0));
+  return allocate(size, static_cast<std::size_t>(al), __builtin_return_address(0));
 }
 void* operator new[](std::size_t size, std::align_val_t al) {
-  return checkedAllocateAligned(size, al, __builtin_return_address(0));
+  return allocate(size, static_cast<std::size_t>(al), __builtin_return_address(0));
+}
+void* operator new(std::size_t size, const std::nothrow_t& /*tag*/) noexcept {
+  return allocateNothrow(size, 0, __builtin_return_address(0));
+}
+void* operator new[](std::size_t size, const std::nothrow_t& /*tag*/) noexcept {
+  return allocateNothrow(size, 0, __builtin_return_address(0));
+}
+void* operator new(std::size_t size, std::align_val_t al, const std::nothrow_t& /*tag*/) noexcept {
+  return allocateNothrow(size, static_cast<std::size_t>(al), __builtin_return_address(0));
+}
+void* operator new[](std::size_t size, std::align_val_t al,
+                     const std::nothrow_t& /*tag*/) noexcept {
+  return allocateNothrow(size, static_cast<std::size_t>(al), __builtin_return_address(0));
 }
 void operator delete(void* p) noexcept {
   std::free(p);
@@ -206,6 +245,18 @@ void operator delete(void* p, std::size_t /*size*/, std::align_val_t /*al*/) noe
   std::free(p);
 }
 void operator delete[](void* p, std::size_t /*size*/, std::align_val_t /*al*/) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, const std::nothrow_t& /*tag*/) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t& /*tag*/) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t /*al*/, const std::nothrow_t& /*tag*/) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::align_val_t /*al*/, const std::nothrow_t& /*tag*/) noexcept {
   std::free(p);
 }
 // NOLINTEND(cppcoreguidelines-no-malloc)

@@ -191,7 +191,7 @@ std::uint64_t walkCached(const Device& device, const SgTable& table, F&& walk) n
     }
     lines += walk(*range);
     // Each entry's maintenance ends with a barrier (dma_sync_sg: a dsb per entry on arm64).
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    table.cache()->barrier();
   }
   return lines;
 }

@@ -12,6 +12,7 @@
 
 #include <charconv>
 
+#include "zbuf/base/sys.h"
 #include "zbuf/core/fence.h"
 
 namespace zbuf::heap_detail {
@@ -279,8 +280,12 @@ namespace zbuf::heap_detail {
 
 Result<std::uint64_t> checkAllocation(std::string_view heap, std::uint64_t len, int fdFlags,
                                       std::uint64_t heapFlags, std::uint64_t pageSize) {
-  if (len == 0) {
-    return Error(EINVAL, "dma_heap_alloc", fmt::format("heap {}: length 0", heap));
+  // dma_heap_buffer_alloc: len = PAGE_ALIGN(len); if (!len) return -EINVAL. A length within
+  // a page of 2^64 wraps around to 0 there, so it is EINVAL too, not a failed allocation.
+  const std::uint64_t machinePage = sys::pageSize();
+  if (len == 0 || len > ~std::uint64_t{0} - (machinePage - 1)) {
+    return Error(EINVAL, "dma_heap_alloc",
+                 fmt::format("heap {}: length {} page-aligns to 0", heap, len));
   }
   if ((fdFlags & ~(O_CLOEXEC | O_ACCMODE)) != 0) {
     return Error(

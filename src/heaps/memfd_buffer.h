@@ -78,8 +78,9 @@ struct MemfdBuffer {
 
 namespace zbuf::heap_detail {
 
-// The dma-heap allocation checks: EINVAL for len 0, unknown fd flags or heap flags; ENOMEM
-// above what can be backed. Returns len rounded up to `pageSize`.
+// The dma-heap allocation checks: EINVAL for a len that page-aligns to 0 (0, or within a page
+// of 2^64, where the kernel's PAGE_ALIGN wraps), unknown fd flags or heap flags; ENOMEM above
+// what can be backed. Returns len rounded up to `pageSize`.
 [[nodiscard]] Result<std::uint64_t> checkAllocation(std::string_view heap, std::uint64_t len,
                                                     int fdFlags, std::uint64_t heapFlags,
                                                     std::uint64_t pageSize);

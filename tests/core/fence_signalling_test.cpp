@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -216,6 +218,59 @@ TEST(FenceSignalling, SectionsArePerThread) {
   t.join();
   EXPECT_FALSE(otherActive);
   EXPECT_TRUE(reports.list().empty());
+}
+
+struct alignas(64) Wide {
+  char bytes[64];
+};
+
+// Keeps the optimiser from removing a new/delete pair.
+void keep(const void* p) {
+  asm volatile("" : : "r"(p) : "memory");
+}
+
+// The checked build replaces every form of operator new and delete together: a nothrow or
+// aligned new left to the runtime would hand a block to the replaced delete's free()
+// (AddressSanitizer: alloc-dealloc-mismatch) and escape the section's report.
+TEST(FenceSignalling, EveryFormOfNewIsReportedAndFreedByItsDelete) {
+  Reports reports;
+  {
+    const FenceSignallingSection section;
+    int* one = new (std::nothrow) int(7);
+    keep(one);
+    delete one;
+    int* many = new (std::nothrow) int[4];
+    keep(many);
+    delete[] many;
+    Wide* wide = new (std::nothrow) Wide;
+    keep(wide);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(wide) % alignof(Wide), 0U);
+    delete wide;
+    Wide* wides = new (std::nothrow) Wide[3];
+    keep(wides);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(wides) % alignof(Wide), 0U);
+    delete[] wides;
+    Wide* thrown = new Wide;
+    keep(thrown);
+    delete thrown;
+    void* raw = ::operator new (10, std::align_val_t{32}, std::nothrow);
+    keep(raw);
+    ::operator delete (raw, std::align_val_t{32}, std::nothrow);
+  }
+  if constexpr (kSignallingChecks) {
+    EXPECT_EQ(reports.list().size(), 6U);
+    for (const auto& r : reports.list()) {
+      EXPECT_EQ(r.violation, SignallingViolation::Allocation);
+      EXPECT_NE(r.location.find("operator new called from"), std::string::npos) << r.location;
+    }
+    // The replacement rounds aligned sizes up to a multiple of the alignment: SIZE_MAX - 2
+    // would wrap around to a tiny block, so it fails instead.
+    volatile std::size_t wraps = SIZE_MAX - 2;  // volatile: a constant is refused at compile time
+    EXPECT_EQ(::operator new (wraps, std::align_val_t{64}, std::nothrow), nullptr);
+    EXPECT_THROW((void)::operator new (wraps, std::align_val_t{64}), std::bad_alloc);
+  } else {
+    EXPECT_TRUE(reports.list().empty());
+  }
 }
 
 TEST(FenceSignalling, ViolationNames) {

@@ -183,6 +183,18 @@ TEST(Fence, WaitAnyRefusesEmptyListAndNegativeTimeout) {
   EXPECT_EQ(Fence::waitAny(one, -1ns).code(), EINVAL);
 }
 
+// Like FenceArray::create and merge: a null member is EINVAL, wherever it is in the list and
+// even when another member is already signalled.
+TEST(Fence, WaitAnyRefusesANullMember) {
+  auto pending = Timeline::create("drv", "tl")->createFence();
+  const FencePtr nullFirst[] = {nullptr, pending};
+  EXPECT_EQ(Fence::waitAny(nullFirst, 1ms).code(), EINVAL);
+  const FencePtr nullAfterSignalled[] = {Fence::stub(), nullptr};
+  EXPECT_EQ(Fence::waitAny(nullAfterSignalled, 0ns).code(), EINVAL);
+  const FencePtr nullAlone[] = {nullptr};
+  EXPECT_EQ(Fence::waitAny(nullAlone, Fence::kWaitForever).code(), EINVAL);
+}
+
 TEST(Fence, DeadlineHintReachesTheDriverOnlyWhileUnsignalled) {
   TestFence f(Timeline::allocateContexts(1), 1);
   f.setDeadline(1000);
@@ -275,6 +287,40 @@ TEST(Fence, CallbackRemovedBeforeSignalNeverRuns) {
   EXPECT_FALSE(f->removeCallback(b));
   f->signal();
   EXPECT_EQ(runs, 101);
+}
+
+// The contract the stress tests rely on (dma_fence_signal sets the bit, then runs the callbacks
+// under the lock): the fence reads as signalled while callbacks are still running, so a node
+// may be freed only after it ran or removeCallback() returned false, which waits for the
+// signaller through the lock.
+TEST(Fence, SignalledBeforeCallbacksFinishRemoveWaitsForThem) {
+  auto f = Timeline::create("drv", "tl")->createFence();
+  std::atomic<bool> entered{false};
+  std::atomic<bool> gate{false};
+  std::atomic<int> laterRuns{0};
+  FenceCallbackFn first([&](Fence&) {
+    entered = true;
+    entered.notify_all();
+    gate.wait(false);
+  });
+  FenceCallbackFn later([&](Fence&) { laterRuns.fetch_add(1, std::memory_order_relaxed); });
+  ASSERT_TRUE(f->addCallback(first).ok());
+  ASSERT_TRUE(f->addCallback(later).ok());
+  std::thread signaller([&] { f->signal(); });
+  entered.wait(false);
+  EXPECT_TRUE(f->isSignaledFlag());
+  EXPECT_GT(f->waitTimeout(1s)->count(), 0);  // returns although `later` has not run yet
+  EXPECT_EQ(laterRuns.load(), 0);
+  int runsWhenRemoveReturned = -1;
+  std::thread remover([&] {
+    EXPECT_FALSE(f->removeCallback(later));
+    runsWhenRemoveReturned = laterRuns.load(std::memory_order_relaxed);
+  });
+  gate = true;
+  gate.notify_all();
+  remover.join();
+  signaller.join();
+  EXPECT_EQ(runsWhenRemoveReturned, 1);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "zbuf/base/sys.h"
 #include "zbuf/heaps/heap.h"
 #include "zbuf/uapi/context.h"
 
@@ -56,7 +57,16 @@ TEST(SystemHeapTest, RefusesWhatCannotBeBacked) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.code(), ENOMEM);
   EXPECT_NE(r.error().message().find("can be backed"), std::string::npos);
-  EXPECT_EQ(SystemHeap::instance()->allocate(~std::uint64_t{0}).code(), ENOMEM);
+}
+
+// The kernel page-aligns the length first: within a page of 2^64 it wraps to 0 (EINVAL); the
+// largest length that does not wrap is merely too big (ENOMEM).
+TEST(SystemHeapTest, ALengthThatPageAlignsToZeroIsEinval) {
+  auto heap = SystemHeap::instance();
+  const std::uint64_t page = sys::pageSize();
+  EXPECT_EQ(heap->allocate(~std::uint64_t{0}).code(), EINVAL);
+  EXPECT_EQ(heap->allocate(~std::uint64_t{0} - (page - 2)).code(), EINVAL);  // 2^64 - page + 1
+  EXPECT_EQ(heap->allocate(~std::uint64_t{0} - (page - 1)).code(), ENOMEM);  // 2^64 - page
 }
 
 TEST(SystemHeapTest, MmapSharesMemoryAndRefusesPrivate) {

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 namespace zbuf {
@@ -134,14 +135,20 @@ TEST(Pipeline, RequestStopEndsADurationRunEarly) {
   auto p = Pipeline::create(c);
   ASSERT_TRUE(p.ok());
   int calls = 0;
+  std::atomic<bool> progressed{false};
+  // Stop once the run has reported progress (a fixed delay raced the first report under TSan).
   std::thread stopper([&] {
-    std::this_thread::sleep_for(600ms);
+    progressed.wait(false);
     p->requestStop();
   });
   auto r = p->run(StreamMode::Dmabuf, [&](const StreamProgress& pr) {
     ++calls;
     EXPECT_GE(pr.seconds, 0);
+    progressed = true;
+    progressed.notify_all();
   });
+  progressed = true;  // releases the stopper if the run ended without a report
+  progressed.notify_all();
   stopper.join();
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->stopped);

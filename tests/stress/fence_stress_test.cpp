@@ -34,9 +34,18 @@ constexpr int kAdders = 2;
 constexpr int kCallbacksPerAdder = 16;
 
 // Checks every node of one round; returns the number of broken promises.
-int checkNodes(std::vector<CountingCb>& nodes) {
+//
+// A signalled fence does not mean its callbacks have finished: the signalled bit is set before
+// they run, and a chain signals on its worker thread, so wait() can return while that thread
+// still walks the list. As with dma_fence_remove_callback, a node may be inspected and freed
+// only once it was removed or removeCallback() returns false (the signaller runs callbacks
+// under the fence lock, which removeCallback takes): that is what makes `runs` final here.
+int checkNodes(Fence& fence, std::vector<CountingCb>& nodes) {
   int bad = 0;
   for (auto& n : nodes) {
+    if (n.added && !n.removed) {
+      bad += fence.removeCallback(n) ? 1 : 0;  // signalled: nothing can still be queued
+    }
     const int runs = n.runs.load();
     if (!n.added) {
       bad += runs != 0 || n.removed ? 1 : 0;  // ENOENT: never runs, cannot be removed
@@ -92,9 +101,10 @@ void race(MakeFence makeFence, SignalRound signalRound) {
     }
     sync.arrive_and_wait();
     sync.arrive_and_wait();
-    // All three are done: the fence has signalled (the signaller waited for it).
+    // All three are done: the fence has signalled (the signaller waited for it), though its
+    // callbacks may still be running on the chain worker; checkNodes() waits for them.
     for (auto& list : nodes) {
-      bad += checkNodes(list);
+      bad += checkNodes(*fence, list);
       for (auto& n : list) {
         removed += n.removed ? 1 : 0;
         ran += n.runs.load();

@@ -58,6 +58,9 @@ class DeviceCache {
                                  std::span<std::byte> memory) noexcept;
 
   [[nodiscard]] std::unique_lock<std::mutex> lock() { return std::unique_lock(m_); }
+  // A full memory barrier (a sequentially consistent read-modify-write: a locked instruction on
+  // x86; std::atomic_thread_fence is not supported by ThreadSanitizer).
+  void barrier() noexcept { barriers_.fetch_add(1, std::memory_order_seq_cst); }
 
   // Counters (relaxed): syncs done and lines they copied, for tests and benchmarks.
   struct Stats {
@@ -82,6 +85,7 @@ class DeviceCache {
   std::atomic<std::uint64_t> writeBacks_{0};
   std::atomic<std::uint64_t> linesFilled_{0};
   std::atomic<std::uint64_t> linesWrittenBack_{0};
+  std::atomic<std::uint64_t> barriers_{0};
 };
 
 }  // namespace zbuf

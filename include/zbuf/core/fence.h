@@ -138,7 +138,7 @@ class Fence : public std::enable_shared_from_this<Fence> {
     Duration remaining;  // 0 on timeout
     std::size_t index;   // the first signalled fence (in array order); meaningless on timeout
   };
-  // dma_fence_wait_any_timeout: EINVAL for an empty list or a negative timeout.
+  // dma_fence_wait_any_timeout: EINVAL for an empty list, a null member or a negative timeout.
   [[nodiscard]] static Result<WaitAnyResult> waitAny(std::span<const FencePtr> fences,
                                                      Duration timeout) noexcept;
 

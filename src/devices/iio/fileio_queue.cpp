@@ -229,19 +229,27 @@ Result<std::size_t> FileioQueue::read(std::span<std::byte> out, bool nonblock,
     return Error(EINVAL, "iio_buffer_read", "read smaller than one sample frame");
   }
   const std::size_t n = out.size() - out.size() % frameBytes_;
+  if (nonblock) {
+    // iio_buffer_read: a non-blocking read waits for nothing (to_wait = 0, whatever the
+    // watermark or the enable state) and takes what is there; nothing is EAGAIN, never 0.
+    const std::size_t copied = copyBlocks(out.data(), n, /*toApplication=*/true);
+    if (copied == 0) {
+      return Error(EAGAIN, "iio_buffer_read", "no data ready");
+    }
+    return copied;
+  }
   {
     std::unique_lock list(listMutex_);
     const std::uint64_t want =
         std::max<std::uint64_t>(std::min<std::uint64_t>(watermarkBytes, n), frameBytes_);
     while (enabled_ && availableLocked() < want) {
-      if (nonblock) {
-        return Error(EAGAIN, "iio_buffer_read");
-      }
       ++waiters_;
       cv_.wait(list);
       --waiters_;
     }
     if (!enabled_) {
+      // The kernel keeps a blocking reader waiting (for a signal) on a disabled, drained
+      // buffer; zbuf has no signals to end that wait, so it reports end of file.
       return std::size_t{0};
     }
   }

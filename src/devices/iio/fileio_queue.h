@@ -60,9 +60,10 @@ class FileioQueue {
   // Second half, after the engine was terminated: every block is free and empty again.
   void reset();
 
-  // Copies completed data out (input). Waits until min(watermarkBytes, out.size()) bytes are
-  // ready unless `nonblock` (EAGAIN). 0 when the buffer is disabled. EINVAL if out is smaller
-  // than one frame; the size is rounded down to whole frames.
+  // Copies completed data out (input). Blocking: waits until min(watermarkBytes, out.size())
+  // bytes are ready; 0 when the buffer is (or gets) disabled. Non-blocking (as the kernel):
+  // takes whatever is ready, whatever the watermark; EAGAIN when nothing is, disabled or not.
+  // EINVAL if out is smaller than one frame; the size is rounded down to whole frames.
   [[nodiscard]] Result<std::size_t> read(std::span<std::byte> out, bool nonblock,
                                          std::uint64_t watermarkBytes);
   // Copies into output blocks (output). Waits for a free block unless `nonblock` (EAGAIN).

@@ -436,7 +436,9 @@ Result<std::size_t> EndpointFile::write(std::span<const std::byte> data) {
   if (buffer.size() < data.size()) {
     buffer.resize(data.size());
   }
-  std::memcpy(buffer.data(), data.data(), data.size());
+  if (!data.empty()) {  // a zero-length write (a ZLP) may come with a null pointer
+    std::memcpy(buffer.data(), data.data(), data.size());
+  }
   FileioRequest& r = *state_->fileio;
   r.owner = function_->id_;
   r.endpoint = index_;
@@ -473,7 +475,9 @@ Result<std::size_t> EndpointFile::read(std::span<std::byte> out) {
   r.cpu = std::span(buffer).first(out.size());
   auto n = runFileio(state_->fileio, enabled->link, kOp);
   ZBUF_TRY(n);
-  std::memcpy(out.data(), buffer.data(), *n);
+  if (*n != 0) {  // both pointers may be null for a zero-length read
+    std::memcpy(out.data(), buffer.data(), *n);
+  }
   return *n;
 }
 

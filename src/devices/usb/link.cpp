@@ -85,12 +85,15 @@ UsbLink::~UsbLink() {
   completeList(list, -ESHUTDOWN);
 }
 
-Result<void> UsbLink::bindGadget(std::shared_ptr<UsbGadget> gadget, std::uint64_t owner) {
+Result<void> UsbLink::bindGadget(const std::shared_ptr<UsbGadget>& gadget, std::uint64_t owner) {
   const std::lock_guard lock(m_);
-  if (gadget_) {
+  if (owner == 0) {
+    return Error(EINVAL, "UsbLink::bindGadget", "owner 0 means 'no function'");
+  }
+  if (gadgetOwner_ != 0) {
     return Error(EBUSY, "UsbLink::bindGadget", "the link's controller already has a function");
   }
-  gadget_ = std::move(gadget);
+  gadget_ = gadget;
   gadgetOwner_ = owner;
   configured_ = false;
   return {};
@@ -143,23 +146,25 @@ void UsbLink::unbindGadget(std::uint64_t owner) {
   UsbRequest* cancelled = nullptr;
   {
     const std::lock_guard lock(m_);
-    if (!gadget_ || gadgetOwner_ != owner) {
+    if (gadgetOwner_ == 0 || gadgetOwner_ != owner) {
       return;
     }
-    gadget = std::move(gadget_);
+    gadget = gadget_.lock();  // null when the function unbinds from its destructor
     gadget_.reset();
     gadgetOwner_ = 0;
     configured_ = false;
     cancelled = takeOwnerLocked(owner);
   }
-  gadget->onDisabled();
+  if (gadget) {
+    gadget->onDisabled();
+  }
   completeList(cancelled, -ESHUTDOWN);
 }
 
 Result<void> UsbLink::queue(UsbRequestPtr request) {
   {
     const std::lock_guard lock(m_);
-    if (!gadget_ || gadgetOwner_ != request->owner || !configured_ || stop_) {
+    if (gadgetOwner_ == 0 || gadgetOwner_ != request->owner || !configured_ || stop_) {
       return Error(ESHUTDOWN, "usb_ep_queue",
                    fmt::format("ep{} is not enabled (the host has not configured the function)",
                                request->endpoint));
@@ -213,14 +218,14 @@ Result<void> UsbLink::configure() {
   std::shared_ptr<UsbGadget> gadget;
   {
     const std::lock_guard lock(m_);
-    if (!gadget_) {
+    gadget = gadget_.lock();
+    if (gadget == nullptr) {  // none bound, or it is being released
       return Error(ENODEV, "UsbLink::configure", "no function is bound to the controller");
     }
     if (configured_) {
       return {};
     }
     configured_ = true;
-    gadget = gadget_;
   }
   gadget->onConfigured();
   return {};
@@ -235,7 +240,7 @@ void UsbLink::disconnect() {
       return;
     }
     configured_ = false;
-    gadget = gadget_;
+    gadget = gadget_.lock();
     cancelled = takeOwnerLocked(gadgetOwner_);
   }
   if (gadget) {

@@ -103,6 +103,45 @@ TEST(IioFileio, ReadWhileDisabledReturnsZero) {
   EXPECT_EQ(*r, 0U);
 }
 
+// iio_buffer_read: a non-blocking read that finds nothing is EAGAIN, never end of file, whether
+// the buffer is enabled, never was, or was disabled (which drops what was not read).
+TEST(IioFileio, NonBlockingReadOnADisabledBufferIsEagain) {
+  auto dev = makeDevice(IioDirection::Input);
+  auto file = std::move(dev->openBuffer(0).value());
+  file->setNonBlocking(true);
+  std::vector<std::byte> out(64);
+  EXPECT_EQ(file->read(out).code(), EAGAIN);  // never enabled
+  ASSERT_TRUE(file->buffer().enable().ok());
+  file->setNonBlocking(false);
+  readAll(*file, out);
+  file->buffer().disable();
+  file->setNonBlocking(true);
+  EXPECT_EQ(file->read(out).code(), EAGAIN);  // disabled again
+  file->setNonBlocking(false);
+  EXPECT_EQ(file->read(out).value(), 0U);  // blocking: end of file (see docs/iio.md)
+}
+
+// A non-blocking read waits for nothing (the kernel's to_wait = 0): it takes what is ready
+// even when that is less than the watermark a blocking read would wait for.
+TEST(IioFileio, NonBlockingReadIgnoresTheWatermark) {
+  // 1024 frames/s * 8 bytes: each 8 KiB block takes about a second.
+  auto dev = makeDevice(IioDirection::Input, 4096, 1024);
+  auto file = std::move(dev->openBuffer(0).value());
+  IioBuffer& buf = file->buffer();
+  ASSERT_TRUE(buf.setWatermark(4096).ok());  // a blocking read of 32 KiB waits for all of it
+  ASSERT_TRUE(buf.enable().ok());
+  std::vector<std::byte> frame(8);
+  readAll(*file, frame);  // blocks until the first block is complete
+  file->setNonBlocking(true);
+  std::vector<std::byte> out(32 * 1024);
+  auto r = file->read(out);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_GE(*r, 8 * 1024 - frame.size());  // the rest of the first block at least
+  EXPECT_LT(*r, out.size());
+  EXPECT_EQ(*r % 8, 0U);
+  buf.disable();
+}
+
 TEST(IioFileio, NonBlockingReadIsEagainUntilDataArrives) {
   // 1000 frames/s * 8 bytes: a 8 KiB block takes ~1 s, so nothing is ready at first.
   auto dev = makeDevice(IioDirection::Input, 4096, 1000);

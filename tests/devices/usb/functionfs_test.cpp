@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "ffs_rig.h"
+#include "zbuf/devices/usb/host.h"
+#include "zbuf/devices/usb/link.h"
 #include "zbuf/devices/pattern.h"
 
 namespace zbuf::usb {
@@ -123,6 +125,36 @@ TEST(FunctionFs, ReadAndWriteMoveDataBothWays) {
   auto in = rig.mustOpen("ep1");
   ASSERT_EQ(rig.write(in.get(), buf), static_cast<long>(buf.size()));
   EXPECT_EQ(rig.host.stats(1).mismatches, 0U);
+}
+
+// A zero-length read or write is a zero-length transfer (a ZLP), with null pointers allowed.
+TEST(FunctionFs, ZeroLengthFileioIsAZeroLengthTransfer) {
+  Rig rig;
+  auto in = rig.mustOpen("ep1");
+  auto out = rig.mustOpen("ep2");
+  EXPECT_EQ(rig.ctx->write(in.get(), std::span<const std::byte>{}).value(), 0U);
+  rig.host.startSending(2, 16);
+  EXPECT_EQ(rig.ctx->read(out.get(), std::span<std::byte>{}).value(), 0U);
+  std::vector<std::byte> buf(16);
+  EXPECT_EQ(rig.ctx->read(out.get(), buf).value(), 16U);  // the empty read used none of it
+}
+
+// The link does not own its function: dropping both while bound frees both (and joins the link
+// thread) instead of leaving a reference cycle and a running thread behind at exit.
+TEST(FunctionFs, ReleasingABoundFunctionAndItsLinkFreesBoth) {
+  std::weak_ptr<UsbLink> weakLink;
+  std::weak_ptr<FunctionFs> weakFunction;
+  {
+    auto link = UsbLink::create();
+    UsbHost host(link, {});
+    auto f = FunctionFs::create();
+    ASSERT_TRUE(f->bind(link).ok());
+    ASSERT_TRUE(host.configure().ok());
+    weakLink = link;
+    weakFunction = f;
+  }
+  EXPECT_TRUE(weakFunction.expired());
+  EXPECT_TRUE(weakLink.expired());
 }
 
 TEST(FunctionFs, ReconfigurationAfterDisconnectWorks) {

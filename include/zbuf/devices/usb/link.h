@@ -112,8 +112,12 @@ class UsbLink : public std::enable_shared_from_this<UsbLink> {
   [[nodiscard]] const std::shared_ptr<Device>& controller() const noexcept { return udc_; }
 
   // --- the gadget side ---------------------------------------------------------------------
-  // Binds a function (one at a time): EBUSY if another is bound.
-  [[nodiscard]] Result<void> bindGadget(std::shared_ptr<UsbGadget> gadget, std::uint64_t owner);
+  // Binds a function (one at a time): EBUSY if another is bound, EINVAL for owner 0. The link
+  // does not own it (the kernel's UDC points to its gadget driver, configfs owns the function):
+  // a function released while bound unbinds itself, so link and function never keep each
+  // other alive.
+  [[nodiscard]] Result<void> bindGadget(const std::shared_ptr<UsbGadget>& gadget,
+                                        std::uint64_t owner);
   // Unbinds it: its endpoints are disabled and its requests end with -ESHUTDOWN.
   void unbindGadget(std::uint64_t owner);
   // Queues a request: ESHUTDOWN if its owner is not bound and configured.
@@ -167,7 +171,7 @@ class UsbLink : public std::enable_shared_from_this<UsbLink> {
   UsbRequest* tail_ = nullptr;
   UsbRequest* current_ = nullptr;  // the request being executed
   bool currentCancelled_ = false;
-  std::shared_ptr<UsbGadget> gadget_;
+  std::weak_ptr<UsbGadget> gadget_;  // bound when gadgetOwner_ != 0
   std::uint64_t gadgetOwner_ = 0;
   bool configured_ = false;
   UsbHostPort* host_ = nullptr;
