@@ -6,6 +6,8 @@
 #include "zbuf/core/cpu_access_check.h"
 
 #include <gtest/gtest.h>
+
+#include "zbuf/uapi/context.h"
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -125,10 +127,11 @@ TEST_F(Recording, AReadAfterEndIsReported) {
 
 TEST_F(Recording, TheUapiCallsGuardToo) {
   auto b = checkedBuffer();
-  auto m = uapi::mmap(b->fd().get(), kSize, PROT_READ | PROT_WRITE, MAP_SHARED).value();
-  ASSERT_TRUE(uapi::sync(b->fd().get(), uapi::kDmaBufSyncStart | uapi::kDmaBufSyncRw).ok());
+  UniqueFd fd = uapi::Context::current().installBuffer(b).value();
+  auto m = uapi::mmap(fd.get(), kSize, PROT_READ | PROT_WRITE, MAP_SHARED).value();
+  ASSERT_TRUE(uapi::sync(fd.get(), uapi::kDmaBufSyncStart | uapi::kDmaBufSyncRw).ok());
   write(m, 0);
-  ASSERT_TRUE(uapi::sync(b->fd().get(), uapi::kDmaBufSyncEnd | uapi::kDmaBufSyncRw).ok());
+  ASSERT_TRUE(uapi::sync(fd.get(), uapi::kDmaBufSyncEnd | uapi::kDmaBufSyncRw).ok());
   EXPECT_TRUE(CpuAccessChecker::recorded().empty());
   write(m, 1);
   EXPECT_EQ(CpuAccessChecker::recorded().size(), 1U);

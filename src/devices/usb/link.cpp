@@ -256,7 +256,7 @@ void UsbLink::suspend() {
     if (!configured_) {
       return;
     }
-    gadget = gadget_;
+    gadget = gadget_.lock();
   }
   if (gadget) {
     gadget->onSuspend();
@@ -270,7 +270,7 @@ void UsbLink::resume() {
     if (!configured_) {
       return;
     }
-    gadget = gadget_;
+    gadget = gadget_.lock();
   }
   if (gadget) {
     gadget->onResume();
@@ -281,7 +281,7 @@ void UsbLink::connect() {
   bool enumerate = false;
   {
     const std::lock_guard lock(m_);
-    enumerate = gadget_ && host_ != nullptr && host_->enumeratesOnConnect();
+    enumerate = !gadget_.expired() && host_ != nullptr && host_->enumeratesOnConnect();
   }
   if (enumerate) {
     (void)configure();  // ENODEV only if the function was unbound meanwhile

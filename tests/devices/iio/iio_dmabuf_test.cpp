@@ -3,6 +3,8 @@
 // errnos, fences (names, seqnos, usages, order), cyclic output, fault injection, detach with
 // transfers in flight, and the exclusion with fileio.
 #include <gtest/gtest.h>
+
+#include "zbuf/uapi/context.h"
 #include <poll.h>
 #include <sys/mman.h>
 
@@ -336,7 +338,8 @@ TEST(IioDmabuf, FailedTransferShowsInTheExportedSyncFile) {
   ASSERT_TRUE(s.buffer().enable().ok());
   ASSERT_TRUE(s.file->enqueue(*a, 8192).ok());
   // EXPORT_SYNC_FILE(READ): the writers, i.e. the ADC's fence.
-  auto sf = uapi::exportSyncFile(a->fd().get(), uapi::kDmaBufSyncRead);
+  UniqueFd afd = uapi::Context::current().installBuffer(a).value();
+  auto sf = uapi::exportSyncFile(afd.get(), uapi::kDmaBufSyncRead);
   ASSERT_TRUE(sf.ok()) << sf.error().describe();
   auto ready = sys::pollOne(sf->get(), POLLIN, std::chrono::milliseconds(5000));
   ASSERT_TRUE(ready.ok());

@@ -4,6 +4,8 @@
 // builds; 32 MiB under the sanitizers, whose instrumentation makes the pattern code ~10-20x
 // slower: see kStreamBytes).
 #include <gtest/gtest.h>
+
+#include "zbuf/uapi/context.h"
 #include <poll.h>
 #include <sys/mman.h>
 
@@ -71,9 +73,11 @@ TEST(IioStream, DmabufDeliversEveryByteOfThePattern) {
   auto file = std::move(adc->openBuffer(0).value());
   constexpr int kBuffers = 4;
   std::vector<BufferPtr> bufs;
+  std::vector<UniqueFd> fds;  // the buffers as dma-buf files of the current context
   std::vector<sys::Mapping> maps;
   for (int i = 0; i < kBuffers; ++i) {
     bufs.push_back(std::move(SystemHeap::instance()->allocate(kBlock).value()));
+    fds.push_back(std::move(uapi::Context::current().installBuffer(bufs.back()).value()));
     maps.push_back(
         std::move(bufs.back()->mmap(0, kBlock, PROT_READ | PROT_WRITE, MAP_SHARED).value()));
     ASSERT_TRUE(file->attach(bufs.back()).ok());
@@ -89,7 +93,7 @@ TEST(IioStream, DmabufDeliversEveryByteOfThePattern) {
   for (std::uint64_t n = 0; offset < kStreamBytes; ++n) {
     const int i = static_cast<int>(n % kBuffers);
     // poll(POLLIN), then SYNC START/END (READ) around the CPU access, as on the kernel.
-    const int fd = bufs[i]->fd().get();
+    const int fd = fds[i].get();
     auto ready = uapi::pollBuffer(fd, POLLIN, std::chrono::milliseconds(10000));
     ASSERT_TRUE(ready.ok());
     ASSERT_TRUE((*ready & POLLIN) != 0) << "block " << n << " never completed";
