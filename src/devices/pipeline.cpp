@@ -144,6 +144,7 @@ using pipeline::DmabufStage;
 using pipeline::FileioSink;
 using pipeline::IioPort;
 using pipeline::RunControl;
+using pipeline::StopWatch;
 
 constexpr unsigned kUsbIn = 1;
 constexpr unsigned kUsbOut = 2;
@@ -262,19 +263,30 @@ Result<PathOutcome> runIioToUsb(const StreamConfig& c, StreamMode mode, RunContr
   }
   UsbStage usbStage(*usbSide->ep);
   PathOutcome out;
+  IioPort& port = **adc;
   if (mode == StreamMode::Fileio) {
-    ZBUF_TRY((*adc)->startFileio());
-    pipeline::runFileioCopy(*(*adc)->source(), usbStage, c.blockBytes, control);
-    (*adc)->stop();
+    ZBUF_TRY(port.startFileio());
+    control.begin();
+    {
+      const StopWatch watch(control, [&port] { port.stop(); });
+      pipeline::runFileioCopy(*port.source(), usbStage, c.blockBytes, control);
+    }
+    control.end();
+    port.stop();
   } else {
-    auto set = BufferSet::create(c, {&(*adc)->dmabuf(), &usbStage});
+    auto set = BufferSet::create(c, {&port.dmabuf(), &usbStage});
     if (!set.ok()) {
       return std::move(set).error();
     }
-    ZBUF_TRY((*adc)->startDmabuf());
-    pipeline::runDmabufChain((*adc)->dmabuf(), usbStage, set->buffers(), c.blockBytes, control);
-    (*adc)->stop();
-  }
+    ZBUF_TRY(port.startDmabuf());
+    control.begin();
+    {
+      const StopWatch watch(control, [&port] { port.stop(); });
+      pipeline::runDmabufChain(port.dmabuf(), usbStage, set->buffers(), c.blockBytes, control);
+    }
+    control.end();
+    port.stop();  // blocks still queued to the ADC signal -EINTR
+  }  // the buffers are detached: transfers still queued to the USB endpoint end -ECONNRESET
   const usb::EndpointStats s = usbSide->host->stats(kUsbIn);
   out.bytes = s.bytes;
   out.verified = s.verifiedBytes;
@@ -293,22 +305,38 @@ Result<PathOutcome> runUsbToDac(const StreamConfig& c, StreamMode mode, RunContr
   }
   UsbStage usbStage(*usbSide->ep);
   usbSide->host->startSending(kUsbOut);
+  IioPort& port = **dac;
   std::uint64_t bytes = 0;
   if (mode == StreamMode::Fileio) {
-    ZBUF_TRY((*dac)->startFileio());
-    bytes = pipeline::runFileioCopy(usbStage, *(*dac)->sink(), c.blockBytes, control);
-    // write() returns once the DAC's ring took the data: let the hardware play it out.
-    (*dac)->drain(bytes, std::chrono::seconds(10));
-    (*dac)->stop();
+    ZBUF_TRY(port.startFileio());
+    control.begin();
+    {
+      const StopWatch watch(control, [&port] { port.stop(); });
+      const std::uint64_t written =
+          pipeline::runFileioCopy(usbStage, *port.sink(), c.blockBytes, control);
+      // write() returns once the DAC's ring took the data: let the hardware play it out,
+      // unless the run was stopped (then the DAC is stopped too).
+      if (!control.aborted()) {
+        port.drain(written, std::chrono::seconds(10));
+      }
+    }
+    control.end();
+    port.stop();
+    bytes = port.hardwareBytes();  // what the DAC played, not what it was handed
   } else {
-    auto set = BufferSet::create(c, {&usbStage, &(*dac)->dmabuf()});
+    auto set = BufferSet::create(c, {&usbStage, &port.dmabuf()});
     if (!set.ok()) {
       return std::move(set).error();
     }
-    ZBUF_TRY((*dac)->startDmabuf());
-    bytes =
-        pipeline::runDmabufChain(usbStage, (*dac)->dmabuf(), set->buffers(), c.blockBytes, control);
-    (*dac)->stop();
+    ZBUF_TRY(port.startDmabuf());
+    control.begin();
+    {
+      const StopWatch watch(control, [&port] { port.stop(); });
+      bytes =
+          pipeline::runDmabufChain(usbStage, port.dmabuf(), set->buffers(), c.blockBytes, control);
+    }
+    control.end();
+    port.stop();
   }
   usbSide->host->stopSending(kUsbOut);
   PathOutcome out;
@@ -346,9 +374,15 @@ Result<PathOutcome> runIioToApp(const StreamConfig& c, StreamMode mode, RunContr
      private:
       decltype(check)& fn_;
     } sink(check);
-    ZBUF_TRY((*adc)->startFileio());
-    out.bytes = pipeline::runFileioCopy(*(*adc)->source(), sink, c.blockBytes, control);
-    (*adc)->stop();
+    IioPort& port = **adc;
+    ZBUF_TRY(port.startFileio());
+    control.begin();
+    {
+      const StopWatch watch(control, [&port] { port.stop(); });
+      out.bytes = pipeline::runFileioCopy(*port.source(), sink, c.blockBytes, control);
+    }
+    control.end();
+    port.stop();
     // A failed ADC transfer never reaches read(): count it from the hardware.
     for (std::uint64_t i = 0; i < (*adc)->transferErrors(); ++i) {
       control.error(Error(c.failTransfer != 0 ? c.failErrno : EIO, "adc",
@@ -384,9 +418,15 @@ Result<PathOutcome> runIioToApp(const StreamConfig& c, StreamMode mode, RunContr
     check(maps[slot].bytes().first(c.blockBytes));
     (void)b.endCpuAccess(DmaDirection::FromDevice);
   };
-  out.bytes =
-      pipeline::runDmabufToApp((*adc)->dmabuf(), set->buffers(), c.blockBytes, consume, control);
-  (*adc)->stop();
+  IioPort& port = **adc;
+  control.begin();
+  {
+    const StopWatch watch(control, [&port] { port.stop(); });
+    out.bytes =
+        pipeline::runDmabufToApp(port.dmabuf(), set->buffers(), c.blockBytes, consume, control);
+  }
+  control.end();
+  port.stop();
   return out;
 }
 
@@ -395,7 +435,6 @@ Result<PathOutcome> runIioToApp(const StreamConfig& c, StreamMode mode, RunContr
 Result<StreamResult> Pipeline::run(StreamMode mode,
                                    const std::function<void(const StreamProgress&)>& progress) {
   RunControl control(config_, *stop_, progress);
-  const cpu::Split cpu0 = cpu::split();
   Result<PathOutcome> outcome = PathOutcome{};
   switch (config_.path) {
     case StreamPath::IioToUsb:
@@ -411,7 +450,10 @@ Result<StreamResult> Pipeline::run(StreamMode mode,
   if (!outcome.ok()) {
     return std::move(outcome).error();
   }
-  const cpu::Split cpu1 = cpu::split();
+  // Only the timed part counts (RunControl::begin() to end()): not building the devices,
+  // allocating and attaching the buffers, nor the teardown.
+  const cpu::Split& cpu0 = control.cpuAtBegin();
+  const cpu::Split& cpu1 = control.cpuAtEnd();
   StreamResult r;
   r.path = config_.path;
   r.mode = mode;

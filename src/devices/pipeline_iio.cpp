@@ -37,9 +37,12 @@ class IioAdapter final : public IioPort,
   std::uint64_t verifiedBytes() const override { return buffer_.stats().checkedBytes; }
   std::uint64_t mismatches() const override { return buffer_.stats().mismatches; }
   std::uint64_t transferErrors() const override { return buffer_.stats().transferErrors; }
+  std::uint64_t hardwareBytes() const override { return buffer_.stats().hardwareBytes; }
   void drain(std::uint64_t bytes, std::chrono::milliseconds timeout) override {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (buffer_.stats().hardwareBytes < bytes && std::chrono::steady_clock::now() < deadline) {
+    // A stopped DAC plays nothing more: do not wait for it.
+    while (buffer_.stats().hardwareBytes < bytes && buffer_.enabled() &&
+           std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
   }

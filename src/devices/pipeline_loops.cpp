@@ -17,6 +17,7 @@ namespace {
 constexpr auto kTickInterval = std::chrono::milliseconds(250);
 constexpr auto kWaitSlice = std::chrono::milliseconds(100);  // re-check stop and progress
 constexpr std::size_t kMaxMessages = 8;
+constexpr std::uint64_t kMaxErrors = 1000;  // a run gives up after this many failed blocks
 }  // namespace
 
 // --- RunControl --------------------------------------------------------------------------------
@@ -31,6 +32,21 @@ RunControl::RunControl(const StreamConfig& config, const std::atomic<bool>& stop
                     ? start_ + std::chrono::duration_cast<Clock::duration>(config.duration)
                     : Clock::time_point::max()),
       nextTick_(start_ + kTickInterval) {}
+
+void RunControl::begin() {
+  cpuBegin_ = cpu::split();
+  start_ = Clock::now();
+  deadline_ = config_.bytes == 0
+                  ? start_ + std::chrono::duration_cast<Clock::duration>(config_.duration)
+                  : Clock::time_point::max();
+  nextTick_ = start_ + kTickInterval;
+}
+
+void RunControl::end() {
+  end_ = Clock::now();
+  ended_ = true;
+  cpuEnd_ = cpu::split();
+}
 
 bool RunControl::doneIssuing(std::uint64_t issuedBytes) const {
   if (config_.bytes != 0 && issuedBytes >= config_.bytes) {
@@ -67,7 +83,31 @@ void RunControl::error(int negativeErrno, const char* what) {
 }
 
 double RunControl::elapsedSeconds() const {
-  return std::chrono::duration<double>(Clock::now() - start_).count();
+  return std::chrono::duration<double>((ended_ ? end_ : Clock::now()) - start_).count();
+}
+
+// --- StopWatch -----------------------------------------------------------------------------------
+
+StopWatch::StopWatch(const RunControl& control, std::function<void()> cancel)
+    : thread_([this, &control, cancel = std::move(cancel)] {
+        std::unique_lock lock(m_);
+        while (!done_) {
+          if (control.aborted()) {
+            lock.unlock();
+            cancel();
+            return;
+          }
+          cv_.wait_for(lock, std::chrono::milliseconds(10));
+        }
+      }) {}
+
+StopWatch::~StopWatch() {
+  {
+    const std::lock_guard lock(m_);
+    done_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
 }
 
 // --- fileio --------------------------------------------------------------------------------------
@@ -91,7 +131,7 @@ std::uint64_t runFileioCopy(FileioSource& source, FileioSink& sink, std::uint64_
       have += *n;
     }
     if (failed || have < block.size()) {
-      if (control.errors > 1000) {
+      if (control.errors > kMaxErrors) {
         break;  // a source that only fails would spin forever
       }
       continue;
@@ -187,7 +227,8 @@ struct Feeder {
   std::uint64_t issued = 0;
 
   void feed(std::size_t i) {
-    if (control.doneIssuing(issued)) {
+    // A producer that only fails would re-issue its blocks forever.
+    if (control.doneIssuing(issued) || control.errors > kMaxErrors) {
       return;
     }
     auto f = stage.enqueue(buffers[i], blockBytes);
@@ -231,7 +272,9 @@ std::uint64_t runDmabufChain(DmabufStage& first, DmabufStage& second,
   for (std::size_t i = 0; i < n; ++i) {
     toFirst(i);
   }
-  while (!inFirst.empty() || !inSecond.empty()) {
+  // Once the run is aborted, blocks in flight are not waited for: the caller stops the devices
+  // (their fences signal -EINTR or -ECONNRESET) and detaches the buffers.
+  while ((!inFirst.empty() || !inSecond.empty()) && !control.aborted()) {
     bool progressed = false;
     while (!inFirst.empty() && slots[inFirst.front()].fence->isSignaled()) {
       const std::size_t i = inFirst.front();
@@ -239,8 +282,12 @@ std::uint64_t runDmabufChain(DmabufStage& first, DmabufStage& second,
       const int status = slots[i].fence->status();
       slots[i].fence.reset();
       progressed = true;
+      if (status < 0 && control.aborted()) {
+        break;  // cancelled by the stop, not a failure
+      }
       if (status < 0) {
         control.error(status, "producer block");
+        feeder.issued -= blockBytes;  // nothing was produced: the block is issued again
         toFirst(i);
       } else {
         toSecond(i);
@@ -252,6 +299,9 @@ std::uint64_t runDmabufChain(DmabufStage& first, DmabufStage& second,
       const int status = slots[i].fence->status();
       slots[i].fence.reset();
       progressed = true;
+      if (status < 0 && control.aborted()) {
+        break;
+      }
       if (status < 0) {
         control.error(status, "consumer block");
       } else {
@@ -290,7 +340,7 @@ std::uint64_t runDmabufToApp(DmabufStage& first, const std::vector<BufferPtr>& b
   for (std::size_t i = 0; i < n; ++i) {
     toFirst(i);
   }
-  while (!inFirst.empty()) {
+  while (!inFirst.empty() && !control.aborted()) {
     const std::size_t i = inFirst.front();
     Fence* head = slots[i].fence.get();
     if (!head->isSignaled()) {
@@ -301,8 +351,12 @@ std::uint64_t runDmabufToApp(DmabufStage& first, const std::vector<BufferPtr>& b
     inFirst.pop();
     const int status = head->status();
     slots[i].fence.reset();
+    if (status < 0 && control.aborted()) {
+      break;  // cancelled by the stop, not a failure
+    }
     if (status < 0) {
       control.error(status, "producer block");
+      feeder.issued -= blockBytes;  // nothing was produced: the block is issued again
     } else if (!control.aborted()) {
       consume(i);
       delivered += blockBytes;

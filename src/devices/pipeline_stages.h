@@ -4,12 +4,16 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "zbuf/base/hw_thread.h"
 #include "zbuf/base/result.h"
 #include "zbuf/core/buffer.h"
 #include "zbuf/core/fence.h"
@@ -38,11 +42,19 @@ class FileioSink {
   [[nodiscard]] virtual Result<std::size_t> write(std::span<const std::byte> in) = 0;
 };
 
-// When a run ends, and what it counted so far. Owned by the running thread.
+// When a run ends, and what it counted so far. Owned by the running thread; aborted() may also
+// be called from a StopWatch's thread once begin() returned.
 class RunControl {
  public:
   RunControl(const StreamConfig& config, const std::atomic<bool>& stop,
              const std::function<void(const StreamProgress&)>& progress);
+
+  // The timed part of the run: begin() once the devices are set up (it restarts the clock and
+  // the deadline and reads the CPU split), end() when the loop returned (before teardown).
+  void begin();
+  void end();
+  [[nodiscard]] const cpu::Split& cpuAtBegin() const { return cpuBegin_; }
+  [[nodiscard]] const cpu::Split& cpuAtEnd() const { return cpuEnd_; }
 
   // True once no new block may start: the byte budget is issued, the time is up, or a stop
   // was requested.
@@ -67,6 +79,30 @@ class RunControl {
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point deadline_;
   std::chrono::steady_clock::time_point nextTick_;
+  std::chrono::steady_clock::time_point end_{};
+  bool ended_ = false;
+  cpu::Split cpuBegin_{};
+  cpu::Split cpuEnd_{};
+};
+
+// Cancels what is in flight once the run is aborted (time up or stop requested), from its own
+// thread, so that a loop blocked in a device call (a read() waiting for a block that fills
+// slowly) returns at once: `cancel` stops the devices as a driver's abort does (IIO disable:
+// blocked read()/write() return, queued blocks' fences signal -EINTR). Checks every 10 ms;
+// calls `cancel` at most once; the destructor stops checking and joins. Construct it after
+// RunControl::begin() and destroy it before the devices `cancel` touches.
+class StopWatch {
+ public:
+  StopWatch(const RunControl& control, std::function<void()> cancel);
+  ~StopWatch();
+  StopWatch(const StopWatch&) = delete;
+  StopWatch& operator=(const StopWatch&) = delete;
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool done_ = false;  // guarded by m_
+  std::thread thread_;
 };
 
 // fileio: read a block from `source`, write it to `sink`, until the run ends. Returns the bytes
@@ -112,7 +148,10 @@ class IioPort {
   [[nodiscard]] virtual std::uint64_t mismatches() const { return 0; }
   // Transfers the hardware failed so far (fileio hides them from read()/write()).
   [[nodiscard]] virtual std::uint64_t transferErrors() const { return 0; }
-  // DAC, fileio: waits (up to `timeout`) until the hardware consumed `bytes` written bytes.
+  // Bytes the hardware moved in successful transfers so far.
+  [[nodiscard]] virtual std::uint64_t hardwareBytes() const { return 0; }
+  // DAC, fileio: waits (up to `timeout`, or until stopped) until the hardware consumed
+  // `bytes` written bytes.
   virtual void drain(std::uint64_t /*bytes*/, std::chrono::milliseconds /*timeout*/) {}
   // Stops the stream (pending blocks complete or are cancelled) before buffers are detached.
   virtual void stop() = 0;
