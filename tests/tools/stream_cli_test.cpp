@@ -75,6 +75,14 @@ TEST(StreamCli, ShortDataModeRunOfEachPathVerifiesEveryByte) {
   }
 }
 
+TEST(StreamCli, ARunThatMovesNoBlockFailsWithTheReason) {
+  for (const char* mode : {"fileio", "dmabuf"}) {
+    CliRun r = zbuf(std::string("stream --seconds 1e-9 --mode ") + mode);
+    EXPECT_EQ(r.status, 1) << mode << "\n" << r.out;
+    EXPECT_NE(r.out.find("no block moved"), std::string::npos) << r.out;
+  }
+}
+
 TEST(StreamCli, BenchmarkModeVerifiesNothing) {
   CliRun r = zbuf("stream --json --benchmark --bytes 8M --path iio-to-app", false);
   ASSERT_EQ(r.status, 0) << r.out;
@@ -106,28 +114,91 @@ TEST(StreamCli, TableShowsBothModesAndTheSpeedup) {
 
 namespace {
 
-TEST(StreamCli, CtrlCStopsCleanlyAndStillPrintsTheResults) {
-  // SIGINT after one second of a 60-second run: the run so far is reported, status 130.
-  const std::string cmd = std::string("timeout --preserve-status -s INT 1 ") + ZBUF_CLI_PATH +
-                          " stream --seconds 60 --json 2>/dev/null";
+struct Signalled {
+  int status = -1;
   std::string out;
+};
+
+// Runs `zbuf stream <args> --json` and sends it `signal` after one second (timeout(1)); the
+// run is killed if it does not end within 20 seconds more.
+Signalled streamWithSignal(const char* signal, const std::string& args) {
+  const std::string cmd = std::string("timeout --preserve-status -k 20 -s ") + signal + " 1 " +
+                          ZBUF_CLI_PATH + " stream --json " + args + " 2>/dev/null";
+  Signalled r;
   FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
+  if (p == nullptr) {
+    return r;
+  }
   char buf[4096];
   std::size_t n = 0;
   while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
-    out.append(buf, n);
+    r.out.append(buf, n);
   }
   const int st = ::pclose(p);
-  ASSERT_TRUE(WIFEXITED(st));
-  EXPECT_EQ(WEXITSTATUS(st), 130);
-  auto doc = nlohmann::json::parse(out);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return r;
+}
+
+TEST(StreamCli, CtrlCStopsCleanlyAndStillPrintsTheResults) {
+  // SIGINT after one second of a 60-second run: the run so far is reported, status 130.
+  const Signalled s = streamWithSignal("INT", "--seconds 60");
+  EXPECT_EQ(s.status, 130);
+  auto doc = nlohmann::json::parse(s.out);
   EXPECT_TRUE(doc["interrupted"].get<bool>());
   ASSERT_GE(doc["runs"].size(), 1U);
   EXPECT_TRUE(doc["runs"][0]["stopped"].get<bool>());
   EXPECT_GT(doc["runs"][0]["bytes"].get<std::uint64_t>(), 0U);
   EXPECT_LT(doc["runs"][0]["seconds"].get<double>(), 30.0);
   EXPECT_EQ(doc["runs"][0]["mismatches"], 0);
+}
+
+TEST(StreamCli, SigtermAndSighupPrintTheResultsLikeSigint) {
+  for (const auto& [signal, status] : {std::pair{"TERM", 143}, std::pair{"HUP", 129}}) {
+    const Signalled s = streamWithSignal(signal, "--seconds 60 --mode fileio");
+    EXPECT_EQ(s.status, status) << signal;
+    const auto doc = nlohmann::json::parse(s.out, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << signal << ": " << s.out;
+    EXPECT_TRUE(doc["interrupted"].get<bool>()) << signal;
+    ASSERT_EQ(doc["runs"].size(), 1U) << signal;
+    EXPECT_TRUE(doc["runs"][0]["stopped"].get<bool>()) << signal;
+  }
+}
+
+// Blocks that fill slowly (1 MiB at 8000 B/s takes 131 s): Ctrl-C cancels the blocks in
+// flight and the run ends at once, having moved nothing.
+TEST(StreamCli, CtrlCIsHonouredWhileBlocksFillSlowly) {
+  for (const char* mode : {"fileio", "dmabuf"}) {
+    const Signalled s =
+        streamWithSignal("INT", std::string("--rate 1000 --seconds 60 --mode ") + mode);
+    EXPECT_EQ(s.status, 130) << mode;
+    const auto doc = nlohmann::json::parse(s.out, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << mode << ": " << s.out;
+    ASSERT_EQ(doc["runs"].size(), 1U);
+    EXPECT_LT(doc["runs"][0]["seconds"].get<double>(), 2.0) << mode;
+    EXPECT_EQ(doc["runs"][0]["bytes"], 0) << mode;
+    EXPECT_EQ(doc["runs"][0]["errors"], 0) << mode << ": a cancelled block is no failure";
+  }
+}
+
+// --seconds is honoured while blocks fill slowly, on every path, in both modes: the run
+// ends on time and, having moved no block, fails with the reason.
+TEST(StreamCli, SecondsAreHonouredWhileBlocksFillSlowly) {
+  for (const char* path : {"iio-to-usb", "iio-to-app", "usb-to-dac"}) {
+    for (const char* mode : {"fileio", "dmabuf"}) {
+      const std::string args =
+          std::string("stream --rate 1 --seconds 0.2 --path ") + path + " --mode " + mode;
+      const CliRun r = zbuf::test::runZbuf(args, true, "", 20);
+      EXPECT_EQ(r.status, 1) << args << "\n" << r.out;
+      EXPECT_NE(r.out.find("no block moved"), std::string::npos) << args << "\n" << r.out;
+      EXPECT_NE(r.out.find("takes"), std::string::npos) << "the reason: " << r.out;
+    }
+  }
+  const CliRun r =
+      zbuf::test::runZbuf("stream --rate 26214 --seconds 1 --mode dmabuf --json", false, "", 20);
+  EXPECT_EQ(r.status, 1) << r.out;
+  const auto doc = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << r.out;
+  EXPECT_LT(doc["runs"][0]["seconds"].get<double>(), 1.5);
 }
 
 }  // namespace
