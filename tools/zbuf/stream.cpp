@@ -235,8 +235,9 @@ std::string checkApplicable(const StreamOptions& o, const StreamConfig& c) {
 // Why a run moved nothing: the first block takes longer than the run.
 std::string noBlockReason(const StreamConfig& c) {
   if (c.bytes == 0 && c.sampleRate != 0) {
-    const double blockSeconds = static_cast<double>(c.blockBytes) /
-                                (static_cast<double>(c.sampleRate) * c.format.frameBytes());
+    const double blockSeconds =
+        static_cast<double>(c.blockBytes) /
+        (static_cast<double>(c.sampleRate) * static_cast<double>(c.format.frameBytes()));
     return fmt::format(
         "one block of {} takes {:.3g} s at {} S/s; run longer (--seconds) or use smaller "
         "blocks (--block-size, --buffer-samples)",
