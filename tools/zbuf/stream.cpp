@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "command.h"
+#include "stream_report.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/devices/pipeline.h"
 
@@ -36,6 +37,9 @@ struct StreamOptions {
   std::string link = "unlimited";
   std::string pattern = "ramp";
   bool json = false;
+  std::string format = "table";
+  double interval = 0;
+  std::uint64_t repeat = 1;
   std::uint64_t failTransfer = 0;
   std::uint64_t failErrno = EIO;
   std::string coherency = "coherent";
@@ -43,6 +47,8 @@ struct StreamOptions {
   // Set by the parser, to tell a flag given from its default.
   const CLI::Option* linkOpt = nullptr;
   const CLI::Option* patternOpt = nullptr;
+  const CLI::Option* intervalOpt = nullptr;
+  const CLI::Option* formatOpt = nullptr;
 };
 
 constexpr double kMaxSeconds = 1e7;  // 115 days: the nanosecond count stays far from 2^63
@@ -105,104 +111,18 @@ class StopSignalScope {
   std::array<struct sigaction, 3> old_{};
 };
 
-// A live progress line on a terminal, at most 4 updates a second.
-class ProgressLine {
- public:
-  explicit ProgressLine(bool enabled) : enabled_(enabled) {}
-  void update(const char* mode, const StreamProgress& p) {
-    if (!enabled_) {
-      return;
-    }
-    const std::uint64_t now = sys::monotonicNs();
-    if (now - lastNs_ < 250'000'000ULL) {
-      return;
-    }
-    lastNs_ = now;
-    const double mib = static_cast<double>(p.bytes) / (1024.0 * 1024.0);
-    std::fputs(fmt::format("\r\033[2K  {:<7} {:>9.1f} MiB/s  {:>11}  {:5.1f} s", mode,
-                           p.seconds > 0 ? mib / p.seconds : 0.0, formatBytes(p.bytes), p.seconds)
-                   .c_str(),
-               stdout);
-    std::fflush(stdout);
-  }
-  void clear() {
-    if (enabled_ && lastNs_ != 0) {
-      std::fputs("\r\033[2K", stdout);
-      std::fflush(stdout);
-    }
-    lastNs_ = 0;
-  }
-
- private:
-  bool enabled_;
-  std::uint64_t lastNs_ = 0;
-};
-
-nlohmann::json toJson(const StreamResult& r) {
-  return {{"mode", toString(r.mode)},
-          {"path", toString(r.path)},
-          {"block_bytes", r.blockBytes},
-          {"blocks", r.blocks},
-          {"bytes", r.bytes},
-          {"seconds", r.seconds},
-          {"mib_per_s", r.mibPerS},
-          {"app_cpu_s_per_gib", r.appCpuSPerGib},
-          {"hw_cpu_s_per_gib", r.hwCpuSPerGib},
-          {"verified_bytes", r.verifiedBytes},
-          {"mismatches", r.mismatches},
-          {"errors", r.errors},
-          {"error_messages", r.errorMessages},
-          {"stopped", r.stopped}};
-}
-
-void printTable(const StreamConfig& c, const std::vector<StreamResult>& runs,
-                std::optional<double> speedup) {
-  const std::string data =
-      c.benchmark ? "benchmark mode (data untouched)"
-                  : fmt::format("data mode ({} pattern, every byte checked)", toString(c.pattern));
-  fmt::print("zbuf stream: {}, {} blocks x {}, {}\n", toString(c.path), formatBytes(c.blockBytes),
-             c.blocks, data);
-  fmt::print("  {} channels x {}-bit, rate {}, link {}\n\n", c.format.channels,
-             c.format.bytesPerSample * 8,
-             c.sampleRate == 0 ? std::string("unlimited") : fmt::format("{} S/s", c.sampleRate),
-             toString(c.link));
-  auto row = [&](const char* name, auto&& cell) {
-    std::string line = fmt::format("  {:<22}", name);
-    for (const auto& r : runs) {
-      line += fmt::format("{:>16}", cell(r));
-    }
-    fmt::print("{}\n", line);
-  };
-  row("", [](const StreamResult& r) { return std::string(toString(r.mode)); });
-  row("throughput (MiB/s)", [](const StreamResult& r) { return fmt::format("{:.1f}", r.mibPerS); });
-  row("app CPU (s/GiB)",
-      [](const StreamResult& r) { return fmt::format("{:.4f}", r.appCpuSPerGib); });
-  row("hw CPU (s/GiB)",
-      [](const StreamResult& r) { return fmt::format("{:.4f}", r.hwCpuSPerGib); });
-  row("moved", [](const StreamResult& r) { return formatBytes(r.bytes); });
-  row("blocks", [](const StreamResult& r) {
-    return fmt::format("{}", r.blockBytes != 0 ? r.bytes / r.blockBytes : 0);
-  });
-  row("seconds", [](const StreamResult& r) { return fmt::format("{:.2f}", r.seconds); });
-  row("verified", [](const StreamResult& r) { return formatBytes(r.verifiedBytes); });
-  row("mismatched bytes", [](const StreamResult& r) { return fmt::format("{}", r.mismatches); });
-  row("failed transfers", [](const StreamResult& r) { return fmt::format("{}", r.errors); });
-  if (speedup) {
-    const auto& f = runs[0];
-    const auto& d = runs[1];
-    fmt::print("\n  zero-copy speed-up: {:.2f}x throughput", *speedup);
-    if (d.appCpuSPerGib > 0) {
-      fmt::print(", {:.1f}x less application CPU per GiB", f.appCpuSPerGib / d.appCpuSPerGib);
-    }
-    fmt::print("\n  (the IIO and FunctionFS cover letters measured 2.16x: 127 vs 274 MiB/s)\n");
-  }
-}
-
 // Usage errors the parser cannot see: flags that do not apply to the path or mode, products
 // that overflow, and what the machine cannot back. Returns the message, or "".
 std::string checkApplicable(const StreamOptions& o, const StreamConfig& c) {
   if (o.linkOpt->count() != 0 && c.path == StreamPath::IioToApp) {
     return "--link applies to the USB paths (iio-to-usb, usb-to-dac), not iio-to-app";
+  }
+  if (o.json && o.formatOpt->count() != 0 && o.format != "json") {
+    return fmt::format("--json and --format {} exclude each other", o.format);
+  }
+  if (o.intervalOpt->count() != 0 && o.interval != 0 && o.interval < 0.25) {
+    return "--interval: at least 0.25 s (the pipeline reports progress 4 times a second), or "
+           "0 for none";
   }
   if (o.patternOpt->count() != 0 && c.benchmark) {
     return "--pattern does not apply with --benchmark (no data is generated or checked)";
@@ -301,49 +221,68 @@ int runStream(const StreamOptions& o) {
     return kExitUsage;
   }
 
-  const bool tty = ::isatty(STDOUT_FILENO) == 1 && !o.json;
-  ProgressLine progress(tty);
-  std::vector<StreamResult> runs;
+  const std::string format = o.json ? "json" : o.format;
+  const bool table = format == "table";
+  const bool tty = ::isatty(STDOUT_FILENO) == 1;
+  StreamSettings settings;
+  settings.config = c;
+  settings.modes = modes;
+  settings.durationRun = c.bytes == 0;
+  settings.seconds = o.seconds;
+  settings.repeat = static_cast<unsigned>(o.repeat);
+  // iperf3's default: interval lines when stdout is a log, not a terminal (that has the
+  // progress line); the JSON carries intervals of 1 s unless told otherwise.
+  settings.interval = o.intervalOpt->count() != 0 ? o.interval : (tty && table ? 0.0 : 1.0);
+  ProgressLine progress(tty && table);
+  IntervalLog intervals(settings.interval, table);
+  if (table) {
+    printHeader(settings);
+  }
+  std::vector<StreamRun> runs;
   int status = kExitOk;
   {
     const StopSignalScope signals;
     gActive.store(&*pipeline);
-    for (StreamMode mode : modes) {
-      if (gInterrupted.load()) {
-        break;
+    for (unsigned rep = 1; rep <= settings.repeat && status == kExitOk; ++rep) {
+      for (StreamMode mode : modes) {
+        if (gInterrupted.load()) {
+          break;
+        }
+        intervals.start(toString(mode));
+        auto r = pipeline->run(mode, [&](const StreamProgress& p) {
+          if (intervals.due(p)) {
+            progress.clear();  // the interval line replaces it
+            intervals.update(p);
+          }
+          progress.update(toString(mode), p);
+        });
+        progress.clear();
+        if (!r) {
+          fmt::print(stderr, "zbuf stream: {} mode failed: {}\n", toString(mode),
+                     r.error().describe());
+          status = kExitFailed;
+          break;
+        }
+        StreamRun run;
+        run.repetition = rep;
+        run.intervals = intervals.finish(r->seconds, r->bytes);
+        run.result = std::move(*r);
+        runs.push_back(std::move(run));
       }
-      auto r =
-          pipeline->run(mode, [&](const StreamProgress& p) { progress.update(toString(mode), p); });
-      progress.clear();
-      if (!r) {
-        fmt::print(stderr, "zbuf stream: {} mode failed: {}\n", toString(mode),
-                   r.error().describe());
-        status = kExitFailed;
-        break;
-      }
-      runs.push_back(std::move(*r));
     }
     gActive.store(nullptr);
   }
 
-  std::optional<double> speedup;
-  if (runs.size() == 2 && runs[0].mibPerS > 0) {
-    speedup = runs[1].mibPerS / runs[0].mibPerS;
-  }
-  if (o.json) {
-    nlohmann::json doc;
-    doc["runs"] = nlohmann::json::array();
-    for (const auto& r : runs) {
-      doc["runs"].push_back(toJson(r));
-    }
-    doc["speedup"] = speedup ? nlohmann::json(*speedup) : nlohmann::json(nullptr);
-    doc["interrupted"] = gInterrupted.load();
-    fmt::print("{}\n", doc.dump(2));
-  } else if (!runs.empty()) {
-    printTable(c, runs, speedup);
+  if (format == "json") {
+    fmt::print("{}\n", toJson(settings, runs, gInterrupted.load()).dump(2));
+  } else if (format == "csv") {
+    printCsv(runs);
+  } else {
+    printTable(settings, runs);
   }
 
-  for (const auto& r : runs) {
+  for (const StreamRun& run : runs) {
+    const StreamResult& r = run.result;
     if (r.bytes == 0 && !gInterrupted.load()) {
       fmt::print(stderr, "zbuf stream: {}: no block moved in {:.3g} s: {}\n", toString(r.mode),
                  r.seconds, noBlockReason(c));
@@ -431,7 +370,28 @@ void addStreamCommand(CLI::App& app, Runner& runner) {
   o.patternOpt = cmd->add_option("--pattern", o.pattern, "data mode: ramp | prbs")
                      ->check(CLI::IsMember({"ramp", "prbs"}))
                      ->capture_default_str();
-  cmd->add_flag("-J,--json", o.json, "print one JSON document instead of the table (iperf3 -J)");
+  cmd->add_flag("-J,--json", o.json,
+                "print one JSON document instead of the table (iperf3 -J): the settings, "
+                "version, host, every run with its intervals, medians");
+  o.formatOpt = cmd->add_option("--format", o.format, "table | json | csv (one row per run)")
+                    ->check(CLI::IsMember({"table", "json", "csv"}))
+                    ->capture_default_str();
+  o.intervalOpt = cmd->add_option_function<std::string>(
+                         "-i,--interval",
+                         [&o](const std::string& text) {
+                           if (text == "0") {
+                             o.interval = 0;
+                             return;
+                           }
+                           secondsSetter(o.interval, "--interval", kMaxSeconds)(text);
+                         },
+                         "print throughput every S seconds (iperf3 -i; 0: never) [1 when stdout "
+                         "is not a terminal]")
+                      ->type_name("S");
+  cmd->add_option_function<std::string>(
+         "--repeat", countSetter(o.repeat, "--repeat", 1, 1000),
+         "run the modes N times, alternating, and report medians and spread [1]")
+      ->type_name("N");
   cmd->add_option("--coherency", o.coherency,
                   "coherent | non-coherent (every device), or per device: "
                   "adc=non-coherent,usb=coherent (devices adc, dac, usb; docs/coherency.md)")
