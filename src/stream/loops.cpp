@@ -20,6 +20,7 @@ namespace {
 constexpr auto kTickInterval = std::chrono::milliseconds(250);
 constexpr auto kWaitSlice = std::chrono::milliseconds(100);  // re-check stop and progress
 constexpr std::size_t kMaxMessages = 8;
+constexpr std::uint64_t kMaxErrors = 1000;  // a run gives up after this many failed blocks
 }  // namespace
 
 // --- RunControl --------------------------------------------------------------------------------
@@ -34,6 +35,21 @@ RunControl::RunControl(const StreamConfig& config, const std::atomic<bool>& stop
                     ? start_ + std::chrono::duration_cast<Clock::duration>(config.duration)
                     : Clock::time_point::max()),
       nextTick_(start_ + kTickInterval) {}
+
+void RunControl::begin() {
+  cpuBegin_ = cpu::split();
+  start_ = Clock::now();
+  deadline_ = config_.bytes == 0
+                  ? start_ + std::chrono::duration_cast<Clock::duration>(config_.duration)
+                  : Clock::time_point::max();
+  nextTick_ = start_ + kTickInterval;
+}
+
+void RunControl::end() {
+  end_ = Clock::now();
+  ended_ = true;
+  cpuEnd_ = cpu::split();
+}
 
 bool RunControl::doneIssuing(std::uint64_t issuedBytes) const {
   if (config_.bytes != 0 && issuedBytes >= config_.bytes) {
@@ -78,8 +94,33 @@ void RunControl::error(int negativeErrno, const char* what) {
 }
 
 double RunControl::elapsedSeconds() const {
-  return std::chrono::duration<double>(Clock::now() - start_).count();
+  return std::chrono::duration<double>((ended_ ? end_ : Clock::now()) - start_).count();
 }
+
+// --- StopWatch -----------------------------------------------------------------------------------
+
+StopWatch::StopWatch(const RunControl& control, std::function<void()> cancel)
+    : thread_([this, &control, cancel = std::move(cancel)] {
+        std::unique_lock lock(m_);
+        while (!done_) {
+          if (control.aborted()) {
+            lock.unlock();
+            cancel();
+            return;
+          }
+          cv_.wait_for(lock, std::chrono::milliseconds(10));
+        }
+      }) {}
+
+StopWatch::~StopWatch() {
+  {
+    const std::lock_guard lock(m_);
+    done_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
 
 // --- fileio --------------------------------------------------------------------------------------
 
@@ -102,7 +143,7 @@ std::uint64_t runFileioCopy(FileioSource& source, FileioSink& sink, std::uint64_
       have += *n;
     }
     if (failed || have < block.size()) {
-      if (control.errors > 1000) {
+      if (control.errors > kMaxErrors) {
         break;  // a source that only fails would spin forever
       }
       continue;
@@ -177,7 +218,8 @@ struct Feeder {
   std::uint64_t issued = 0;
 
   void feed(std::size_t i) {
-    if (control.doneIssuing(issued)) {
+    // A producer that only fails would re-issue its blocks forever.
+    if (control.doneIssuing(issued) || control.errors > kMaxErrors) {
       return;
     }
     auto r = stage.enqueue(buffers[i], blockBytes);
@@ -243,6 +285,7 @@ std::uint64_t runDmabufChain(uapi::Context& ctx, DmabufStage& first, DmabufStage
       progressed = true;
       if (const int s = status.take(buffers[i], first); s < 0) {
         control.error(s, "producer block");
+        feeder.issued -= blockBytes;  // nothing was produced: the block is issued again
         toFirst(i);  // its data is not valid: do not pass it on
       } else {
         toSecond(i);
@@ -301,6 +344,7 @@ std::uint64_t runDmabufToApp(uapi::Context& ctx, DmabufStage& first,
     inFirst.pop();
     if (const int s = status.take(buffers[i], first); s < 0) {
       control.error(s, "producer block");
+      feeder.issued -= blockBytes;  // nothing was produced: the block is issued again
     } else if (!control.aborted()) {
       consume(i);
       delivered += blockBytes;

@@ -146,6 +146,7 @@ using pipeline::DmabufStage;
 using pipeline::FileioSink;
 using pipeline::IioStream;
 using pipeline::RunControl;
+using pipeline::StopWatch;
 using pipeline::UsbEndpoint;
 
 // The device's fileio ring holds this many stream blocks (libiio sizes its buffer to the
@@ -279,18 +280,29 @@ Result<PathOutcome> runIioToUsb(uapi::Context& ctx, Board& board, const StreamCo
   if (!adc.ok()) {
     return std::move(adc).error();
   }
+  IioStream& port = **adc;
   if (mode == StreamMode::Fileio) {
-    ZBUF_TRY((*adc)->enable(true));
-    pipeline::runFileioCopy(**adc, **ep, c.blockBytes, control);
-    (void)(*adc)->enable(false);
+    ZBUF_TRY(port.enable(true));
+    control.begin();
+    {
+      const StopWatch watch(control, [&port] { (void)port.enable(false); });
+      pipeline::runFileioCopy(port, **ep, c.blockBytes, control);
+    }
+    control.end();
+    (void)port.enable(false);
   } else {
     auto set = BufferSet::create(ctx, c, {adc->get(), ep->get()});
     if (!set.ok()) {
       return std::move(set).error();
     }
-    ZBUF_TRY((*adc)->enable(true));
-    pipeline::runDmabufChain(ctx, **adc, **ep, set->fds(), c.blockBytes, control);
-    (void)(*adc)->enable(false);
+    ZBUF_TRY(port.enable(true));
+    control.begin();
+    {
+      const StopWatch watch(control, [&port] { (void)port.enable(false); });
+      pipeline::runDmabufChain(ctx, port, **ep, set->fds(), c.blockBytes, control);
+    }
+    control.end();
+    (void)port.enable(false);  // blocks still queued to the ADC signal -EINTR
   }
   adc->reset();
   ep->reset();
@@ -315,25 +327,38 @@ Result<PathOutcome> runUsbToDac(uapi::Context& ctx, Board& board, const StreamCo
   board.host().startSending(Board::kUsbOut);
   std::uint64_t bytes = 0;
   iio::IioBuffer& hw = **board.dac().buffer(0);
+  IioStream& port = **dac;
   if (mode == StreamMode::Fileio) {
-    ZBUF_TRY((*dac)->enable(true));
-    bytes = pipeline::runFileioCopy(**ep, **dac, c.blockBytes, control);
-    // write() returns once the DAC's ring took the data: let the hardware play it out (the
-    // board is the test bench here, as a logic analyser on the DAC's output would be).
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!control.aborted() && hw.stats().hardwareBytes < bytes &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    ZBUF_TRY(port.enable(true));
+    control.begin();
+    {
+      const StopWatch watch(control, [&port] { (void)port.enable(false); });
+      const std::uint64_t written = pipeline::runFileioCopy(**ep, port, c.blockBytes, control);
+      // write() returns once the DAC's ring took the data: let the hardware play it out (the
+      // board is the test bench here, as a logic analyser on the DAC's output would be),
+      // unless the run was stopped.
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (!control.aborted() && hw.stats().hardwareBytes < written &&
+             std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
     }
-    (void)(*dac)->enable(false);
+    control.end();
+    (void)port.enable(false);
+    bytes = hw.stats().hardwareBytes;  // what the DAC played, not what it was handed
   } else {
     auto set = BufferSet::create(ctx, c, {ep->get(), dac->get()});
     if (!set.ok()) {
       return std::move(set).error();
     }
-    ZBUF_TRY((*dac)->enable(true));
-    bytes = pipeline::runDmabufChain(ctx, **ep, **dac, set->fds(), c.blockBytes, control);
-    (void)(*dac)->enable(false);
+    ZBUF_TRY(port.enable(true));
+    control.begin();
+    {
+      const StopWatch watch(control, [&port] { (void)port.enable(false); });
+      bytes = pipeline::runDmabufChain(ctx, **ep, port, set->fds(), c.blockBytes, control);
+    }
+    control.end();
+    (void)port.enable(false);
   }
   board.host().stopSending(Board::kUsbOut);
   dac->reset();
@@ -374,9 +399,15 @@ Result<PathOutcome> runIioToApp(uapi::Context& ctx, Board& /*board*/, const Stre
      private:
       decltype(check)& fn_;
     } sink(check);
-    ZBUF_TRY((*adc)->enable(true));
-    out.bytes = pipeline::runFileioCopy(**adc, sink, c.blockBytes, control);
-    (void)(*adc)->enable(false);
+    IioStream& port = **adc;
+    ZBUF_TRY(port.enable(true));
+    control.begin();
+    {
+      const StopWatch watch(control, [&port] { (void)port.enable(false); });
+      out.bytes = pipeline::runFileioCopy(port, sink, c.blockBytes, control);
+    }
+    control.end();
+    (void)port.enable(false);
     return out;
   }
   auto set = BufferSet::create(ctx, c, {adc->get()});
@@ -409,8 +440,14 @@ Result<PathOutcome> runIioToApp(uapi::Context& ctx, Board& /*board*/, const Stre
     check(maps[slot].bytes().first(c.blockBytes));
     (void)ctx.ioctl(fd, uapi::kDmaBufIoctlSync, &end);
   };
-  out.bytes = pipeline::runDmabufToApp(ctx, **adc, set->fds(), c.blockBytes, consume, control);
-  (void)(*adc)->enable(false);
+  IioStream& port = **adc;
+  control.begin();
+  {
+    const StopWatch watch(control, [&port] { (void)port.enable(false); });
+    out.bytes = pipeline::runDmabufToApp(ctx, port, set->fds(), c.blockBytes, consume, control);
+  }
+  control.end();
+  (void)port.enable(false);
   return out;
 }
 
@@ -428,7 +465,6 @@ Result<StreamResult> Pipeline::run(StreamMode mode,
   control.statusOf = [&](int bufferFd, const pipeline::DmabufStage& stage) {
     return Board::lastFenceStatus(*ctx, bufferFd, stage.fenceDriver());
   };
-  const cpu::Split cpu0 = cpu::split();
   Result<PathOutcome> outcome = PathOutcome{};
   switch (config_.path) {
     case StreamPath::IioToUsb:
@@ -445,7 +481,10 @@ Result<StreamResult> Pipeline::run(StreamMode mode,
     return std::move(outcome).error();
   }
   control.statusOf = nullptr;
-  const cpu::Split cpu1 = cpu::split();
+  // Only the timed part counts (RunControl::begin() to end()): not setting up the board,
+  // allocating and attaching the buffers, nor the teardown.
+  const cpu::Split& cpu0 = control.cpuAtBegin();
+  const cpu::Split& cpu1 = control.cpuAtEnd();
   // What the hardware failed: the application cannot see a failed block's fence status through
   // the buffer fds (on the kernel neither, short of exporting a sync file per block), so the
   // board counts it, as the far end's checker counts mismatches.

@@ -7,12 +7,16 @@
 
 #include <chrono>
 #include <cstdint>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "zbuf/base/hw_thread.h"
 #include "zbuf/base/result.h"
 #include "zbuf/stream/pipeline.h"
 #include "zbuf/uapi/context.h"
@@ -49,27 +53,36 @@ class FileioSink {
 
 class DmabufStage;
 
-// When a run ends, and what it counted so far. Owned by the running thread.
+// When a run ends, and what it counted so far. Owned by the running thread; aborted() may also
+// be called from a StopWatch's thread once begin() returned.
 class RunControl {
  public:
   RunControl(const StreamConfig& config, const std::atomic<bool>& stop,
              const std::function<void(const StreamProgress&)>& progress);
+
+  // The timed part of the run: begin() once the devices are set up (it restarts the clock and
+  // the deadline and reads the CPU split), end() when the loop returned (before teardown).
+  void begin();
+  void end();
+  [[nodiscard]] const cpu::Split& cpuAtBegin() const { return cpuBegin_; }
+  [[nodiscard]] const cpu::Split& cpuAtEnd() const { return cpuEnd_; }
 
   // True once no new block may start: the byte budget is issued, the time is up, or a stop
   // was requested.
   [[nodiscard]] bool doneIssuing(std::uint64_t issuedBytes) const;
   // True when the run must end without draining produced blocks (time up or stop requested).
   [[nodiscard]] bool aborted() const;
-  // Whether the loops learn each block's status (sync file per block): with fault injection.
+  // Calls the progress callback if it is time to (a few times a second).
+  void tick(std::uint64_t deliveredBytes);
+  void error(const Error& e);
+  void error(int negativeErrno, const char* what);
+
+  // Whether the loops learn each block's status: with fault injection.
   [[nodiscard]] bool perBlockStatus() const;
   // The status of `stage`'s last fence on the buffer (1 ok, or a negative errno), from the
   // board (the test bench; BlockStatus in loops.cpp says why).
   [[nodiscard]] int blockStatus(int bufferFd, const DmabufStage& stage) const;
   std::function<int(int bufferFd, const DmabufStage& stage)> statusOf;
-  // Calls the progress callback if it is time to (a few times a second).
-  void tick(std::uint64_t deliveredBytes);
-  void error(const Error& e);
-  void error(int negativeErrno, const char* what);
 
   [[nodiscard]] double elapsedSeconds() const;
   [[nodiscard]] bool stopRequested() const { return stop_.load(std::memory_order_relaxed); }
@@ -84,6 +97,30 @@ class RunControl {
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point deadline_;
   std::chrono::steady_clock::time_point nextTick_;
+  std::chrono::steady_clock::time_point end_{};
+  bool ended_ = false;
+  cpu::Split cpuBegin_{};
+  cpu::Split cpuEnd_{};
+};
+
+// Cancels what is in flight once the run is aborted (time up or stop requested), from its own
+// thread, so that a loop blocked in a device call (a read() waiting for a block that fills
+// slowly) returns at once: `cancel` stops the devices as a driver's abort does (IIO disable:
+// blocked read()/write() return, queued blocks' fences signal -EINTR). Checks every 10 ms;
+// calls `cancel` at most once; the destructor stops checking and joins. Construct it after
+// RunControl::begin() and destroy it before the devices `cancel` touches.
+class StopWatch {
+ public:
+  StopWatch(const RunControl& control, std::function<void()> cancel);
+  ~StopWatch();
+  StopWatch(const StopWatch&) = delete;
+  StopWatch& operator=(const StopWatch&) = delete;
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool done_ = false;  // guarded by m_
+  std::thread thread_;
 };
 
 // fileio: read a block from `source`, write it to `sink`, until the run ends. Returns the bytes

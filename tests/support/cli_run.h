@@ -15,9 +15,13 @@ struct CliRun {
 };
 
 // Runs `zbuf <args>` through the shell; stdout is captured, stderr too when `withStderr`.
-inline CliRun runZbuf(const std::string& args, bool withStderr = true) {
-  const std::string cmd =
-      std::string(ZBUF_CLI_PATH) + " " + args + (withStderr ? " 2>&1" : " 2>/dev/null");
+// `env` ("NAME=value ...") is put in front of the command. The run is bounded: a zbuf that
+// does not end within `limitSeconds` is killed (status 128 + 9).
+inline CliRun runZbuf(const std::string& args, bool withStderr = true, const std::string& env = "",
+                      int limitSeconds = 120) {
+  const std::string cmd = env + (env.empty() ? "" : " ") + "timeout -s KILL " +
+                          std::to_string(limitSeconds) + " " + std::string(ZBUF_CLI_PATH) + " " +
+                          args + (withStderr ? " 2>&1" : " 2>/dev/null");
   CliRun r;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr) {

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "support/cli_run.h"
 
@@ -45,9 +46,9 @@ TEST(StreamCli, JsonHasEveryFieldAndBothModes) {
   auto doc = nlohmann::json::parse(r.out);
   ASSERT_EQ(doc["runs"].size(), 2U);
   for (const auto& run : doc["runs"]) {
-    for (const char* field :
-         {"mode", "path", "block_bytes", "blocks", "bytes", "seconds", "mib_per_s",
-          "app_cpu_s_per_gib", "hw_cpu_s_per_gib", "verified_bytes", "mismatches", "errors"}) {
+    for (const char* field : {"mode", "path", "block_bytes", "blocks_in_flight", "blocks_moved",
+                              "bytes", "seconds", "mib_per_s", "app_cpu_s_per_gib",
+                              "hw_cpu_s_per_gib", "verified_bytes", "mismatches", "errors"}) {
       EXPECT_TRUE(run.contains(field)) << field;
     }
     EXPECT_EQ(run["path"], "iio-to-app");
@@ -72,6 +73,106 @@ TEST(StreamCli, ShortDataModeRunOfEachPathVerifiesEveryByte) {
       EXPECT_EQ(run["verified_bytes"], run["bytes"]) << path << " " << run["mode"];
       EXPECT_GE(run["verified_bytes"].get<std::uint64_t>(), 16U << 20) << path;
     }
+  }
+}
+
+TEST(StreamCli, ARunThatMovesNoBlockFailsWithTheReason) {
+  for (const char* mode : {"fileio", "dmabuf"}) {
+    CliRun r = zbuf(std::string("stream --seconds 1e-9 --mode ") + mode);
+    EXPECT_EQ(r.status, 1) << mode << "\n" << r.out;
+    EXPECT_NE(r.out.find("no block moved"), std::string::npos) << r.out;
+  }
+}
+
+TEST(StreamCli, JsonDescribesTheRun) {
+  CliRun r = zbuf("stream --path iio-to-app --seconds 1.2 --block-size 256K --json", false);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["zbuf_version"], ZBUF_VERSION);
+  EXPECT_TRUE(doc["timestamp"].is_string());
+  EXPECT_GE(doc["host"]["cores"].get<int>(), 1);
+  EXPECT_TRUE(doc["host"]["kernel"].is_string());
+  const auto& s = doc["settings"];
+  EXPECT_EQ(s["path"], "iio-to-app");
+  EXPECT_EQ(s["block_bytes"], 256 * 1024);
+  EXPECT_EQ(s["blocks_in_flight"], 4);
+  EXPECT_EQ(s["seconds"], 1.2);
+  EXPECT_TRUE(s["bytes"].is_null());
+  EXPECT_TRUE(s["link"].is_null()) << "no link on iio-to-app";
+  EXPECT_EQ(s["interval_s"], 1.0) << "intervals of 1 s by default in the JSON";
+  for (const auto& run : doc["runs"]) {
+    EXPECT_EQ(run["blocks_in_flight"], 4);
+    EXPECT_EQ(run["blocks_moved"].get<std::uint64_t>() * 256 * 1024, run["bytes"]);
+    ASSERT_EQ(run["intervals"].size(), 2U) << run["intervals"].dump();
+    EXPECT_EQ(run["intervals"][0]["start_s"], 0.0);
+    EXPECT_GE(run["intervals"][0]["end_s"].get<double>(), 1.0);
+    EXPECT_EQ(run["intervals"][1]["end_s"], run["seconds"]);
+    EXPECT_EQ(run["intervals"][0]["bytes"].get<std::uint64_t>() +
+                  run["intervals"][1]["bytes"].get<std::uint64_t>(),
+              run["bytes"]);
+  }
+}
+
+TEST(StreamCli, IntervalLinesFollowTheHeaderWhenStdoutIsNotATerminal) {
+  CliRun r = zbuf("stream --path iio-to-app --mode fileio --seconds 2.2", false);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto header = r.out.find("zbuf stream: iio-to-app");
+  const auto first = r.out.find("0.00-");
+  ASSERT_NE(header, std::string::npos) << r.out;
+  ASSERT_NE(first, std::string::npos) << "an interval line: " << r.out;
+  EXPECT_LT(header, first) << "the header comes before the run";
+  // A second interval (it starts where the first ended, about 1 s in: ticks come 4 times a
+  // second, later on a loaded machine).
+  EXPECT_LT(r.out.find("\n  fileio ", first), r.out.find("throughput")) << r.out;
+  EXPECT_LT(first, r.out.find("throughput")) << "and the results after it";
+  r = zbuf("stream --path iio-to-app --mode fileio --seconds 1.5 --interval 0", false);
+  EXPECT_EQ(r.out.find("0.00-"), std::string::npos) << "--interval 0: none\n" << r.out;
+}
+
+TEST(StreamCli, CsvHasOneRowPerRun) {
+  CliRun r = zbuf("stream --path iio-to-app --bytes 4M --format csv --repeat 2", false);
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::vector<std::string> lines;
+  for (std::size_t pos = 0; pos < r.out.size();) {
+    const auto nl = r.out.find('\n', pos);
+    lines.push_back(r.out.substr(pos, nl - pos));
+    pos = nl == std::string::npos ? r.out.size() : nl + 1;
+  }
+  ASSERT_EQ(lines.size(), 5U) << r.out;
+  EXPECT_EQ(lines[0].rfind("mode,repetition,path,block_bytes,blocks_in_flight,blocks_moved", 0),
+            0U);
+  EXPECT_EQ(lines[1].rfind("fileio,1,iio-to-app,", 0), 0U) << lines[1];
+  EXPECT_EQ(lines[2].rfind("dmabuf,1,", 0), 0U) << lines[2];
+  EXPECT_EQ(lines[3].rfind("fileio,2,", 0), 0U) << lines[3];
+}
+
+TEST(StreamCli, RepeatAlternatesAndReportsMediansAndSpread) {
+  CliRun r = zbuf("stream --path iio-to-app --bytes 4M --repeat 3 --json", false);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto doc = nlohmann::json::parse(r.out);
+  ASSERT_EQ(doc["runs"].size(), 6U);
+  for (std::size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(doc["runs"][i]["mode"], i % 2 == 0 ? "fileio" : "dmabuf") << i;
+    EXPECT_EQ(doc["runs"][i]["repetition"], i / 2 + 1) << i;
+  }
+  for (const char* mode : {"fileio", "dmabuf"}) {
+    const auto& m = doc["summary"][mode]["mib_per_s"];
+    EXPECT_EQ(doc["summary"][mode]["runs"], 3);
+    EXPECT_LE(m["min"].get<double>(), m["median"].get<double>());
+    EXPECT_LE(m["median"].get<double>(), m["max"].get<double>());
+  }
+  r = zbuf("stream --path iio-to-app --bytes 4M --repeat 2", false);
+  EXPECT_NE(r.out.find("spread (min-max)"), std::string::npos) << r.out;
+}
+
+TEST(StreamCli, TheCoverLetterLineOnlyComparesLikeWithLike) {
+  CliRun r = zbuf("stream --path iio-to-usb --bytes 8M", false);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("cover letters"), std::string::npos) << r.out;
+  for (const char* other : {"--path iio-to-app", "--path usb-to-dac", "--benchmark"}) {
+    r = zbuf(std::string("stream --bytes 8M ") + other, false);
+    ASSERT_EQ(r.status, 0) << other << "\n" << r.out;
+    EXPECT_EQ(r.out.find("cover letters"), std::string::npos) << other << "\n" << r.out;
   }
 }
 
@@ -106,28 +207,91 @@ TEST(StreamCli, TableShowsBothModesAndTheSpeedup) {
 
 namespace {
 
-TEST(StreamCli, CtrlCStopsCleanlyAndStillPrintsTheResults) {
-  // SIGINT after one second of a 60-second run: the run so far is reported, status 130.
-  const std::string cmd = std::string("timeout --preserve-status -s INT 1 ") + ZBUF_CLI_PATH +
-                          " stream --seconds 60 --json 2>/dev/null";
+struct Signalled {
+  int status = -1;
   std::string out;
+};
+
+// Runs `zbuf stream <args> --json` and sends it `signal` after one second (timeout(1)); the
+// run is killed if it does not end within 20 seconds more.
+Signalled streamWithSignal(const char* signal, const std::string& args) {
+  const std::string cmd = std::string("timeout --preserve-status -k 20 -s ") + signal + " 1 " +
+                          ZBUF_CLI_PATH + " stream --json " + args + " 2>/dev/null";
+  Signalled r;
   FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
+  if (p == nullptr) {
+    return r;
+  }
   char buf[4096];
   std::size_t n = 0;
   while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
-    out.append(buf, n);
+    r.out.append(buf, n);
   }
   const int st = ::pclose(p);
-  ASSERT_TRUE(WIFEXITED(st));
-  EXPECT_EQ(WEXITSTATUS(st), 130);
-  auto doc = nlohmann::json::parse(out);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return r;
+}
+
+TEST(StreamCli, CtrlCStopsCleanlyAndStillPrintsTheResults) {
+  // SIGINT after one second of a 60-second run: the run so far is reported, status 130.
+  const Signalled s = streamWithSignal("INT", "--seconds 60");
+  EXPECT_EQ(s.status, 130);
+  auto doc = nlohmann::json::parse(s.out);
   EXPECT_TRUE(doc["interrupted"].get<bool>());
   ASSERT_GE(doc["runs"].size(), 1U);
   EXPECT_TRUE(doc["runs"][0]["stopped"].get<bool>());
   EXPECT_GT(doc["runs"][0]["bytes"].get<std::uint64_t>(), 0U);
   EXPECT_LT(doc["runs"][0]["seconds"].get<double>(), 30.0);
   EXPECT_EQ(doc["runs"][0]["mismatches"], 0);
+}
+
+TEST(StreamCli, SigtermAndSighupPrintTheResultsLikeSigint) {
+  for (const auto& [signal, status] : {std::pair{"TERM", 143}, std::pair{"HUP", 129}}) {
+    const Signalled s = streamWithSignal(signal, "--seconds 60 --mode fileio");
+    EXPECT_EQ(s.status, status) << signal;
+    const auto doc = nlohmann::json::parse(s.out, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << signal << ": " << s.out;
+    EXPECT_TRUE(doc["interrupted"].get<bool>()) << signal;
+    ASSERT_EQ(doc["runs"].size(), 1U) << signal;
+    EXPECT_TRUE(doc["runs"][0]["stopped"].get<bool>()) << signal;
+  }
+}
+
+// Blocks that fill slowly (1 MiB at 8000 B/s takes 131 s): Ctrl-C cancels the blocks in
+// flight and the run ends at once, having moved nothing.
+TEST(StreamCli, CtrlCIsHonouredWhileBlocksFillSlowly) {
+  for (const char* mode : {"fileio", "dmabuf"}) {
+    const Signalled s =
+        streamWithSignal("INT", std::string("--rate 1000 --seconds 60 --mode ") + mode);
+    EXPECT_EQ(s.status, 130) << mode;
+    const auto doc = nlohmann::json::parse(s.out, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << mode << ": " << s.out;
+    ASSERT_EQ(doc["runs"].size(), 1U);
+    EXPECT_LT(doc["runs"][0]["seconds"].get<double>(), 2.0) << mode;
+    EXPECT_EQ(doc["runs"][0]["bytes"], 0) << mode;
+    EXPECT_EQ(doc["runs"][0]["errors"], 0) << mode << ": a cancelled block is no failure";
+  }
+}
+
+// --seconds is honoured while blocks fill slowly, on every path, in both modes: the run
+// ends on time and, having moved no block, fails with the reason.
+TEST(StreamCli, SecondsAreHonouredWhileBlocksFillSlowly) {
+  for (const char* path : {"iio-to-usb", "iio-to-app", "usb-to-dac"}) {
+    for (const char* mode : {"fileio", "dmabuf"}) {
+      const std::string args =
+          std::string("stream --rate 1 --seconds 0.2 --path ") + path + " --mode " + mode;
+      const CliRun r = zbuf::test::runZbuf(args, true, "", 20);
+      EXPECT_EQ(r.status, 1) << args << "\n" << r.out;
+      EXPECT_NE(r.out.find("no block moved"), std::string::npos) << args << "\n" << r.out;
+      EXPECT_NE(r.out.find("takes"), std::string::npos) << "the reason: " << r.out;
+    }
+  }
+  const CliRun r =
+      zbuf::test::runZbuf("stream --rate 26214 --seconds 1 --mode dmabuf --json", false, "", 20);
+  EXPECT_EQ(r.status, 1) << r.out;
+  const auto doc = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << r.out;
+  EXPECT_LT(doc["runs"][0]["seconds"].get<double>(), 1.5);
 }
 
 }  // namespace

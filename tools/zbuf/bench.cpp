@@ -8,12 +8,14 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <vector>
 
 #include "command.h"
@@ -107,7 +109,14 @@ fs::path selfDir() {
   return ec ? fs::path(".") : p.parent_path();
 }
 
-nlohmann::json runMicroBenchmarks(unsigned repetitions) {
+// Google Benchmark writes bare nan/inf (e.g. the cv of one repetition), which JSON does not
+// have: those values become null so that the document parses.
+std::string sanitizeNonFinite(const std::string& in) {
+  static const std::regex kNonFinite(R"(([:\[,]\s*)-?(nan|NaN|inf|Inf|infinity|Infinity)\b)");
+  return std::regex_replace(in, kNonFinite, "$1null");
+}
+
+nlohmann::json runMicroBenchmarks(unsigned repetitions, bool& failed) {
   nlohmann::json all = nlohmann::json::object();
   const fs::path dir = selfDir() / "bench";
   std::error_code ec;
@@ -130,9 +139,14 @@ nlohmann::json runMicroBenchmarks(unsigned repetitions) {
                     "--benchmark_report_aggregates_only=true --benchmark_min_time=0.05 2>/dev/null",
                     exe.string(), repetitions),
         status);
-    auto doc = nlohmann::json::parse(out, nullptr, false);
-    if (status != 0 || doc.is_discarded()) {
-      all[exe.filename().string()] = {{"error", fmt::format("exit status {}", status)}};
+    auto doc = nlohmann::json::parse(sanitizeNonFinite(out), nullptr, false);
+    if (status != 0 || doc.is_discarded() || !doc.contains("benchmarks")) {
+      // A benchmark that cannot be run or read fails the suite.
+      const std::string why = status != 0 ? fmt::format("exit status {}", status)
+                                          : std::string("its JSON output cannot be parsed");
+      fmt::print(stderr, "zbuf bench: {}: {}\n", exe.filename().string(), why);
+      all[exe.filename().string()] = {{"error", why}};
+      failed = true;
       continue;
     }
     all[exe.filename().string()] = doc["benchmarks"];
@@ -258,7 +272,7 @@ int runBench(const BenchOptions& o) {
                caseName(c), f.median, d.median, f.median > 0 ? d.median / f.median : 0.0);
   }
   if (!o.skipMicro) {
-    doc["micro"] = runMicroBenchmarks(reps);
+    doc["micro"] = runMicroBenchmarks(reps, failed);
   }
 
   std::ofstream(fs::path(o.out) / "bench.json") << doc.dump(2) << '\n';
@@ -298,7 +312,8 @@ int runBench(const BenchOptions& o) {
       for (const auto& b : list) {
         if (b.value("aggregate_name", "") == "median") {
           md += fmt::format("| {} | {:.1f} {} |\n", b["run_name"].get<std::string>(),
-                            b["real_time"].get<double>(), b["time_unit"].get<std::string>());
+                            b["real_time"].is_number() ? b["real_time"].get<double>() : NAN,
+                            b["time_unit"].get<std::string>());
         }
       }
     }

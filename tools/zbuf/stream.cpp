@@ -3,15 +3,19 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <vector>
 
 #include "command.h"
+#include "stream_report.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/stream/pipeline.h"
 
@@ -22,139 +26,145 @@ struct StreamOptions {
   std::string path = "iio-to-usb";
   std::string mode = "both";
   std::uint64_t blockSize = 1 << 20;
-  unsigned blocks = 4;
-  std::optional<double> seconds;
+  std::uint64_t bufferSamples = 0;  // -b: block size in samples of the channel set
+  std::uint64_t blocks = 4;
+  double seconds = 5;
   std::uint64_t bytes = 0;
+  std::uint64_t samples = 0;  // -s: stop after this many samples of the channel set
   bool benchmark = false;
   std::uint64_t rate = 0;
-  unsigned channels = 4;
+  std::uint64_t channels = 4;
   std::string link = "unlimited";
   std::string pattern = "ramp";
   bool json = false;
+  std::string format = "table";
+  double interval = 0;
+  std::uint64_t repeat = 1;
   std::uint64_t failTransfer = 0;
-  int failErrno = EIO;
+  std::uint64_t failErrno = EIO;
   std::string coherency = "coherent";
   bool checkCpuAccess = false;
+  // Set by the parser, to tell a flag given from its default.
+  const CLI::Option* linkOpt = nullptr;
+  const CLI::Option* patternOpt = nullptr;
+  const CLI::Option* intervalOpt = nullptr;
+  const CLI::Option* formatOpt = nullptr;
 };
 
-// The running pipeline, for the SIGINT handler (which only does an atomic store).
+constexpr double kMaxSeconds = 1e7;  // 115 days: the nanosecond count stays far from 2^63
+// The devices' own rings next to the blocks in flight (an IIO fileio ring of 4 blocks, the
+// application's copy block, a USB request buffer): what a run allocates, in blocks.
+constexpr std::uint64_t kExtraBlocks = 6;
+
+// The running pipeline, for the signal handler (which only does atomic operations).
 std::atomic<Pipeline*> gActive{nullptr};
+std::atomic<int> gSignal{0};  // the first SIGINT, SIGTERM or SIGHUP
 std::atomic<bool> gInterrupted{false};
 
-void onSigint(int /*sig*/) {
-  gInterrupted.store(true, std::memory_order_relaxed);
+std::atomic<std::int64_t> gFirstSignalNs{0};
+
+std::int64_t monotonicNowNs() {  // async-signal-safe (clock_gettime)
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// SIGINT, SIGTERM, SIGHUP: the first stops the run (the results so far are printed, the exit
+// status is 128 + the signal); a second one exits at once. "Second" means 0.2 s or more
+// later: timeout(1) and a terminal's process-group kill can deliver one request twice.
+void onStopSignal(int sig) {
+  const std::int64_t now = monotonicNowNs();
+  std::int64_t first = 0;
+  if (!gFirstSignalNs.compare_exchange_strong(first, now)) {
+    if (now - first >= 200'000'000) {
+      ::_exit(128 + sig);
+    }
+    return;
+  }
+  gSignal.store(sig);
+  gInterrupted.store(true);
   if (Pipeline* p = gActive.load(std::memory_order_relaxed)) {
     p->requestStop();
   }
 }
 
-class SigintScope {
+class StopSignalScope {
  public:
-  SigintScope() {
+  StopSignalScope() {
     struct sigaction sa {};
-    sa.sa_handler = &onSigint;
+    sa.sa_handler = &onStopSignal;
     sigemptyset(&sa.sa_mask);
-    ::sigaction(SIGINT, &sa, &old_);
+    for (std::size_t i = 0; i < kSignals.size(); ++i) {
+      ::sigaction(kSignals[i], &sa, &old_[i]);
+    }
   }
-  ~SigintScope() { ::sigaction(SIGINT, &old_, nullptr); }
-  SigintScope(const SigintScope&) = delete;
-  SigintScope& operator=(const SigintScope&) = delete;
+  ~StopSignalScope() {
+    for (std::size_t i = 0; i < kSignals.size(); ++i) {
+      ::sigaction(kSignals[i], &old_[i], nullptr);
+    }
+  }
+  StopSignalScope(const StopSignalScope&) = delete;
+  StopSignalScope& operator=(const StopSignalScope&) = delete;
 
  private:
-  struct sigaction old_ {};
+  static constexpr std::array<int, 3> kSignals{SIGINT, SIGTERM, SIGHUP};
+  std::array<struct sigaction, 3> old_{};
 };
 
-// A live progress line on a terminal, at most 4 updates a second.
-class ProgressLine {
- public:
-  explicit ProgressLine(bool enabled) : enabled_(enabled) {}
-  void update(const char* mode, const StreamProgress& p) {
-    if (!enabled_) {
-      return;
-    }
-    const std::uint64_t now = sys::monotonicNs();
-    if (now - lastNs_ < 250'000'000ULL) {
-      return;
-    }
-    lastNs_ = now;
-    const double mib = static_cast<double>(p.bytes) / (1024.0 * 1024.0);
-    std::fputs(fmt::format("\r\033[2K  {:<7} {:>9.1f} MiB/s  {:>11}  {:5.1f} s", mode,
-                           p.seconds > 0 ? mib / p.seconds : 0.0, formatBytes(p.bytes), p.seconds)
-                   .c_str(),
-               stdout);
-    std::fflush(stdout);
+// Usage errors the parser cannot see: flags that do not apply to the path or mode, products
+// that overflow, and what the machine cannot back. Returns the message, or "".
+std::string checkApplicable(const StreamOptions& o, const StreamConfig& c) {
+  if (o.linkOpt->count() != 0 && c.path == StreamPath::IioToApp) {
+    return "--link applies to the USB paths (iio-to-usb, usb-to-dac), not iio-to-app";
   }
-  void clear() {
-    if (enabled_ && lastNs_ != 0) {
-      std::fputs("\r\033[2K", stdout);
-      std::fflush(stdout);
-    }
-    lastNs_ = 0;
+  if (o.json && o.formatOpt->count() != 0 && o.format != "json") {
+    return fmt::format("--json and --format {} exclude each other", o.format);
   }
-
- private:
-  bool enabled_;
-  std::uint64_t lastNs_ = 0;
-};
-
-nlohmann::json toJson(const StreamResult& r) {
-  return {{"mode", toString(r.mode)},
-          {"path", toString(r.path)},
-          {"block_bytes", r.blockBytes},
-          {"blocks", r.blocks},
-          {"bytes", r.bytes},
-          {"seconds", r.seconds},
-          {"mib_per_s", r.mibPerS},
-          {"app_cpu_s_per_gib", r.appCpuSPerGib},
-          {"hw_cpu_s_per_gib", r.hwCpuSPerGib},
-          {"verified_bytes", r.verifiedBytes},
-          {"mismatches", r.mismatches},
-          {"errors", r.errors},
-          {"error_messages", r.errorMessages},
-          {"stopped", r.stopped}};
+  if (o.intervalOpt->count() != 0 && o.interval != 0 && o.interval < 0.25) {
+    return "--interval: at least 0.25 s (the pipeline reports progress 4 times a second), or "
+           "0 for none";
+  }
+  if (o.patternOpt->count() != 0 && c.benchmark) {
+    return "--pattern does not apply with --benchmark (no data is generated or checked)";
+  }
+  const std::uint64_t frame = c.format.frameBytes();
+  std::uint64_t product = 0;
+  if (o.bufferSamples != 0 && __builtin_mul_overflow(o.bufferSamples, frame, &product)) {
+    return fmt::format("--buffer-samples {} x {}-byte frames overflows 64 bits", o.bufferSamples,
+                       frame);
+  }
+  if (o.samples != 0 && __builtin_mul_overflow(o.samples, frame, &product)) {
+    return fmt::format("--samples {} x {}-byte frames overflows 64 bits", o.samples, frame);
+  }
+  if (c.sampleRate != 0 && __builtin_mul_overflow(c.sampleRate, frame, &product)) {
+    return fmt::format("--rate {} x {}-byte frames overflows 64 bits (bytes per second)",
+                       c.sampleRate, frame);
+  }
+  std::uint64_t need = 0;
+  if (__builtin_mul_overflow(c.blockBytes, c.blocks + kExtraBlocks, &need)) {
+    need = std::numeric_limits<std::uint64_t>::max();
+  }
+  if (auto r =
+          checkMemory(need, fmt::format("{} blocks of {}", c.blocks, formatBytes(c.blockBytes)));
+      !r.ok()) {
+    return r.error().message();
+  }
+  return "";
 }
 
-void printTable(const StreamConfig& c, const std::vector<StreamResult>& runs,
-                std::optional<double> speedup) {
-  const std::string data =
-      c.benchmark ? "benchmark mode (data untouched)"
-                  : fmt::format("data mode ({} pattern, every byte checked)", toString(c.pattern));
-  fmt::print("zbuf stream: {}, {} blocks x {}, {}\n", toString(c.path), formatBytes(c.blockBytes),
-             c.blocks, data);
-  fmt::print("  {} channels x {}-bit, rate {}, link {}\n\n", c.format.channels,
-             c.format.bytesPerSample * 8,
-             c.sampleRate == 0 ? std::string("unlimited") : fmt::format("{} S/s", c.sampleRate),
-             toString(c.link));
-  auto row = [&](const char* name, auto&& cell) {
-    std::string line = fmt::format("  {:<22}", name);
-    for (const auto& r : runs) {
-      line += fmt::format("{:>16}", cell(r));
-    }
-    fmt::print("{}\n", line);
-  };
-  row("", [](const StreamResult& r) { return std::string(toString(r.mode)); });
-  row("throughput (MiB/s)", [](const StreamResult& r) { return fmt::format("{:.1f}", r.mibPerS); });
-  row("app CPU (s/GiB)",
-      [](const StreamResult& r) { return fmt::format("{:.4f}", r.appCpuSPerGib); });
-  row("hw CPU (s/GiB)",
-      [](const StreamResult& r) { return fmt::format("{:.4f}", r.hwCpuSPerGib); });
-  row("moved", [](const StreamResult& r) { return formatBytes(r.bytes); });
-  row("blocks", [](const StreamResult& r) {
-    return fmt::format("{}", r.blockBytes != 0 ? r.bytes / r.blockBytes : 0);
-  });
-  row("seconds", [](const StreamResult& r) { return fmt::format("{:.2f}", r.seconds); });
-  row("verified", [](const StreamResult& r) { return formatBytes(r.verifiedBytes); });
-  row("mismatched bytes", [](const StreamResult& r) { return fmt::format("{}", r.mismatches); });
-  row("failed transfers", [](const StreamResult& r) { return fmt::format("{}", r.errors); });
-  if (speedup) {
-    const auto& f = runs[0];
-    const auto& d = runs[1];
-    fmt::print("\n  zero-copy speed-up: {:.2f}x throughput", *speedup);
-    if (d.appCpuSPerGib > 0) {
-      fmt::print(", {:.1f}x less application CPU per GiB", f.appCpuSPerGib / d.appCpuSPerGib);
-    }
-    fmt::print("\n  (the IIO and FunctionFS cover letters measured 2.16x: 127 vs 274 MiB/s)\n");
+// Why a run moved nothing: the first block takes longer than the run.
+std::string noBlockReason(const StreamConfig& c) {
+  if (c.bytes == 0 && c.sampleRate != 0) {
+    const double blockSeconds =
+        static_cast<double>(c.blockBytes) /
+        (static_cast<double>(c.sampleRate) * static_cast<double>(c.format.frameBytes()));
+    return fmt::format(
+        "one block of {} takes {:.3g} s at {} S/s; run longer (--seconds) or use smaller "
+        "blocks (--block-size, --buffer-samples)",
+        formatBytes(c.blockBytes), blockSeconds, c.sampleRate);
   }
+  return "the run ended before the first block completed; run longer (--seconds) or use "
+         "smaller blocks";
 }
 
 int runStream(const StreamOptions& o) {
@@ -181,17 +191,17 @@ int runStream(const StreamOptions& o) {
   c.path = *path;
   c.link = *link;
   c.pattern = *pattern;
-  c.blockBytes = o.blockSize;
-  c.blocks = o.blocks;
-  c.bytes = o.bytes;
-  if (o.seconds) {
-    c.duration = std::chrono::nanoseconds(static_cast<std::int64_t>(*o.seconds * 1e9));
-  }
+  c.format.channels = static_cast<unsigned>(o.channels);
+  const std::uint64_t frame = c.format.frameBytes();
+  c.blockBytes = o.bufferSamples != 0 ? o.bufferSamples * frame : o.blockSize;
+  c.blocks = static_cast<unsigned>(o.blocks);
+  c.bytes = o.samples != 0 ? o.samples * frame : o.bytes;
+  // parseSeconds bounds the value: the product stays far below 2^63 ns.
+  c.duration = std::chrono::nanoseconds(std::llround(o.seconds * 1e9));
   c.benchmark = o.benchmark;
   c.sampleRate = o.rate;
-  c.format.channels = o.channels;
   c.failTransfer = o.failTransfer;
-  c.failErrno = o.failErrno;
+  c.failErrno = static_cast<int>(o.failErrno);
   auto coherency = parseStreamCoherency(o.coherency);
   if (!coherency) {
     fmt::print(stderr, "zbuf stream: --coherency: {}\n", coherency.error().message());
@@ -199,6 +209,10 @@ int runStream(const StreamOptions& o) {
   }
   c.coherency = *coherency;
   c.checkCpuAccess = o.checkCpuAccess;
+  if (const std::string why = checkApplicable(o, c); !why.empty()) {
+    fmt::print(stderr, "zbuf stream: {}\n", why);
+    return kExitUsage;
+  }
   auto pipeline = Pipeline::create(c);
   if (!pipeline) {
     fmt::print(stderr, "zbuf stream: {}\n",
@@ -207,49 +221,73 @@ int runStream(const StreamOptions& o) {
     return kExitUsage;
   }
 
-  const bool tty = ::isatty(STDOUT_FILENO) == 1 && !o.json;
-  ProgressLine progress(tty);
-  std::vector<StreamResult> runs;
+  const std::string format = o.json ? "json" : o.format;
+  const bool table = format == "table";
+  const bool tty = ::isatty(STDOUT_FILENO) == 1;
+  StreamSettings settings;
+  settings.config = c;
+  settings.modes = modes;
+  settings.durationRun = c.bytes == 0;
+  settings.seconds = o.seconds;
+  settings.repeat = static_cast<unsigned>(o.repeat);
+  // iperf3's default: interval lines when stdout is a log, not a terminal (that has the
+  // progress line); the JSON carries intervals of 1 s unless told otherwise.
+  settings.interval = o.intervalOpt->count() != 0 ? o.interval : (tty && table ? 0.0 : 1.0);
+  ProgressLine progress(tty && table);
+  IntervalLog intervals(settings.interval, table);
+  if (table) {
+    printHeader(settings);
+  }
+  std::vector<StreamRun> runs;
   int status = kExitOk;
   {
-    const SigintScope sigint;
+    const StopSignalScope signals;
     gActive.store(&*pipeline);
-    for (StreamMode mode : modes) {
-      if (gInterrupted.load()) {
-        break;
+    for (unsigned rep = 1; rep <= settings.repeat && status == kExitOk; ++rep) {
+      for (StreamMode mode : modes) {
+        if (gInterrupted.load()) {
+          break;
+        }
+        intervals.start(toString(mode));
+        auto r = pipeline->run(mode, [&](const StreamProgress& p) {
+          if (intervals.due(p)) {
+            progress.clear();  // the interval line replaces it
+            intervals.update(p);
+          }
+          progress.update(toString(mode), p);
+        });
+        progress.clear();
+        if (!r) {
+          fmt::print(stderr, "zbuf stream: {} mode failed: {}\n", toString(mode),
+                     r.error().describe());
+          status = kExitFailed;
+          break;
+        }
+        StreamRun run;
+        run.repetition = rep;
+        run.intervals = intervals.finish(r->seconds, r->bytes);
+        run.result = std::move(*r);
+        runs.push_back(std::move(run));
       }
-      auto r =
-          pipeline->run(mode, [&](const StreamProgress& p) { progress.update(toString(mode), p); });
-      progress.clear();
-      if (!r) {
-        fmt::print(stderr, "zbuf stream: {} mode failed: {}\n", toString(mode),
-                   r.error().describe());
-        status = kExitFailed;
-        break;
-      }
-      runs.push_back(std::move(*r));
     }
     gActive.store(nullptr);
   }
 
-  std::optional<double> speedup;
-  if (runs.size() == 2 && runs[0].mibPerS > 0) {
-    speedup = runs[1].mibPerS / runs[0].mibPerS;
-  }
-  if (o.json) {
-    nlohmann::json doc;
-    doc["runs"] = nlohmann::json::array();
-    for (const auto& r : runs) {
-      doc["runs"].push_back(toJson(r));
-    }
-    doc["speedup"] = speedup ? nlohmann::json(*speedup) : nlohmann::json(nullptr);
-    doc["interrupted"] = gInterrupted.load();
-    fmt::print("{}\n", doc.dump(2));
-  } else if (!runs.empty()) {
-    printTable(c, runs, speedup);
+  if (format == "json") {
+    fmt::print("{}\n", toJson(settings, runs, gInterrupted.load()).dump(2));
+  } else if (format == "csv") {
+    printCsv(runs);
+  } else {
+    printTable(settings, runs);
   }
 
-  for (const auto& r : runs) {
+  for (const StreamRun& run : runs) {
+    const StreamResult& r = run.result;
+    if (r.bytes == 0 && !gInterrupted.load()) {
+      fmt::print(stderr, "zbuf stream: {}: no block moved in {:.3g} s: {}\n", toString(r.mode),
+                 r.seconds, noBlockReason(c));
+      status = kExitFailed;
+    }
     if (r.mismatches != 0) {
       fmt::print(stderr, "zbuf stream: {}: {} bytes differed from the {} pattern\n",
                  toString(r.mode), r.mismatches, toString(c.pattern));
@@ -263,8 +301,12 @@ int runStream(const StreamOptions& o) {
     }
   }
   if (gInterrupted.load()) {
-    fmt::print(stderr, "zbuf stream: interrupted; the results above cover the run so far\n");
-    return status == kExitOk ? kExitInterrupted : status;
+    const int sig = gSignal.load();
+    fmt::print(stderr, "zbuf stream: {}; the results above cover the run so far\n",
+               sig == SIGINT    ? "interrupted"
+               : sig == SIGTERM ? "terminated"
+                                : "hung up");
+    return status == kExitOk ? 128 + sig : status;
   }
   return status;
 }
@@ -273,54 +315,101 @@ int runStream(const StreamOptions& o) {
 
 void addStreamCommand(CLI::App& app, Runner& runner) {
   auto opts = std::make_shared<StreamOptions>();
+  StreamOptions& o = *opts;
+  constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
   CLI::App* cmd = app.add_subcommand(
       "stream",
       "Stream an emulated ADC into an emulated USB endpoint (or the other paths) through the "
       "copying fileio path and zero-copy, check every byte, and compare");
-  cmd->add_option("--path", opts->path, "iio-to-usb | iio-to-app | usb-to-dac")
+  cmd->add_option("--path", o.path, "iio-to-usb | iio-to-app | usb-to-dac")
       ->check(CLI::IsMember({"iio-to-usb", "iio-to-app", "usb-to-dac"}))
       ->capture_default_str();
-  cmd->add_option("--mode", opts->mode, "fileio | dmabuf | both")
+  cmd->add_option("--mode", o.mode, "fileio | dmabuf | both")
       ->check(CLI::IsMember({"fileio", "dmabuf", "both"}))
       ->capture_default_str();
-  cmd->add_option_function<std::string>("--block-size", sizeSetter(opts->blockSize, "--block-size"),
-                                        "block size, with K/M/G suffixes [1M]");
-  cmd->add_option("--blocks", opts->blocks, "buffers in flight")
-      ->check(CLI::Range(1U, 64U))
-      ->capture_default_str();
-  auto* seconds = cmd->add_option("--seconds", opts->seconds, "run time per mode [5]")
-                      ->check(CLI::PositiveNumber);
-  auto* bytes = cmd->add_option_function<std::string>("--bytes", sizeSetter(opts->bytes, "--bytes"),
-                                                      "stop each mode after this many bytes");
+  auto* blockSize =
+      cmd->add_option_function<std::string>("--block-size", sizeSetter(o.blockSize, "--block-size"),
+                                            "block size in bytes, with K/M/G suffixes [1M]")
+          ->type_name("SIZE");
+  auto* bufferSamples =
+      cmd->add_option_function<std::string>(
+             "-b,--buffer-samples", countSetter(o.bufferSamples, "--buffer-samples", 1, kMax),
+             "block size in samples of the channel set (iio_readdev -b)")
+          ->type_name("N");
+  blockSize->excludes(bufferSamples);
+  cmd->add_option_function<std::string>("--blocks", countSetter(o.blocks, "--blocks", 1, 64),
+                                        "buffers in flight (1..64) [4]")
+      ->type_name("N");
+  auto* seconds = cmd->add_option_function<std::string>(
+                         "-t,--seconds", secondsSetter(o.seconds, "--seconds", kMaxSeconds),
+                         "run time per mode, in seconds (iperf3 -t) [5]")
+                      ->type_name("S");
+  auto* bytes = cmd->add_option_function<std::string>("--bytes", sizeSetter(o.bytes, "--bytes"),
+                                                      "stop each mode after this many bytes")
+                    ->type_name("SIZE");
+  auto* samples = cmd->add_option_function<std::string>(
+                         "-s,--samples", countSetter(o.samples, "--samples", 1, kMax),
+                         "stop each mode after this many samples of the "
+                         "channel set (iio_readdev -s)")
+                      ->type_name("N");
   seconds->excludes(bytes);
-  cmd->add_flag("--benchmark", opts->benchmark,
+  seconds->excludes(samples);
+  bytes->excludes(samples);
+  cmd->add_flag("-B,--benchmark", o.benchmark,
                 "data untouched by the application, not generated or checked by the hardware "
-                "(like iio_rwdev -B)");
-  cmd->add_option("--rate", opts->rate, "ADC/DAC samples per second per channel [unlimited]")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--channels", opts->channels, "interleaved 16-bit channels")
-      ->check(CLI::Range(1U, 16U))
-      ->capture_default_str();
-  cmd->add_option("--link", opts->link, "usb2 | usb3 | unlimited")
-      ->check(CLI::IsMember({"usb2", "usb3", "unlimited"}))
-      ->capture_default_str();
-  cmd->add_option("--pattern", opts->pattern, "ramp | prbs")
-      ->check(CLI::IsMember({"ramp", "prbs"}))
-      ->capture_default_str();
-  cmd->add_flag("--json", opts->json, "print one JSON document instead of the table");
-  cmd->add_option("--coherency", opts->coherency,
+                "(iio_rwdev -B)");
+  cmd->add_option_function<std::string>("--rate", countSetter(o.rate, "--rate", 1, kMax),
+                                        "ADC/DAC samples per second per channel [unlimited]")
+      ->type_name("N");
+  cmd->add_option_function<std::string>("--channels", countSetter(o.channels, "--channels", 1, 16),
+                                        "interleaved 16-bit channels (1..16) [4]")
+      ->type_name("N");
+  o.linkOpt = cmd->add_option("--link", o.link, "USB paths: usb2 | usb3 | unlimited")
+                  ->check(CLI::IsMember({"usb2", "usb3", "unlimited"}))
+                  ->capture_default_str();
+  o.patternOpt = cmd->add_option("--pattern", o.pattern, "data mode: ramp | prbs")
+                     ->check(CLI::IsMember({"ramp", "prbs"}))
+                     ->capture_default_str();
+  cmd->add_flag("-J,--json", o.json,
+                "print one JSON document instead of the table (iperf3 -J): the settings, "
+                "version, host, every run with its intervals, medians");
+  o.formatOpt = cmd->add_option("--format", o.format, "table | json | csv (one row per run)")
+                    ->check(CLI::IsMember({"table", "json", "csv"}))
+                    ->capture_default_str();
+  o.intervalOpt = cmd->add_option_function<std::string>(
+                         "-i,--interval",
+                         [&o](const std::string& text) {
+                           if (text == "0") {
+                             o.interval = 0;
+                             return;
+                           }
+                           secondsSetter(o.interval, "--interval", kMaxSeconds)(text);
+                         },
+                         "print throughput every S seconds (iperf3 -i; 0: never) [1 when stdout "
+                         "is not a terminal]")
+                      ->type_name("S");
+  cmd->add_option_function<std::string>(
+         "--repeat", countSetter(o.repeat, "--repeat", 1, 1000),
+         "run the modes N times, alternating, and report medians and spread [1]")
+      ->type_name("N");
+  cmd->add_option("--coherency", o.coherency,
                   "coherent | non-coherent (every device), or per device: "
                   "adc=non-coherent,usb=coherent (devices adc, dac, usb; docs/coherency.md)")
       ->capture_default_str();
-  cmd->add_flag("--check-cpu-access", opts->checkCpuAccess,
+  cmd->add_flag("--check-cpu-access", o.checkCpuAccess,
                 "the application's CPU mappings of the buffers fault outside SYNC brackets, "
                 "reported with the buffer and offset (also: ZBUF_CHECK_CPU_ACCESS=1)");
-  cmd->add_option("--fail-transfer", opts->failTransfer,
-                  "fault injection: fail the Nth transfer of each mode (1-based)")
-      ->check(CLI::PositiveNumber)
-      ->group("Fault injection");
-  cmd->add_option("--fail-errno", opts->failErrno, "errno for --fail-transfer [EIO = 5]")
-      ->check(CLI::Range(1, 4095))
+  auto* failTransfer =
+      cmd->add_option_function<std::string>(
+             "--fail-transfer", countSetter(o.failTransfer, "--fail-transfer", 1, kMax),
+             "fault injection: fail the Nth transfer of each mode (1-based)")
+          ->type_name("N")
+          ->group("Fault injection");
+  cmd->add_option_function<std::string>("--fail-errno",
+                                        countSetter(o.failErrno, "--fail-errno", 1, 4095),
+                                        "errno for --fail-transfer [EIO = 5]")
+      ->type_name("ERRNO")
+      ->needs(failTransfer)
       ->group("Fault injection");
   cmd->callback([opts, &runner] { runner = [opts] { return runStream(*opts); }; });
 }
