@@ -117,7 +117,20 @@ Result<FilePtr> FileTable::insert(const FileOperations& ops, std::shared_ptr<voi
 }
 
 Result<UniqueFd> FileTable::openDescription(const File& file, int flags) {
+  // Events are read before and right after the reopen: inotify merges an event into an equal
+  // unread one, so the reopen's IN_OPEN must not meet another IN_OPEN of the file in the queue
+  // (docs/uapi.md, Lifetime). What the drains release is released after the table mutex.
+  const std::lock_guard reaping(reapMutex_);
+  std::vector<FilePtr> released;
+  auto fd = openDescriptionLocked(file, flags, released);
+  releaseAll(released);
+  return fd;
+}
+
+Result<UniqueFd> FileTable::openDescriptionLocked(const File& file, int flags,
+                                                  std::vector<FilePtr>& released) {
   const std::lock_guard lock(mutex_);
+  drainLocked(released);
   auto it = files_.find(Key{file.device(), file.inode()});
   if (it == files_.end() || it->second.file.get() != &file) {
     return Error(
@@ -134,6 +147,7 @@ Result<UniqueFd> FileTable::openDescription(const File& file, int flags) {
   }
   ++it->second.ownOpens;
   it->second.file->descriptions_.store(++it->second.descriptions);
+  drainLocked(released);  // reads this open's own IN_OPEN
   return std::move(*fd);
 }
 

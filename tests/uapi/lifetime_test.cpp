@@ -160,11 +160,9 @@ TEST_F(Lifetime, EachInstallIsADescriptionAndTheFileLivesUntilTheLastCloses) {
   expectReleased(w);
 }
 
-// DISABLED: fails today. inotify merges an event with the last unread one when they are equal
-// (same watch, same mask): the reopen's IN_OPEN merges with the IN_OPEN of installBuffer's own
-// description, which the table then takes as its own, so the reopen is never counted and the
-// file is released while the reopened fd is still open.
-TEST_F(Lifetime, DISABLED_AReopenThroughProcIsCountedAsADescription) {
+// inotify merges an event into an equal unread one: the reopen's IN_OPEN must not merge with
+// the IN_OPEN of installBuffer's own description (openDescription reads its own at once).
+TEST_F(Lifetime, AReopenThroughProcIsCountedAsADescription) {
   Watched w = watchedBuffer();
   const std::string path = "/proc/self/fd/" + std::to_string(w.fd.get());
   auto reopened = sys::open(path.c_str(), O_RDONLY | O_CLOEXEC);  // open(2) behind zbuf's back

@@ -100,6 +100,9 @@ class FileTable {
 
   // Reads the queued inotify events and moves the finished files to `released`. mutex_ held.
   void drainLocked(std::vector<FilePtr>& released);
+  // openDescription() under the table mutex; drained files go to `released`.
+  [[nodiscard]] Result<UniqueFd> openDescriptionLocked(const File& file, int flags,
+                                                       std::vector<FilePtr>& released);
   static void releaseAll(std::vector<FilePtr>& released);
   void reaperLoop();
 
