@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "zbuf/devices/pipeline.h"
+#include "zbuf/stream/pipeline.h"
 
 namespace zbuf::cli {
 
