@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -174,6 +175,41 @@ TEST(StreamCli, TheCoverLetterLineOnlyComparesLikeWithLike) {
     ASSERT_EQ(r.status, 0) << other << "\n" << r.out;
     EXPECT_EQ(r.out.find("cover letters"), std::string::npos) << other << "\n" << r.out;
   }
+}
+
+// On a 40-column terminal (a pty from script(1); COLUMNS since the pty has no size) the
+// progress line is cut to 39 columns, so it never wraps and leaves no stale lines.
+TEST(StreamCli, TheProgressLineFitsTheTerminal) {
+  if (std::system("command -v script >/dev/null 2>&1") != 0) {  // NOLINT(cert-env33-c)
+    GTEST_SKIP() << "script(1) is not installed";
+  }
+  const std::string cmd = std::string("timeout -s KILL 30 script -qec 'COLUMNS=40 ") +
+                          ZBUF_CLI_PATH +
+                          " stream --seconds 1 --mode fileio --path iio-to-app' /dev/null "
+                          "</dev/null";
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
+    out.append(buf, n);
+  }
+  ::pclose(p);
+  std::size_t progressLines = 0;
+  for (std::size_t pos = 0; pos < out.size();) {
+    auto cr = out.find('\r', pos);
+    std::string seg = out.substr(pos, cr == std::string::npos ? std::string::npos : cr - pos);
+    pos = cr == std::string::npos ? out.size() : cr + 1;
+    if (const auto esc = seg.find("\033[2K"); esc != std::string::npos) {
+      seg.erase(esc, 4);
+    }
+    if (seg.find("MiB/s") != std::string::npos && seg.find('\n') == std::string::npos) {
+      ++progressLines;
+      EXPECT_LT(seg.size(), 40U) << "'" << seg << "'";
+    }
+  }
+  EXPECT_GE(progressLines, 1U) << out;
 }
 
 TEST(StreamCli, BenchmarkModeVerifiesNothing) {
