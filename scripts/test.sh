@@ -30,6 +30,11 @@ run() {  # run VARIANT [ctest args...]
   echo "== zbuf: $variant tests =="
   (cd "$root/build/$variant" && ctest --output-on-failure -j "$jobs" --timeout 900 "$@")
 }
+# Every zbuf context watches its files with one inotify instance; the parallel test processes
+# can pass the default 128 instances per user (docs/uapi.md). Raise it where we may.
+if [ "$(id -u)" -eq 0 ] && [ "$(cat /proc/sys/fs/inotify/max_user_instances)" -lt 1024 ]; then
+  echo 1024 > /proc/sys/fs/inotify/max_user_instances || true
+fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
