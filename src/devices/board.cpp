@@ -60,8 +60,7 @@ Result<void> Board::build() {
     dc.dma.coherent = input ? c.coherentAdc : c.coherentDac;
     auto device = iio::IioDevice::create(dc);
     if (device.ok()) {
-      (*device)->dmaDevice()->forgetDeviceAccess(!input && c.skipDacBegin,
-                                                 input && c.skipAdcEnd);
+      (*device)->dmaDevice()->forgetDeviceAccess(!input && c.skipDacBegin, input && c.skipAdcEnd);
     }
     return device;
   };

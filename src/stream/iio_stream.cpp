@@ -24,14 +24,6 @@ Result<void> writeAttr(uapi::Context& ctx, const std::string& path, const std::s
   return {};
 }
 
-Result<void> ioctlVoid(uapi::Context& ctx, int fd, unsigned long request, void* arg) {
-  auto r = ctx.ioctl(fd, request, arg);
-  if (!r.ok()) {
-    return std::move(r).error();
-  }
-  return {};
-}
-
 }  // namespace
 
 IioStream::IioStream(uapi::Context& ctx, std::string sysfsDir, bool input, UniqueFd dev,

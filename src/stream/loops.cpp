@@ -121,7 +121,6 @@ StopWatch::~StopWatch() {
   thread_.join();
 }
 
-
 // --- fileio --------------------------------------------------------------------------------------
 
 std::uint64_t runFileioCopy(FileioSource& source, FileioSink& sink, std::uint64_t blockBytes,
@@ -286,7 +285,7 @@ std::uint64_t runDmabufChain(uapi::Context& ctx, DmabufStage& first, DmabufStage
       if (const int s = status.take(buffers[i], first); s < 0) {
         control.error(s, "producer block");
         feeder.issued -= blockBytes;  // nothing was produced: the block is issued again
-        toFirst(i);  // its data is not valid: do not pass it on
+        toFirst(i);                   // its data is not valid: do not pass it on
       } else {
         toSecond(i);
       }

@@ -6,14 +6,14 @@
 #pragma once
 
 #include <chrono>
-#include <cstdint>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
-#include <mutex>
-#include <thread>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "zbuf/base/hw_thread.h"
@@ -22,6 +22,16 @@
 #include "zbuf/uapi/context.h"
 
 namespace zbuf::pipeline {
+
+// ioctl through the context, for the calls whose return value is only success or an errno.
+[[nodiscard]] inline Result<void> ioctlVoid(uapi::Context& ctx, int fd, unsigned long request,
+                                            void* arg) {
+  auto r = ctx.ioctl(fd, request, arg);
+  if (!r.ok()) {
+    return std::move(r).error();
+  }
+  return {};
+}
 
 class DmabufStage;
 

@@ -7,18 +7,6 @@
 #include "zbuf/devices/usb/functionfs_uapi.h"
 
 namespace zbuf::pipeline {
-namespace {
-
-Result<void> ioctlVoid(uapi::Context& ctx, int fd, unsigned long request, void* arg) {
-  auto r = ctx.ioctl(fd, request, arg);
-  if (!r.ok()) {
-    return std::move(r).error();
-  }
-  return {};
-}
-
-}  // namespace
-
 UsbEndpoint::UsbEndpoint(uapi::Context& ctx, bool in, UniqueFd fd)
     : ctx_(ctx), in_(in), fd_(std::move(fd)) {}
 

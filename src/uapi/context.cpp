@@ -383,8 +383,9 @@ Result<UniqueFd> Context::installBuffer(BufferPtr buffer, int flags) {
     FilePtr file = files_.findByIdentity(st->device, st->inode);
     if (file && (!file->is(detail::dmaBufOps()) || file->dataPtr<Buffer>() != buffer)) {
       // A file is found by its inode: one memfd cannot stand for two buffers.
-      return Error(EBUSY, kOp, fmt::format("the buffer's fd already backs another {} file",
-                                           file->ops().name()));
+      return Error(
+          EBUSY, kOp,
+          fmt::format("the buffer's fd already backs another {} file", file->ops().name()));
     }
     if (!file) {
       auto backing = sys::dup(buffer->fd().get());

@@ -6,8 +6,6 @@
 #include "zbuf/core/cpu_access_check.h"
 
 #include <gtest/gtest.h>
-
-#include "zbuf/uapi/context.h"
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -17,6 +15,7 @@
 #include "zbuf/core/buffer.h"
 #include "zbuf/heaps/system_heap.h"
 #include "zbuf/uapi/abi.h"
+#include "zbuf/uapi/context.h"
 #include "zbuf/uapi/dma_buf.h"
 
 namespace zbuf {

@@ -249,30 +249,19 @@ void UsbLink::disconnect() {
   completeList(cancelled, -ESHUTDOWN);
 }
 
+std::shared_ptr<UsbGadget> UsbLink::configuredGadget() const {
+  const std::lock_guard lock(m_);
+  return configured_ ? gadget_.lock() : nullptr;
+}
+
 void UsbLink::suspend() {
-  std::shared_ptr<UsbGadget> gadget;
-  {
-    const std::lock_guard lock(m_);
-    if (!configured_) {
-      return;
-    }
-    gadget = gadget_.lock();
-  }
-  if (gadget) {
+  if (auto gadget = configuredGadget()) {
     gadget->onSuspend();
   }
 }
 
 void UsbLink::resume() {
-  std::shared_ptr<UsbGadget> gadget;
-  {
-    const std::lock_guard lock(m_);
-    if (!configured_) {
-      return;
-    }
-    gadget = gadget_.lock();
-  }
-  if (gadget) {
+  if (auto gadget = configuredGadget()) {
     gadget->onResume();
   }
 }

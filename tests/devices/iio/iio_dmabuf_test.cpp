@@ -3,8 +3,6 @@
 // errnos, fences (names, seqnos, usages, order), cyclic output, fault injection, detach with
 // transfers in flight, and the exclusion with fileio.
 #include <gtest/gtest.h>
-
-#include "zbuf/uapi/context.h"
 #include <poll.h>
 #include <sys/mman.h>
 
@@ -19,6 +17,7 @@
 #include "zbuf/devices/iio/iio_device.h"
 #include "zbuf/heaps/system_heap.h"
 #include "zbuf/uapi/abi.h"
+#include "zbuf/uapi/context.h"
 #include "zbuf/uapi/dma_buf.h"
 #include "zbuf/uapi/sync_file.h"
 

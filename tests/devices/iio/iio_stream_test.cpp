@@ -4,8 +4,6 @@
 // builds; 32 MiB under the sanitizers, whose instrumentation makes the pattern code ~10-20x
 // slower: see kStreamBytes).
 #include <gtest/gtest.h>
-
-#include "zbuf/uapi/context.h"
 #include <poll.h>
 #include <sys/mman.h>
 
@@ -18,6 +16,7 @@
 #include "zbuf/devices/iio/iio_device.h"
 #include "zbuf/heaps/system_heap.h"
 #include "zbuf/uapi/abi.h"
+#include "zbuf/uapi/context.h"
 #include "zbuf/uapi/dma_buf.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)

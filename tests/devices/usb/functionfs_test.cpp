@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "ffs_rig.h"
+#include "zbuf/devices/pattern.h"
 #include "zbuf/devices/usb/host.h"
 #include "zbuf/devices/usb/link.h"
-#include "zbuf/devices/pattern.h"
 
 namespace zbuf::usb {
 namespace {

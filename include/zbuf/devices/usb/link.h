@@ -171,6 +171,8 @@ class UsbLink : public std::enable_shared_from_this<UsbLink> {
   UsbRequest* tail_ = nullptr;
   UsbRequest* current_ = nullptr;  // the request being executed
   bool currentCancelled_ = false;
+  // The bound gadget if the host has configured it, else null (takes m_).
+  [[nodiscard]] std::shared_ptr<UsbGadget> configuredGadget() const;
   std::weak_ptr<UsbGadget> gadget_;  // bound when gadgetOwner_ != 0
   std::uint64_t gadgetOwner_ = 0;
   bool configured_ = false;
