@@ -29,8 +29,11 @@ namespace zbuf::uapi {
 // --- OpenFile -----------------------------------------------------------------------------------
 
 int OpenFile::flags() const {
-  auto fl = sys::getFileFlags(fd_);
-  return fl.ok() ? *fl : 0;
+  if (flags_ < 0) {
+    auto fl = sys::getFileFlags(fd_);
+    flags_ = fl.ok() ? *fl : 0;
+  }
+  return flags_;
 }
 
 bool OpenFile::nonBlocking() const {
@@ -150,10 +153,22 @@ void PollTable::unregister() {
   impl_->nodesUsed = 0;
 }
 
-PollTable::PollTable() : impl_(std::make_unique<Impl>()) {}
+std::unique_ptr<PollTable::Impl>& PollTable::spare() noexcept {
+  thread_local std::unique_ptr<Impl> impl;
+  return impl;
+}
+
+PollTable::PollTable() : impl_(std::move(spare())) {
+  if (!impl_) {
+    impl_ = std::make_unique<Impl>();
+  }
+}
 
 PollTable::~PollTable() {
   reset();
+  if (!spare()) {
+    spare() = std::move(impl_);
+  }
 }
 
 void PollTable::waitFd(int fd, short events) {

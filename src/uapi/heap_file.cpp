@@ -86,7 +86,8 @@ class HeapOps final : public FileOperations {
   }
 };
 
-const HeapOps kHeapOps;
+static_assert(IsFileOperations<HeapOps>);
+constinit const HeapOps kHeapOps;
 
 // A zbuf file given as a memfd is not a memfd to the kernel (a dma-buf or sync file is not a
 // shmem file): EBADFD before anything else looks at it.
@@ -167,7 +168,8 @@ class UdmabufOps final : public FileOperations {
   [[nodiscard]] std::string linkName(const File& /*file*/) const override { return kUdmabufPath; }
 };
 
-const UdmabufOps kUdmabufOps;
+static_assert(IsFileOperations<UdmabufOps>);
+constinit const UdmabufOps kUdmabufOps;
 
 }  // namespace
 

@@ -144,7 +144,8 @@ class SyncFileOps final : public FileOperations {
 }  // namespace
 
 const FileOperations& detail::syncFileOps() noexcept {
-  static const SyncFileOps ops;
+  static_assert(IsFileOperations<SyncFileOps>);
+  static constinit const SyncFileOps ops;
   return ops;
 }
 

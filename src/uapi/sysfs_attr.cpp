@@ -85,7 +85,8 @@ class SysfsAttrOps final : public FileOperations {
   }
 };
 
-const SysfsAttrOps kSysfsAttrOps;
+static_assert(IsFileOperations<SysfsAttrOps>);
+constinit const SysfsAttrOps kSysfsAttrOps;
 
 std::string_view trimNewline(std::string_view text) {
   if (!text.empty() && text.back() == '\n') {

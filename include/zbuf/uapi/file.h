@@ -30,12 +30,14 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "zbuf/base/result.h"
 #include "zbuf/base/sys.h"
@@ -69,7 +71,8 @@ class OpenFile {
   [[nodiscard]] File& file() const noexcept { return *file_; }
   [[nodiscard]] const std::shared_ptr<File>& filePtr() const noexcept { return file_; }
   [[nodiscard]] int fd() const noexcept { return fd_; }
-  // f_flags of the caller's open file description (F_GETFL): O_NONBLOCK, O_ACCMODE, ...
+  // f_flags of the caller's open file description (F_GETFL): O_NONBLOCK, O_ACCMODE, ... Read
+  // once per call, on first use.
   [[nodiscard]] int flags() const;
   [[nodiscard]] bool nonBlocking() const;
   // The access mode: O_RDONLY, O_WRONLY or O_RDWR.
@@ -79,13 +82,16 @@ class OpenFile {
   Context* context_;
   std::shared_ptr<File> file_;
   int fd_;
+  mutable int flags_ = -1;  // -1: not read yet
 };
 
-// struct file_operations. One static instance per kind of file; never destroyed.
+// struct file_operations. One static instance per kind of file, never destroyed: the destructor
+// is trivial (protected and not virtual, as nothing deletes an instance through this base), so a
+// static instance outlives static destruction, when the embedded context's reaper thread may
+// still release files through it. Each kind static_asserts IsFileOperations<T>.
 class FileOperations {
  public:
-  FileOperations() = default;
-  virtual ~FileOperations() = default;
+  constexpr FileOperations() = default;
   FileOperations(const FileOperations&) = delete;
   FileOperations& operator=(const FileOperations&) = delete;
   FileOperations(FileOperations&&) = delete;
@@ -126,7 +132,16 @@ class FileOperations {
   // that noticed it (a close through the context, or the table's reaper), after the file left
   // the table; the private data is dropped right after.
   virtual void release(File& file) const;
+
+ protected:
+  ~FileOperations() = default;
 };
+
+// A kind of file's operations: derived from FileOperations and safe as a static that is never
+// destroyed.
+template <class T>
+concept IsFileOperations =
+    std::derived_from<T, FileOperations> && std::is_trivially_destructible_v<T>;
 
 // struct file.
 class File : public std::enable_shared_from_this<File> {
@@ -215,6 +230,9 @@ class PollTable {
   friend class WaitQueue;
   void unregister();
   struct Impl;
+  // The calling thread's spare Impl: a poll() reuses the last one's (its eventfd and fence
+  // callback nodes), so a poll allocates nothing once the thread has polled before.
+  static std::unique_ptr<Impl>& spare() noexcept;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -126,7 +126,8 @@ class BufferOps final : public uapi::FileOperations {
   }
 };
 
-const BufferOps kBufferOps;
+static_assert(uapi::IsFileOperations<BufferOps>);
+constinit const BufferOps kBufferOps;
 
 class DeviceOps final : public uapi::FileOperations {
  public:
@@ -195,7 +196,8 @@ class DeviceOps final : public uapi::FileOperations {
   void release(uapi::File& file) const override { file.data<DeviceNode>().open.store(false); }
 };
 
-const DeviceOps kDeviceOps;
+static_assert(uapi::IsFileOperations<DeviceOps>);
+constinit const DeviceOps kDeviceOps;
 
 std::string line(std::uint64_t v) {
   return fmt::format("{}\n", v);

@@ -207,8 +207,10 @@ class EndpointOps final : public uapi::FileOperations {
   void release(uapi::File& file) const override { file.data<EndpointHandle>().endpoint->close(); }
 };
 
-const Ep0Ops kEp0Ops;
-const EndpointOps kEndpointOps;
+static_assert(uapi::IsFileOperations<Ep0Ops>);
+constinit const Ep0Ops kEp0Ops;
+static_assert(uapi::IsFileOperations<EndpointOps>);
+constinit const EndpointOps kEndpointOps;
 
 // The endpoint files appear: one node per name, ep1 first.
 Result<void> addEndpointNodes(const std::shared_ptr<Mount>& mount,
