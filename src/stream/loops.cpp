@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 
 #include "stream/stages.h"
 #include "zbuf/base/sys.h"
@@ -64,6 +65,10 @@ bool RunControl::perBlockStatus() const {
 
 int RunControl::blockStatus(int bufferFd, const DmabufStage& stage) const {
   return statusOf ? statusOf(bufferFd, stage) : 1;
+}
+
+std::size_t RunControl::batch() const {
+  return effectiveBatch(config_);
 }
 
 bool RunControl::aborted() const {
@@ -231,11 +236,24 @@ struct Feeder {
   }
 };
 
-// Whether `stage` is done with buffer `fd` (a poll without waiting).
-bool done(uapi::Context& ctx, const DmabufStage& stage, int fd) {
-  std::array<struct pollfd, 1> p{{{fd, stage.doneEvents(), 0}}};
-  auto n = ctx.poll(p, 0);
-  return n.ok() && *n > 0;
+// How many of `ring`'s oldest entries `stage` is done with, given that entry `upTo` is: the
+// entries before it are asked without waiting (`scratch` holds their pollfds) and the count
+// stops at the first one not done (a device completes in order, so that is an anomaly).
+std::size_t donePrefix(uapi::Context& ctx, const Ring& ring, const std::vector<int>& buffers,
+                       const DmabufStage& stage, std::size_t upTo,
+                       std::vector<struct pollfd>& scratch) {
+  scratch.clear();
+  for (std::size_t k = 0; k < upTo; ++k) {
+    scratch.push_back({buffers[ring.at(k)], stage.doneEvents(), 0});
+  }
+  if (!scratch.empty() && !ctx.poll(scratch, 0).ok()) {
+    return 0;
+  }
+  std::size_t done = 0;
+  while (done < upTo && (scratch[done].revents & stage.doneEvents()) != 0) {
+    ++done;
+  }
+  return done == upTo ? upTo + 1 : done;
 }
 
 // Time up or stopped: cancel what a stage still has, newest first (DETACH cancels a buffer's
@@ -275,13 +293,52 @@ std::uint64_t runDmabufChain(uapi::Context& ctx, DmabufStage& first, DmabufStage
   for (std::size_t i = 0; i < n; ++i) {
     toFirst(i);
   }
+  // A round: one poll on one entry of each ring, the `batch`-th oldest (or the newest, when a
+  // ring holds fewer). Each device completes its blocks in order, so once that one is done the
+  // older ones are too: the application wakes once per batch and hands the batch on. The
+  // older entries are still asked (without waiting) and only the done prefix is retired.
+  const std::size_t batch = control.batch();
+  std::vector<struct pollfd> asked;
+  asked.reserve(n);
+  const auto waitIndex = [&](const Ring& ring) { return std::min(batch, ring.size()) - 1; };
   std::array<struct pollfd, 2> heads{};
   while ((!inFirst.empty() || !inSecond.empty()) && !control.aborted()) {
-    bool progressed = false;
-    while (!inFirst.empty() && done(ctx, first, buffers[inFirst.front()])) {
+    std::size_t k = 0;
+    const std::size_t firstAt = inFirst.empty() ? heads.size() : k++;
+    const std::size_t secondAt = inSecond.empty() ? heads.size() : k++;
+    const std::size_t firstIndex = inFirst.empty() ? 0 : waitIndex(inFirst);
+    const std::size_t secondIndex = inSecond.empty() ? 0 : waitIndex(inSecond);
+    if (firstAt < k) {
+      heads[firstAt] = {buffers[inFirst.at(firstIndex)], first.doneEvents(), 0};
+    }
+    if (secondAt < k) {
+      heads[secondAt] = {buffers[inSecond.at(secondIndex)], second.doneEvents(), 0};
+    }
+    auto ready = ctx.poll(std::span(heads.data(), k), static_cast<int>(kWaitSlice.count()));
+    if (!ready.ok()) {
+      if (ready.code() == EINTR) {
+        continue;  // a signal (the stop request's): the loop asks whether to go on
+      }
+      control.error(ready.error());
+      if (control.errors > kMaxErrors) {
+        break;
+      }
+      continue;
+    }
+    if (control.aborted()) {
+      break;  // the wake-up may be the cancellation's: those blocks were not delivered
+    }
+    // Counted before either ring moves: retiring one ring's blocks pushes onto the other.
+    const std::size_t firstDone = firstAt < k && (heads[firstAt].revents & first.doneEvents()) != 0
+                                      ? donePrefix(ctx, inFirst, buffers, first, firstIndex, asked)
+                                      : 0;
+    const std::size_t secondDone =
+        secondAt < k && (heads[secondAt].revents & second.doneEvents()) != 0
+            ? donePrefix(ctx, inSecond, buffers, second, secondIndex, asked)
+            : 0;
+    for (std::size_t d = 0; d < firstDone; ++d) {
       const std::size_t i = inFirst.front();
       inFirst.pop();
-      progressed = true;
       if (const int s = status.take(buffers[i], first); s < 0) {
         control.error(s, "producer block");
         feeder.issued -= blockBytes;  // nothing was produced: the block is issued again
@@ -290,10 +347,9 @@ std::uint64_t runDmabufChain(uapi::Context& ctx, DmabufStage& first, DmabufStage
         toSecond(i);
       }
     }
-    while (!inSecond.empty() && done(ctx, second, buffers[inSecond.front()])) {
+    for (std::size_t d = 0; d < secondDone; ++d) {
       const std::size_t i = inSecond.front();
       inSecond.pop();
-      progressed = true;
       if (const int s = status.take(buffers[i], second); s < 0) {
         control.error(s, "consumer block");
       } else {
@@ -302,16 +358,6 @@ std::uint64_t runDmabufChain(uapi::Context& ctx, DmabufStage& first, DmabufStage
       toFirst(i);
     }
     control.tick(delivered);
-    if (!progressed && (!inFirst.empty() || !inSecond.empty())) {
-      std::size_t k = 0;
-      if (!inFirst.empty()) {
-        heads[k++] = {buffers[inFirst.front()], first.doneEvents(), 0};
-      }
-      if (!inSecond.empty()) {
-        heads[k++] = {buffers[inSecond.front()], second.doneEvents(), 0};
-      }
-      (void)ctx.poll(std::span(heads.data(), k), static_cast<int>(kWaitSlice.count()));
-    }
   }
   cancelNewestFirst(second, buffers, inSecond);
   cancelNewestFirst(first, buffers, inFirst);
@@ -332,23 +378,34 @@ std::uint64_t runDmabufToApp(uapi::Context& ctx, DmabufStage& first,
   for (std::size_t i = 0; i < n; ++i) {
     toFirst(i);
   }
+  // As in runDmabufChain: wait for the `batch`-th oldest block, then take the done prefix.
+  const std::size_t batch = control.batch();
+  std::vector<struct pollfd> asked;
+  asked.reserve(n);
   while (!inFirst.empty() && !control.aborted()) {
-    const std::size_t i = inFirst.front();
-    std::array<struct pollfd, 1> head{{{buffers[i], first.doneEvents(), 0}}};
+    const std::size_t upTo = std::min(batch, inFirst.size()) - 1;
+    std::array<struct pollfd, 1> head{{{buffers[inFirst.at(upTo)], first.doneEvents(), 0}}};
     auto ready = ctx.poll(head, static_cast<int>(kWaitSlice.count()));
     if (!ready.ok() || *ready == 0) {
       control.tick(delivered);
       continue;
     }
-    inFirst.pop();
-    if (const int s = status.take(buffers[i], first); s < 0) {
-      control.error(s, "producer block");
-      feeder.issued -= blockBytes;  // nothing was produced: the block is issued again
-    } else if (!control.aborted()) {
-      consume(i);
-      delivered += blockBytes;
+    if (control.aborted()) {
+      break;  // the wake-up may be the cancellation's: those blocks were not delivered
     }
-    toFirst(i);
+    const std::size_t done = donePrefix(ctx, inFirst, buffers, first, upTo, asked);
+    for (std::size_t d = 0; d < done; ++d) {
+      const std::size_t i = inFirst.front();
+      inFirst.pop();
+      if (const int s = status.take(buffers[i], first); s < 0) {
+        control.error(s, "producer block");
+        feeder.issued -= blockBytes;  // nothing was produced: the block is issued again
+      } else if (!control.aborted()) {
+        consume(i);
+        delivered += blockBytes;
+      }
+      toFirst(i);
+    }
     control.tick(delivered);
   }
   cancelNewestFirst(first, buffers, inFirst);

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "stream/stages.h"
@@ -131,6 +132,11 @@ Result<Pipeline> Pipeline::create(StreamConfig config) {
   if (config.blocks == 0 || config.blocks > 64) {
     return Error(EINVAL, kOp, fmt::format("{} buffers in flight (1..64)", config.blocks));
   }
+  if (config.batch > config.blocks) {
+    return Error(EINVAL, kOp,
+                 fmt::format("a batch of {} blocks is more than the {} in flight", config.batch,
+                             config.blocks));
+  }
   if (config.bytes == 0 && config.duration <= std::chrono::nanoseconds::zero()) {
     return Error(EINVAL, kOp, "neither a byte count nor a positive duration to stop at");
   }
@@ -138,6 +144,10 @@ Result<Pipeline> Pipeline::create(StreamConfig config) {
     return Error(EINVAL, kOp, fmt::format("fault errno {} out of 1..4095", config.failErrno));
   }
   return Pipeline(config);
+}
+
+unsigned effectiveBatch(const StreamConfig& config) noexcept {
+  return config.batch != 0 ? config.batch : std::max(1U, config.blocks / 2);
 }
 
 namespace {
@@ -149,9 +159,9 @@ using pipeline::RunControl;
 using pipeline::StopWatch;
 using pipeline::UsbEndpoint;
 
-// The device's fileio ring holds this many stream blocks (libiio sizes its buffer to the
-// application's block, and the kernel's buffer-dma splits it into blocks).
-constexpr unsigned kFileioBlocks = 4;
+// The device's fileio ring holds as many stream blocks as the zero-copy run has buffers in
+// flight (`--blocks`), so both modes move the same blocks through the same depth (libiio sizes
+// its buffer to the application's block, and the kernel's buffer-dma splits it into blocks).
 
 BoardConfig boardConfig(const StreamConfig& c) {
   BoardConfig b;
@@ -167,8 +177,8 @@ BoardConfig boardConfig(const StreamConfig& c) {
   b.skipDacBegin = c.skipSync.test(SkippedSync::DacBegin);
   b.skipUsbBegin = c.skipSync.test(SkippedSync::UsbBegin);
   b.skipUsbEnd = c.skipSync.test(SkippedSync::UsbEnd);
-  b.iioFileioBlocks = kFileioBlocks;
-  b.iioLength = c.blockBytes * kFileioBlocks / c.format.frameBytes();
+  b.iioFileioBlocks = c.blocks;
+  b.iioLength = c.blockBytes * c.blocks / c.format.frameBytes();
   if (c.failTransfer != 0) {
     b.faultSite = c.path == StreamPath::IioToApp ? FaultSite::Adc : FaultSite::UsbLink;
     b.faultTransfer = c.failTransfer;
@@ -178,7 +188,7 @@ BoardConfig boardConfig(const StreamConfig& c) {
 }
 
 std::uint64_t lengthFrames(const StreamConfig& c) {
-  return c.blockBytes * kFileioBlocks / c.format.frameBytes();
+  return c.blockBytes * c.blocks / c.format.frameBytes();
 }
 
 Result<std::unique_ptr<IioStream>> openAdc(uapi::Context& ctx, const StreamConfig& c) {

@@ -94,6 +94,10 @@ class RunControl {
   [[nodiscard]] int blockStatus(int bufferFd, const DmabufStage& stage) const;
   std::function<int(int bufferFd, const DmabufStage& stage)> statusOf;
 
+  [[nodiscard]] const StreamConfig& config() const { return config_; }
+  // Blocks the application waits for per wake-up (StreamConfig::batch, resolved).
+  [[nodiscard]] std::size_t batch() const;
+
   [[nodiscard]] double elapsedSeconds() const;
   [[nodiscard]] bool stopRequested() const { return stop_.load(std::memory_order_relaxed); }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <vector>
 
@@ -177,7 +178,15 @@ Result<std::size_t> Context::write(int fd, std::span<const std::byte> in) {
 Result<int> Context::poll(std::span<struct pollfd> fds, int timeoutMs) {
   // Resolve every entry once: a zbuf file, or an fd for poll(2) (foreign, or not open: poll(2)
   // itself reports POLLNVAL for those).
-  std::vector<std::optional<OpenFile>> files(fds.size());
+  // Up to kInline entries without allocating (the common case: a few fds per call).
+  constexpr std::size_t kInline = 8;
+  std::array<std::optional<OpenFile>, kInline> inlineFiles;
+  std::vector<std::optional<OpenFile>> manyFiles;
+  if (fds.size() > kInline) {
+    manyFiles.resize(fds.size());
+  }
+  const std::span<std::optional<OpenFile>> files =
+      fds.size() > kInline ? std::span(manyFiles) : std::span(inlineFiles).first(fds.size());
   for (std::size_t i = 0; i < fds.size(); ++i) {
     fds[i].revents = 0;
     if (fds[i].fd < 0) {

@@ -155,14 +155,24 @@ class DmaBufOps final : public FileOperations {
       if ((events & bit) == 0) {
         return;
       }
-      if (table != nullptr) {
-        for (const FencePtr& fence : resv.getFences(usage)) {
-          if (!fence->isSignaledFlag()) {
-            table->waitFence(fence);
-          }
+      // One unlocked walk (dma_buf_poll_add_cb): the bit is ready when it finds no unsignalled
+      // fence; with a table, each one it finds gets a wake-up callback (one that signalled
+      // meanwhile wakes the table at once). A walk that started over and then found nothing
+      // means nothing is pending (callbacks added before stay: a spurious wake-up at most).
+      bool pending = false;
+      Resv::UnlockedIter it(resv, usage);
+      FencePtr fence = it.first();
+      for (; fence; fence = it.next()) {
+        pending = true;
+        if (table == nullptr) {
+          break;
         }
+        table->waitFence(fence);
       }
-      if (resv.testSignaled(usage)) {
+      if (!fence && it.isRestarted()) {
+        pending = false;
+      }
+      if (!pending) {
         revents |= bit;
       }
     };
@@ -217,7 +227,8 @@ class DmaBufOps final : public FileOperations {
 }  // namespace
 
 const FileOperations& detail::dmaBufOps() noexcept {
-  static const DmaBufOps ops;
+  static_assert(IsFileOperations<DmaBufOps>);
+  static constinit const DmaBufOps ops;
   return ops;
 }
 

@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <string>
 #include <thread>
 
 namespace zbuf {
@@ -70,7 +72,47 @@ TEST(Pipeline, CreateRejectsBadConfigurations) {
   c.failTransfer = 1;
   c.failErrno = 0;
   EXPECT_EQ(Pipeline::create(c).code(), EINVAL);
+  c = shortRun(StreamPath::IioToUsb);
+  c.batch = c.blocks + 1;  // more blocks per wake-up than are in flight
+  EXPECT_EQ(Pipeline::create(c).code(), EINVAL);
+  c.batch = c.blocks;
+  EXPECT_TRUE(Pipeline::create(c).ok());
 }
+
+// Zero-copy with every batch size (one wake-up per block up to one per ring; an odd number of
+// blocks in flight, so batches do not divide the ring): every byte arrives, in order, and an
+// injected fault is still counted once with the stream going on.
+class PipelineBatches : public ::testing::TestWithParam<std::tuple<StreamPath, unsigned>> {};
+
+TEST_P(PipelineBatches, EveryByteArrivesInOrderAndAFaultIsCountedOnce) {
+  const auto [path, batch] = GetParam();
+  StreamConfig c = shortRun(path);
+  c.blocks = 5;
+  c.batch = batch;
+  StreamResult r = runOk(c, StreamMode::Dmabuf);
+  EXPECT_EQ(r.bytes, c.bytes);
+  EXPECT_EQ(r.verifiedBytes, c.bytes);
+  EXPECT_EQ(r.mismatches, 0U);
+  EXPECT_EQ(r.errors, 0U) << (r.errorMessages.empty() ? "" : r.errorMessages.front());
+  c.failTransfer = 4;
+  r = runOk(c, StreamMode::Dmabuf);
+  EXPECT_EQ(r.errors, 1U);
+  EXPECT_EQ(r.mismatches, 0U);
+  EXPECT_EQ(r.verifiedBytes, r.bytes);
+  EXPECT_GE(r.bytes + c.blockBytes, c.bytes);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllPaths, PipelineBatches,
+                         ::testing::Combine(::testing::Values(StreamPath::IioToUsb,
+                                                              StreamPath::IioToApp,
+                                                              StreamPath::UsbToDac),
+                                            ::testing::Values(1U, 2U, 5U)),
+                         [](const auto& info) {
+                           std::string name = std::string(toString(std::get<0>(info.param))) +
+                                              "_batch" + std::to_string(std::get<1>(info.param));
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 class PipelinePaths : public ::testing::TestWithParam<std::tuple<StreamPath, StreamMode>> {};
 

@@ -28,6 +28,7 @@ struct StreamOptions {
   std::uint64_t blockSize = 1 << 20;
   std::uint64_t bufferSamples = 0;  // -b: block size in samples of the channel set
   std::uint64_t blocks = 4;
+  std::uint64_t batch = 0;  // 0: automatic
   double seconds = 5;
   std::uint64_t bytes = 0;
   std::uint64_t samples = 0;  // -s: stop after this many samples of the channel set
@@ -52,9 +53,9 @@ struct StreamOptions {
 };
 
 constexpr double kMaxSeconds = 1e7;  // 115 days: the nanosecond count stays far from 2^63
-// The devices' own rings next to the blocks in flight (an IIO fileio ring of 4 blocks, the
-// application's copy block, a USB request buffer): what a run allocates, in blocks.
-constexpr std::uint64_t kExtraBlocks = 6;
+// What a run allocates, in blocks: the blocks in flight, the IIO fileio ring (as deep as the
+// blocks in flight) and, beside them, the application's copy block and a USB request buffer.
+constexpr std::uint64_t kExtraBlocks = 2;
 
 // The running pipeline, for the signal handler (which only does atomic operations).
 std::atomic<Pipeline*> gActive{nullptr};
@@ -141,7 +142,7 @@ std::string checkApplicable(const StreamOptions& o, const StreamConfig& c) {
                        c.sampleRate, frame);
   }
   std::uint64_t need = 0;
-  if (__builtin_mul_overflow(c.blockBytes, c.blocks + kExtraBlocks, &need)) {
+  if (__builtin_mul_overflow(c.blockBytes, 2 * std::uint64_t{c.blocks} + kExtraBlocks, &need)) {
     need = std::numeric_limits<std::uint64_t>::max();
   }
   if (auto r =
@@ -195,6 +196,7 @@ int runStream(const StreamOptions& o) {
   const std::uint64_t frame = c.format.frameBytes();
   c.blockBytes = o.bufferSamples != 0 ? o.bufferSamples * frame : o.blockSize;
   c.blocks = static_cast<unsigned>(o.blocks);
+  c.batch = static_cast<unsigned>(o.batch);
   c.bytes = o.samples != 0 ? o.samples * frame : o.bytes;
   // parseSeconds bounds the value: the product stays far below 2^63 ns.
   c.duration = std::chrono::nanoseconds(std::llround(o.seconds * 1e9));
@@ -339,6 +341,11 @@ void addStreamCommand(CLI::App& app, Runner& runner) {
   blockSize->excludes(bufferSamples);
   cmd->add_option_function<std::string>("--blocks", countSetter(o.blocks, "--blocks", 1, 64),
                                         "buffers in flight (1..64) [4]")
+      ->type_name("N");
+  cmd->add_option_function<std::string>(
+         "--batch", countSetter(o.batch, "--batch", 1, 64),
+         "zero-copy: completed blocks per wake-up of the application (libiio's block queue; "
+         "1: every block) [half of --blocks]")
       ->type_name("N");
   auto* seconds = cmd->add_option_function<std::string>(
                          "-t,--seconds", secondsSetter(o.seconds, "--seconds", kMaxSeconds),

@@ -291,6 +291,7 @@ nlohmann::json toJson(const StreamSettings& s, const std::vector<StreamRun>& run
       {"block_bytes", c.blockBytes},
       {"block_samples", c.blockBytes / c.format.frameBytes()},
       {"blocks_in_flight", c.blocks},
+      {"batch", effectiveBatch(c)},
       {"seconds", s.durationRun ? nlohmann::json(s.seconds) : nlohmann::json(nullptr)},
       {"bytes", s.durationRun ? nlohmann::json(nullptr) : nlohmann::json(c.bytes)},
       {"benchmark", c.benchmark},

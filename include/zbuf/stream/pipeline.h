@@ -71,7 +71,11 @@ ZBUF_FLAGS_OPERATORS(SkippedSync)
 struct StreamConfig {
   StreamPath path = StreamPath::IioToUsb;
   std::uint64_t blockBytes = 1 << 20;
-  unsigned blocks = 4;                                         // buffers in flight
+  unsigned blocks = 4;  // buffers in flight
+  // Zero-copy: the application sleeps until this many blocks of a device are done (or all it
+  // has), then hands them on together: one wake-up per `batch` blocks (libiio's block queue).
+  // 0: automatic (half the blocks in flight); 1: wake for every block.
+  unsigned batch = 0;
   std::chrono::nanoseconds duration{std::chrono::seconds(5)};  // used when bytes == 0
   std::uint64_t bytes = 0;       // stop after this many bytes (0: use duration)
   bool benchmark = false;        // data untouched, not generated or checked
@@ -88,6 +92,10 @@ struct StreamConfig {
   bool checkCpuAccess = false;
   Flags<SkippedSync> skipSync;  // coherency fault injection (tests)
 };
+
+// The blocks the application waits for per wake-up in a zero-copy run: `batch`, or half the
+// blocks in flight (at least 1) when it is 0.
+[[nodiscard]] unsigned effectiveBatch(const StreamConfig& config) noexcept;
 
 struct StreamResult {
   StreamPath path{};
