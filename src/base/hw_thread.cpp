@@ -19,6 +19,9 @@ std::mutex gMutex;                    // guards gLive and gExited
 std::vector<clockid_t> gLive;         // CPU clocks of running hardware threads
 std::chrono::nanoseconds gExited{0};  // CPU time of hardware threads that ended
 
+std::mutex gAffinityMutex;        // guards gAffinity
+std::vector<unsigned> gAffinity;  // CPUs new hardware threads pin themselves to; empty: none
+
 std::chrono::nanoseconds readClock(clockid_t clock) {
   struct timespec ts {};
   if (::clock_gettime(clock, &ts) != 0) {
@@ -62,6 +65,10 @@ std::chrono::nanoseconds hardwareTimeLocked() {
 HardwareThread::HardwareThread(std::string name, std::function<void()> body)
     : thread_([name = std::move(name), body = std::move(body)] {
         sys::setThreadName(name);
+        if (const std::vector<unsigned> cpus = affinity(); !cpus.empty()) {
+          // A refused set leaves the thread where its creator may run (setAffinity's contract).
+          (void)sys::setThreadAffinity(cpus);
+        }
         const Registration registration;
         body();
       }) {}
@@ -76,6 +83,16 @@ HardwareThread& HardwareThread::operator=(HardwareThread&& other) noexcept {
     thread_ = std::move(other.thread_);
   }
   return *this;
+}
+
+void HardwareThread::setAffinity(std::vector<unsigned> cpus) {
+  const std::lock_guard lock(gAffinityMutex);
+  gAffinity = std::move(cpus);
+}
+
+std::vector<unsigned> HardwareThread::affinity() {
+  const std::lock_guard lock(gAffinityMutex);
+  return gAffinity;
 }
 
 void HardwareThread::join() {

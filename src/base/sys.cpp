@@ -5,6 +5,7 @@
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>  // NOLINT(modernize-deprecated-headers): POSIX sigpending/sigset_t
 #include <sys/eventfd.h>
 #include <sys/file.h>
@@ -172,7 +173,11 @@ Result<std::size_t> writeNoSigpipe(int fd, std::span<const std::byte> in) noexce
   const bool wasPending = sigismember(&pending, SIGPIPE) == 1;
   const ssize_t r = retryEintr([&] { return ::write(fd, in.data(), in.size()); });
   const int savedErrno = errno;
-  if (r < 0 && savedErrno == EPIPE && !wasPending) {
+  // The kernel raises SIGPIPE also when a write that already moved some bytes finds the
+  // reader gone (pipe_write returns the short count then): consume what this write raised.
+  sigemptyset(&pending);
+  ::sigpending(&pending);
+  if (!wasPending && sigismember(&pending, SIGPIPE) == 1) {
     const struct timespec zero {};
     (void)retryEintr([&] { return ::sigtimedwait(&pipeSet, nullptr, &zero); });
   }
@@ -448,6 +453,39 @@ void setThreadName(std::string_view name) noexcept {
   char buf[16] = {};
   std::memcpy(buf, name.data(), std::min<std::size_t>(name.size(), sizeof buf - 1));
   ::pthread_setname_np(::pthread_self(), buf);
+}
+
+Result<std::vector<unsigned>> threadAffinity() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) {
+    return lastError("sched_getaffinity");
+  }
+  std::vector<unsigned> cpus;
+  for (unsigned cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) {
+      cpus.push_back(cpu);
+    }
+  }
+  return cpus;
+}
+
+Result<void> setThreadAffinity(std::span<const unsigned> cpus) {
+  if (cpus.empty()) {
+    return Error(EINVAL, "sched_setaffinity", "an empty CPU set");
+  }
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (unsigned cpu : cpus) {
+    if (cpu >= CPU_SETSIZE) {
+      return Error(EINVAL, "sched_setaffinity", "a CPU past CPU_SETSIZE");
+    }
+    CPU_SET(cpu, &set);
+  }
+  if (::sched_setaffinity(0, sizeof set, &set) != 0) {
+    return lastError("sched_setaffinity");
+  }
+  return {};
 }
 
 }  // namespace zbuf::sys

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <vector>
 
 #include "zbuf/base/sys.h"
 
@@ -52,6 +53,28 @@ TEST(HardwareThread, IsNamed) {
   hw.join();
   ASSERT_TRUE(checked);
   EXPECT_STREQ(name, "zbuf-dma0");
+}
+
+// setAffinity pins the hardware threads started after it, and only them: the creating thread
+// keeps its CPUs, and an empty set stops the pinning.
+TEST(HardwareThread, PinsItselfToTheHardwareAffinity) {
+  const auto mine = sys::threadAffinity();
+  ASSERT_TRUE(mine.ok()) << mine.error().describe();
+  ASSERT_FALSE(mine->empty());
+  const std::vector<unsigned> last{mine->back()};
+  HardwareThread::setAffinity(last);
+  std::vector<unsigned> seen;
+  HardwareThread pinned("zbuf-test-pin",
+                        [&] { seen = sys::threadAffinity().valueOr(std::vector<unsigned>{}); });
+  pinned.join();
+  HardwareThread::setAffinity({});
+  EXPECT_EQ(seen, last);
+  EXPECT_EQ(sys::threadAffinity().valueOr(std::vector<unsigned>{}), *mine)
+      << "the creator is not pinned";
+  HardwareThread unpinned("zbuf-test-free",
+                          [&] { seen = sys::threadAffinity().valueOr(std::vector<unsigned>{}); });
+  unpinned.join();
+  EXPECT_EQ(seen, *mine) << "an empty set: the creator's CPUs";
 }
 
 TEST(HardwareThread, LiveThreadsAreCountedWhileRunning) {

@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "zbuf/base/log.h"
 
@@ -63,6 +65,32 @@ TEST(Sys, FdsCrossASocket) {
   ASSERT_TRUE(got.ok());
   ASSERT_EQ(got->fds.size(), 1U);
   EXPECT_EQ(*sys::eventfdRead(got->fds[0].get()), 7U);
+}
+
+// A write that moved some bytes and then finds the reader gone returns the short count, and the
+// kernel raises SIGPIPE all the same (pipe_write): writeNoSigpipe consumes that one too, or
+// the process would die of it. The reader leaves once the pipe is full (the writer blocked or
+// about to block on it).
+TEST(Sys, WriteNoSigpipeSurvivesAReaderLeavingMidWrite) {
+  auto p = sys::pipe();
+  ASSERT_TRUE(p.ok()) << p.error().describe();
+  UniqueFd rd = std::move(p->first);
+  const UniqueFd wr = std::move(p->second);
+  const int capacity = ::fcntl(wr.get(), F_GETPIPE_SZ);
+  ASSERT_GT(capacity, 0);
+  std::thread reader([&rd, capacity] {
+    int queued = 0;
+    while (::ioctl(rd.get(), FIONREAD, &queued) == 0 && queued < capacity) {
+      std::this_thread::yield();
+    }
+    rd.reset();
+  });
+  const std::vector<std::byte> data(static_cast<std::size_t>(capacity) * 4);
+  const auto n = sys::writeNoSigpipe(wr.get(), data);
+  reader.join();
+  ASSERT_TRUE(n.ok()) << n.error().describe();
+  EXPECT_EQ(*n, static_cast<std::size_t>(capacity)) << "the short count";
+  EXPECT_EQ(sys::writeNoSigpipe(wr.get(), data).code(), EPIPE) << "then EPIPE";
 }
 
 TEST(Log, CategoriesGoToTheSink) {

@@ -13,6 +13,7 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace zbuf {
 
@@ -29,6 +30,14 @@ class HardwareThread {
 
   [[nodiscard]] bool joinable() const noexcept { return thread_.joinable(); }
   void join();
+
+  // The CPUs every HardwareThread started from now on pins itself to, first thing, as the
+  // emulated hardware's own cores (zbuf stream --affinity). Empty (the default): no pinning; a
+  // thread may run where its creator may. Threads already running keep their CPUs. A set the
+  // kernel refuses (no CPU of it available to the process) leaves the thread unpinned:
+  // callers check the set against sys::threadAffinity() first. Thread-safe.
+  static void setAffinity(std::vector<unsigned> cpus);
+  [[nodiscard]] static std::vector<unsigned> affinity();
 
  private:
   std::thread thread_;

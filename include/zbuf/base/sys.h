@@ -140,5 +140,10 @@ struct Received {
 [[nodiscard]] std::chrono::nanoseconds processCpuTime() noexcept;
 // Names the calling thread (at most 15 characters are kept, as the kernel does).
 void setThreadName(std::string_view name) noexcept;
+// The CPUs the calling thread may run on (sched_getaffinity), in increasing order.
+[[nodiscard]] Result<std::vector<unsigned>> threadAffinity();
+// Pins the calling thread to `cpus` (sched_setaffinity). EINVAL for an empty set, a CPU past
+// CPU_SETSIZE, or a set with no CPU the process may use (the kernel's answer).
+[[nodiscard]] Result<void> setThreadAffinity(std::span<const unsigned> cpus);
 
 }  // namespace zbuf::sys
