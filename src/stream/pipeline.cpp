@@ -115,7 +115,7 @@ std::string toString(const StreamCoherency& c) {
 }
 
 Pipeline::Pipeline(StreamConfig config)
-    : config_(config), stop_(std::make_shared<std::atomic<bool>>(false)) {}
+    : config_(std::move(config)), stop_(std::make_shared<std::atomic<bool>>(false)) {}
 
 Result<Pipeline> Pipeline::create(StreamConfig config) {
   constexpr const char* kOp = "Pipeline::create";
@@ -394,6 +394,9 @@ Result<PathOutcome> runIioToApp(uapi::Context& ctx, Board& /*board*/, const Stre
     if (!c.benchmark) {
       out.mismatches += checker.countMismatches(data, offset);
       out.verified += data.size();
+      if (c.received) {
+        c.received(data);
+      }
     }
     offset += data.size();
   };

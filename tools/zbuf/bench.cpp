@@ -15,10 +15,12 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <vector>
 
 #include "command.h"
+#include "output.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/stream/pipeline.h"
 
@@ -33,6 +35,7 @@ struct BenchOptions {
   std::uint64_t bytes = 256ULL << 20;
   bool quick = false;
   bool skipMicro = false;
+  std::string output;  // --output FILE|-: bench.json's document there too
 };
 
 struct Stats {
@@ -203,6 +206,12 @@ int runBench(const BenchOptions& o) {
     fmt::print(stderr, "zbuf bench: cannot create {}: {}\n", o.out, ec.message());
     return kExitFailed;
   }
+  // --output is made before the suite runs, so that an unwritable path fails at once.
+  std::optional<OutputFile> output;  // with "-", the report goes to standard error
+  if (auto r = openOutput(o.output, output); !r.ok()) {
+    fmt::print(stderr, "zbuf bench: {}\n", r.error().message());
+    return kExitFailed;
+  }
   const unsigned reps = o.quick ? 3 : o.repetitions;
   const std::uint64_t bytes = o.quick ? std::min<std::uint64_t>(o.bytes, 64ULL << 20) : o.bytes;
 
@@ -275,7 +284,11 @@ int runBench(const BenchOptions& o) {
     doc["micro"] = runMicroBenchmarks(reps, failed);
   }
 
-  std::ofstream(fs::path(o.out) / "bench.json") << doc.dump(2) << '\n';
+  const std::string json = doc.dump(2) + "\n";
+  if (auto r = writeWholeFile((fs::path(o.out) / "bench.json").string(), json); !r.ok()) {
+    fmt::print(stderr, "zbuf bench: {}\n", r.error().message());
+    return kExitFailed;
+  }
 
   // The Markdown report.
   std::string md = fmt::format(
@@ -318,9 +331,26 @@ int runBench(const BenchOptions& o) {
       }
     }
   }
-  std::ofstream(fs::path(o.out) / "bench.md") << md;
+  if (auto r = writeWholeFile((fs::path(o.out) / "bench.md").string(), md); !r.ok()) {
+    fmt::print(stderr, "zbuf bench: {}\n", r.error().message());
+    return kExitFailed;
+  }
   writePlot(o.out, doc["sweeps"]);
   fmt::print("{}\nzbuf bench: wrote {}/bench.json and {}/bench.md\n", md, o.out, o.out);
+  if (output) {
+    // The document records what failed, so it is whole even when the suite failed.
+    Result<void> r = output->write(json);
+    if (r.ok()) {
+      r = output->commit();
+    }
+    if (!r.ok()) {
+      fmt::print(stderr, "zbuf bench: {}\n", r.error().message());
+      return kExitFailed;
+    }
+    if (!output->isStdout()) {
+      fmt::print("zbuf bench: wrote {}\n", output->path());
+    }
+  }
   return failed ? kExitFailed : kExitOk;
 }
 
@@ -338,6 +368,10 @@ void addBenchCommand(CLI::App& app, Runner& runner) {
                                         "bytes per pipeline run [256M]");
   cmd->add_flag("--quick", opts->quick, "fewer cases and repetitions (a smoke run)");
   cmd->add_flag("--skip-micro", opts->skipMicro, "skip the micro-benchmark executables");
+  cmd->add_option("--output", opts->output,
+                  "also write the JSON document (bench.json's) to FILE, whole or not at all, or "
+                  "to standard output with - (the report then goes to standard error)")
+      ->type_name("FILE|-");
   cmd->callback([opts, &runner] { runner = [opts] { return runBench(*opts); }; });
 }
 

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "zbuf/base/result.h"
 
@@ -55,6 +56,21 @@ inline constexpr const char* kVersion = ZBUF_VERSION;
 // ENOMEM with a message naming `what`, the need and what is available, when `needBytes` is
 // more than the machine has available (no error when MemAvailable cannot be read).
 [[nodiscard]] Result<void> checkMemory(std::uint64_t needBytes, std::string_view what);
+
+// CPU lists in taskset(1)'s -c form: "0", "0-3", "0,2-3" (sorted, without duplicates).
+// EINVAL with a message for anything else.
+[[nodiscard]] Result<std::vector<unsigned>> parseCpuList(std::string_view text);
+[[nodiscard]] std::string formatCpuList(const std::vector<unsigned>& cpus);  // "0-1,3"
+// --affinity APP[:HW]: the application thread's CPUs and the emulated hardware threads'. One
+// list pins both; an empty side ("0:" or ":1") leaves that side unpinned (an empty vector).
+struct Affinity {
+  std::vector<unsigned> app;
+  std::vector<unsigned> hw;
+};
+[[nodiscard]] Result<Affinity> parseAffinity(std::string_view text);
+// EINVAL with a message naming the first CPU of `a` this process may not use
+// (sched_getaffinity) and the ones it may.
+[[nodiscard]] Result<void> checkAffinity(const Affinity& a);
 
 // "1.5 GiB", "512 KiB", "123 B".
 [[nodiscard]] std::string formatBytes(std::uint64_t bytes);

@@ -15,7 +15,9 @@
 #include <vector>
 
 #include "command.h"
+#include "output.h"
 #include "stream_report.h"
+#include "zbuf/base/hw_thread.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/stream/pipeline.h"
 
@@ -45,6 +47,8 @@ struct StreamOptions {
   std::uint64_t failErrno = EIO;
   std::string coherency = "coherent";
   bool checkCpuAccess = false;
+  std::string output;    // --output FILE|-: the received samples
+  std::string affinity;  // --affinity APP[:HW]
   // Set by the parser, to tell a flag given from its default.
   const CLI::Option* linkOpt = nullptr;
   const CLI::Option* patternOpt = nullptr;
@@ -63,6 +67,8 @@ std::atomic<int> gSignal{0};  // the first SIGINT, SIGTERM or SIGHUP
 std::atomic<bool> gInterrupted{false};
 
 std::atomic<std::int64_t> gFirstSignalNs{0};
+// The --output temporary file, for the second signal's _exit (which must not leave it behind).
+std::atomic<const char*> gTemporaryOutput{nullptr};
 
 std::int64_t monotonicNowNs() {  // async-signal-safe (clock_gettime)
   timespec ts{};
@@ -78,6 +84,9 @@ void onStopSignal(int sig) {
   std::int64_t first = 0;
   if (!gFirstSignalNs.compare_exchange_strong(first, now)) {
     if (now - first >= 200'000'000) {
+      if (const char* tmp = gTemporaryOutput.load(); tmp != nullptr) {
+        ::unlink(tmp);  // async-signal-safe
+      }
       ::_exit(128 + sig);
     }
     return;
@@ -127,6 +136,19 @@ std::string checkApplicable(const StreamOptions& o, const StreamConfig& c) {
   }
   if (o.patternOpt->count() != 0 && c.benchmark) {
     return "--pattern does not apply with --benchmark (no data is generated or checked)";
+  }
+  if (!o.output.empty()) {
+    if (c.path != StreamPath::IioToApp) {
+      return "--output writes the samples the application receives: --path iio-to-app only (on "
+             "the USB paths they go to or come from the USB host)";
+    }
+    if (c.benchmark) {
+      return "--output does not apply with --benchmark (the application does not touch the data)";
+    }
+    if (o.mode == "both" || o.repeat > 1) {
+      return "--output writes the samples of one run: give --mode fileio or --mode dmabuf, "
+             "without --repeat";
+    }
   }
   const std::uint64_t frame = c.format.frameBytes();
   std::uint64_t product = 0;
@@ -215,6 +237,52 @@ int runStream(const StreamOptions& o) {
     fmt::print(stderr, "zbuf stream: {}\n", why);
     return kExitUsage;
   }
+  Affinity affinity;
+  if (!o.affinity.empty()) {
+    auto a = parseAffinity(o.affinity);
+    if (a.ok()) {
+      affinity = std::move(*a);
+    }
+    const Result<void> available = a.ok() ? checkAffinity(affinity) : Result<void>(a.error());
+    if (!available.ok()) {
+      fmt::print(stderr, "zbuf stream: {}\n", available.error().message());
+      return kExitUsage;
+    }
+  }
+  // The samples' file, made before the run so that an unwritable path fails at once. Its
+  // writer stops the run on a write error (a full disk, a reader that went away).
+  std::optional<OutputFile> output;
+  std::optional<Error> outputError;
+  Pipeline* running = nullptr;
+  // With "-", the report (header, intervals, progress line, results) goes to standard error.
+  if (auto r = openOutput(o.output, output); !r.ok()) {
+    fmt::print(stderr, "zbuf stream: {}\n", r.error().message());
+    return kExitFailed;
+  }
+  if (output) {
+    gTemporaryOutput.store(output->temporaryPath());
+    c.received = [&output, &outputError, &running](std::span<const std::byte> data) {
+      if (outputError) {
+        return;
+      }
+      if (auto r = output->write(data); !r.ok()) {
+        outputError = r.error();
+        gTemporaryOutput.store(nullptr);
+        if (running != nullptr) {
+          running->requestStop();
+        }
+      }
+    };
+  }
+  // The application thread first (the threads it starts, the hardware's included, inherit its
+  // CPUs), then the hardware threads, which pin themselves as they start.
+  if (!affinity.app.empty()) {
+    if (auto r = sys::setThreadAffinity(affinity.app); !r.ok()) {
+      fmt::print(stderr, "zbuf stream: --affinity: {}\n", r.error().describe());
+      return kExitFailed;
+    }
+  }
+  HardwareThread::setAffinity(affinity.hw);
   auto pipeline = Pipeline::create(c);
   if (!pipeline) {
     fmt::print(stderr, "zbuf stream: {}\n",
@@ -232,6 +300,9 @@ int runStream(const StreamOptions& o) {
   settings.durationRun = c.bytes == 0;
   settings.seconds = o.seconds;
   settings.repeat = static_cast<unsigned>(o.repeat);
+  settings.output = o.output;
+  settings.affinityApp = formatCpuList(affinity.app);
+  settings.affinityHw = formatCpuList(affinity.hw);
   // iperf3's default: interval lines when stdout is a log, not a terminal (that has the
   // progress line); the JSON carries intervals of 1 s unless told otherwise.
   settings.interval = o.intervalOpt->count() != 0 ? o.interval : (tty && table ? 0.0 : 1.0);
@@ -245,6 +316,7 @@ int runStream(const StreamOptions& o) {
   {
     const StopSignalScope signals;
     gActive.store(&*pipeline);
+    running = &*pipeline;
     for (unsigned rep = 1; rep <= settings.repeat && status == kExitOk; ++rep) {
       for (StreamMode mode : modes) {
         if (gInterrupted.load()) {
@@ -273,6 +345,7 @@ int runStream(const StreamOptions& o) {
       }
     }
     gActive.store(nullptr);
+    running = nullptr;
   }
 
   if (format == "json") {
@@ -299,6 +372,25 @@ int runStream(const StreamOptions& o) {
       fmt::print(stderr, "zbuf stream: {}: {} transfers failed{}{}\n", toString(r.mode), r.errors,
                  r.errorMessages.empty() ? "" : ": ",
                  r.errorMessages.empty() ? "" : r.errorMessages.front());
+      status = kExitFailed;
+    }
+  }
+  if (outputError) {
+    fmt::print(stderr, "zbuf stream: {}; the run stopped there\n", outputError->message());
+    status = kExitFailed;
+  }
+  if (output) {
+    // A run that failed leaves no file (nor a half one); an interrupted run keeps the samples
+    // it received, as iio_readdev does.
+    gTemporaryOutput.store(nullptr);
+    if (status != kExitOk) {
+      if (!output->isStdout()) {
+        fmt::print(stderr, "zbuf stream: --output {} not written: the run failed\n",
+                   output->path());
+      }
+      output->abandon();
+    } else if (auto r = output->commit(); !r.ok()) {
+      fmt::print(stderr, "zbuf stream: {}\n", r.error().message());
       status = kExitFailed;
     }
   }
@@ -403,6 +495,17 @@ void addStreamCommand(CLI::App& app, Runner& runner) {
                   "coherent | non-coherent (every device), or per device: "
                   "adc=non-coherent,usb=coherent (devices adc, dac, usb; docs/coherency.md)")
       ->capture_default_str();
+  cmd->add_option("--output", o.output,
+                  "iio-to-app, data mode, one mode: write the samples the application receives "
+                  "to FILE (raw, interleaved, as iio_readdev does; the file appears whole when "
+                  "the run succeeds), or to standard output with - (the report then goes to "
+                  "standard error)")
+      ->type_name("FILE|-");
+  cmd->add_option("--affinity", o.affinity,
+                  "pin the application thread to the CPUs APP and the emulated hardware threads "
+                  "(DMA engines, USB link) to HW, as taskset -c lists: 0:1, 0-1 (both on 0-1), "
+                  "2: (application only), :3 (hardware only)")
+      ->type_name("APP[:HW]");
   cmd->add_flag("--check-cpu-access", o.checkCpuAccess,
                 "the application's CPU mappings of the buffers fault outside SYNC brackets, "
                 "reported with the buffer and offset (also: ZBUF_CHECK_CPU_ACCESS=1)");

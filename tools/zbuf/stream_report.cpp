@@ -194,11 +194,20 @@ void printHeader(const StreamSettings& s) {
              c.blocks, data);
   const std::string until = s.durationRun ? fmt::format("{:g} s per mode", s.seconds)
                                           : fmt::format("{} per mode", formatBytes(c.bytes));
-  fmt::print("  {} channels x {}-bit, rate {}{}, {}{}\n\n", c.format.channels,
+  fmt::print("  {} channels x {}-bit, rate {}{}, {}{}\n", c.format.channels,
              c.format.bytesPerSample * 8,
              c.sampleRate == 0 ? std::string("unlimited") : fmt::format("{} S/s", c.sampleRate),
              c.path == StreamPath::IioToApp ? "" : fmt::format(", link {}", toString(c.link)),
              until, s.repeat > 1 ? fmt::format(", {} repetitions alternating", s.repeat) : "");
+  if (!s.affinityApp.empty() || !s.affinityHw.empty()) {
+    fmt::print("  application on CPU {}, hardware threads on CPU {}\n",
+               s.affinityApp.empty() ? "any" : s.affinityApp,
+               s.affinityHw.empty() ? "any" : s.affinityHw);
+  }
+  if (!s.output.empty()) {
+    fmt::print("  samples to {}\n", s.output == "-" ? "standard output" : s.output);
+  }
+  fmt::print("\n");
   std::fflush(stdout);
 }
 
@@ -305,7 +314,11 @@ nlohmann::json toJson(const StreamSettings& s, const std::vector<StreamRun>& run
       {"fail_transfer", c.failTransfer},
       {"fail_errno", c.failTransfer != 0 ? nlohmann::json(c.failErrno) : nlohmann::json(nullptr)},
       {"repeat", s.repeat},
-      {"interval_s", s.interval}};
+      {"interval_s", s.interval},
+      {"output", s.output.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.output)},
+      {"affinity",
+       {{"app", s.affinityApp.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.affinityApp)},
+        {"hw", s.affinityHw.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.affinityHw)}}}};
   doc["runs"] = nlohmann::json::array();
   for (const StreamRun& run : runs) {
     const StreamResult& r = run.result;

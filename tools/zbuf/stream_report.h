@@ -33,7 +33,10 @@ struct StreamSettings {
   bool durationRun = true;  // false: a byte budget
   double seconds = 0;
   unsigned repeat = 1;
-  double interval = 0;  // seconds; 0: none
+  double interval = 0;      // seconds; 0: none
+  std::string output;       // --output: a path, "-", or "" for none
+  std::string affinityApp;  // --affinity as CPU lists ("0-1"); "" for not pinned
+  std::string affinityHw;
 };
 
 // Cuts the progress reports of one run into intervals of `every` seconds and, when `print`,

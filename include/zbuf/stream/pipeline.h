@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,13 @@ struct StreamConfig {
   // outside SYNC brackets. Only iio-to-app in dmabuf mode maps them.
   bool checkCpuAccess = false;
   Flags<SkippedSync> skipSync;  // coherency fault injection (tests)
+  // iio-to-app, data mode: the application's own use of the samples it received, called on the
+  // running thread with each stretch of the stream in order, after the pattern check (inside
+  // the SYNC bracket in dmabuf mode), e.g. zbuf stream --output writing them out as
+  // iio_readdev does. Its time is the application's and counts in the run. Not called in
+  // benchmark mode (the data is not touched) nor on the other paths (the samples go to a
+  // device). To end the run from it, call Pipeline::requestStop().
+  std::function<void(std::span<const std::byte>)> received;
 };
 
 // The blocks the application waits for per wake-up in a zero-copy run: `batch`, or half the
