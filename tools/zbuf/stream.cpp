@@ -355,6 +355,8 @@ int runStream(const StreamOptions& o) {
   } else {
     printTable(settings, runs);
   }
+  // The messages below go to stderr, unbuffered; with --output - the report is there too.
+  std::fflush(stdout);
 
   for (const StreamRun& run : runs) {
     const StreamResult& r = run.result;
