@@ -4,9 +4,11 @@ set -euo pipefail
 packages=(
   cmake g++ make pkg-config ccache
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev libfmt-dev nlohmann-json3-dev liburing-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev
   gnuplot-nox
   groff-base  # groff: the man page test reads man/zbuf.1 with warnings on
+  clang-format clang-tidy  # scripts/lint.sh
+  dpkg-dev file            # cpack -G DEB: dpkg-shlibdeps, and file to find the ELF objects
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -7,7 +7,6 @@
 
 #include "zbuf/base/sys.h"
 #include "zbuf/heaps/heap.h"
-#include "zbuf/uapi/context.h"
 
 namespace zbuf {
 namespace {
@@ -88,13 +87,7 @@ TEST(SystemHeapTest, ReadOnlyAllocationIsAReadOnlyFileOfTheSameBuffer) {
   ASSERT_TRUE(fl.ok());
   EXPECT_EQ(*fl & O_ACCMODE, O_RDONLY);
   EXPECT_EQ((*b)->mmap(0, kPage, PROT_READ | PROT_WRITE, MAP_SHARED).code(), EACCES);
-  // Installed as a dma-buf file, a read-only fd of it finds the same buffer (dma_buf_get).
-  auto ctx = uapi::Context::create();
-  auto fd = ctx->installBuffer(*b, O_RDONLY | O_CLOEXEC);
-  ASSERT_TRUE(fd.ok()) << fd.error().describe();
-  auto found = ctx->bufferFromFd(fd->get());
-  ASSERT_TRUE(found.ok());
-  EXPECT_EQ(found->get(), b->get());
+  // Installed as a dma-buf file it is found again: tests/uapi/buffer_file_test.cpp.
 }
 
 TEST(SystemHeapTest, MapsAsScattered4KiBPages) {

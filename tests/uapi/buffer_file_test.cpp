@@ -1,8 +1,10 @@
 // The kernel's answers on a buffer fd through the fd-level calls (reference section 12): read
 // and write EINVAL, the two-position lseek, fstat's size, fdinfo's lines, the /dmabuf:<name>
-// link, and a read-only fd's mappings.
+// link, a read-only fd's mappings, and a heap's buffer found again from the fd it was
+// installed as (dma_buf_get).
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/memfd.h>
 #include <sys/mman.h>
 
 #include <array>
@@ -10,6 +12,9 @@
 #include <string>
 
 #include "uapi/uapi_helpers.h"
+#include "zbuf/base/sys.h"
+#include "zbuf/heaps/system_heap.h"
+#include "zbuf/heaps/udmabuf.h"
 #include "zbuf/uapi/context.h"
 #include "zbuf/uapi/dma_buf.h"
 
@@ -135,6 +140,32 @@ TEST_F(BufferFile, ItIsRecognisedByItsOperations) {
   EXPECT_TRUE((*file)->is(dmaBufFileOperations()));
   EXPECT_FALSE((*file)->is(syncFileOperations()));
   EXPECT_EQ((*file)->ops().name(), "dmabuf");
+}
+
+// A read-only allocation installed as a read-only dma-buf file: its fd finds the same buffer.
+TEST_F(BufferFile, AReadOnlyHeapBufferIsFoundFromItsReadOnlyFd) {
+  auto b = SystemHeap::instance()->allocate(4096, O_RDONLY);
+  ASSERT_TRUE(b.ok());
+  auto fd = ctx->installBuffer(*b, O_RDONLY | O_CLOEXEC);
+  ASSERT_TRUE(fd.ok()) << fd.error().describe();
+  auto found = ctx->bufferFromFd(fd->get());
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->get(), b->get());
+}
+
+// A udmabuf installed as a dma-buf file is found from its fd; the memfd it wraps is not it.
+TEST_F(BufferFile, AnInstalledUdmabufIsFoundAndItsMemfdIsNot) {
+  auto memfd = sys::memfdCreate("udmabuf-test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  ASSERT_TRUE(memfd.ok());
+  ASSERT_TRUE(sys::ftruncate(memfd->get(), 4 * 4096).ok());
+  ASSERT_TRUE(sys::addSeals(memfd->get(), F_SEAL_SHRINK).ok());
+  Udmabuf u;
+  auto b = u.create(memfd->get(), 0, 4096, 2 * 4096);
+  ASSERT_TRUE(b.ok()) << b.error().describe();
+  auto fd = ctx->installBuffer(*b);
+  ASSERT_TRUE(fd.ok()) << fd.error().describe();
+  EXPECT_EQ(ctx->bufferFromFd(fd->get()).value(), *b);
+  EXPECT_EQ(ctx->bufferFromFd(memfd->get()).code(), EINVAL);
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 
 #include <type_traits>
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 template <typename E>
@@ -61,3 +63,4 @@ class Flags {
 // NOLINTEND(bugprone-macro-parentheses)
 
 }  // namespace zbuf
+#pragma GCC visibility pop

@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 class HardwareThread {
@@ -57,3 +59,4 @@ struct Split {
 }  // namespace cpu
 
 }  // namespace zbuf
+#pragma GCC visibility pop

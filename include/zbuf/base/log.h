@@ -14,6 +14,8 @@
 #include <functional>
 #include <string_view>
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 enum class LogLevel : int { Debug = 0, Info = 1, Warn = 2, Error = 3, Off = 4 };
@@ -48,3 +50,4 @@ void log(const LogCategory& category, LogLevel level, fmt::format_string<Args...
 #define ZBUF_DECLARE_LOG_CATEGORY(name) extern ::zbuf::LogCategory Log##name
 
 }  // namespace zbuf
+#pragma GCC visibility pop

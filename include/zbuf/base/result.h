@@ -14,6 +14,8 @@
 #include <utility>
 #include <variant>
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 class [[nodiscard]] Error {
@@ -115,3 +117,4 @@ class [[nodiscard]] Result<void> {
   } while (false)
 
 }  // namespace zbuf
+#pragma GCC visibility pop

@@ -11,6 +11,8 @@
 #include "zbuf/base/result.h"
 #include "zbuf/base/unique_fd.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 class SharedFd {
@@ -39,3 +41,4 @@ class SharedFd {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

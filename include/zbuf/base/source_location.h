@@ -4,6 +4,8 @@
 // lacks; the __builtin_FILE/LINE/FUNCTION intrinsics work in both GCC and clang.
 #pragma once
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 struct SourceLocation {
@@ -19,3 +21,4 @@ struct SourceLocation {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

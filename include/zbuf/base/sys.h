@@ -18,6 +18,8 @@
 #include "zbuf/base/result.h"
 #include "zbuf/base/unique_fd.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::sys {
 
 // --- files -----------------------------------------------------------------------------------
@@ -147,3 +149,4 @@ void setThreadName(std::string_view name) noexcept;
 [[nodiscard]] Result<void> setThreadAffinity(std::span<const unsigned> cpus);
 
 }  // namespace zbuf::sys
+#pragma GCC visibility pop

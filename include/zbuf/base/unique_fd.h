@@ -7,6 +7,8 @@
 
 #include <utility>
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 class UniqueFd {
@@ -39,3 +41,4 @@ class UniqueFd {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

@@ -47,6 +47,8 @@
 #include "zbuf/core/resv.h"
 #include "zbuf/core/sg_table.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 class Buffer;
@@ -278,3 +280,4 @@ class CpuAccess {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

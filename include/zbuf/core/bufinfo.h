@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 struct BufInfoFence {
@@ -58,3 +60,4 @@ struct BufInfo {
 [[nodiscard]] std::string bufInfoText();
 
 }  // namespace zbuf
+#pragma GCC visibility pop

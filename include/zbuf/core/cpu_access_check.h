@@ -37,6 +37,8 @@
 #include "zbuf/base/sys.h"
 #include "zbuf/core/sg_table.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 enum class CpuAccessFault : std::uint8_t {
@@ -127,3 +129,4 @@ class CpuMappingGuard : public std::enable_shared_from_this<CpuMappingGuard> {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

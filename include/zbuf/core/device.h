@@ -26,6 +26,8 @@
 #include "zbuf/base/result.h"
 #include "zbuf/core/sg_table.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 struct DeviceConfig {
@@ -145,3 +147,4 @@ class Iommu {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

@@ -34,6 +34,8 @@
 #include "zbuf/base/result.h"
 #include "zbuf/base/sys.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 class DeviceCache {
@@ -89,3 +91,4 @@ class DeviceCache {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

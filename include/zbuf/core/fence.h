@@ -35,6 +35,8 @@
 
 #include "zbuf/base/result.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 class Fence;
@@ -247,3 +249,4 @@ class TimelineFence final : public Fence {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

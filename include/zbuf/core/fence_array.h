@@ -29,6 +29,8 @@
 #include "zbuf/base/result.h"
 #include "zbuf/core/fence.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 class FenceArray final : public Fence {
@@ -82,3 +84,4 @@ class FenceArray final : public Fence {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

@@ -31,6 +31,8 @@
 #include "zbuf/base/result.h"
 #include "zbuf/core/fence.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 class FenceChain final : public Fence {
@@ -102,3 +104,4 @@ class FenceChain final : public Fence {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

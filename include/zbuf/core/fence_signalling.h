@@ -22,6 +22,8 @@
 
 #include "zbuf/base/source_location.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 class Fence;
@@ -91,3 +93,4 @@ static_assert(std::is_empty_v<FenceSignallingSection>);
 #endif
 
 }  // namespace zbuf
+#pragma GCC visibility pop

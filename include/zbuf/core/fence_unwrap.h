@@ -20,6 +20,8 @@
 #include "zbuf/base/result.h"
 #include "zbuf/core/fence.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 // The dma_fence_unwrap cursor: for (FencePtr f = c.first(head); f; f = c.next()) { ... }
@@ -45,3 +47,4 @@ class FenceUnwrapCursor {
 [[nodiscard]] Result<FencePtr> mergeFences(std::span<const FencePtr> fences);
 
 }  // namespace zbuf
+#pragma GCC visibility pop

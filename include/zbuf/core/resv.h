@@ -37,6 +37,8 @@
 #include "zbuf/core/fence.h"
 #include "zbuf/core/ww_mutex.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 enum class ResvUsage : std::uint8_t { Kernel = 0, Write = 1, Read = 2, Bookkeep = 3 };
@@ -196,3 +198,4 @@ class Resv {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

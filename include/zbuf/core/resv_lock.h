@@ -7,6 +7,8 @@
 
 #include "zbuf/core/resv.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 class ResvLock {
@@ -23,3 +25,4 @@ class ResvLock {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

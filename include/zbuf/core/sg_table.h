@@ -22,6 +22,8 @@
 
 #include "zbuf/base/result.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 class Device;
@@ -119,3 +121,4 @@ void syncSgTableForDevice(const Device& device, const SgTable& table, DmaDirecti
 void syncSgTableForCpu(const Device& device, const SgTable& table, DmaDirection dir) noexcept;
 
 }  // namespace zbuf
+#pragma GCC visibility pop

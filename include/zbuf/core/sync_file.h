@@ -31,6 +31,8 @@
 #include "zbuf/base/unique_fd.h"
 #include "zbuf/core/fence.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 // One leaf fence of a sync file (struct sync_fence_info).
@@ -105,3 +107,4 @@ struct SyncFile::Created {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

@@ -41,6 +41,8 @@
 #include "zbuf/base/result.h"
 #include "zbuf/base/source_location.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 class WwMutex;
@@ -140,3 +142,4 @@ class WwMutex {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

@@ -26,6 +26,8 @@
 #include "zbuf/devices/usb/link.h"
 #include "zbuf/uapi/context.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 // Where an injected fault hits.
@@ -99,3 +101,4 @@ class Board {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

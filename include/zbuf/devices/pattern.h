@@ -21,6 +21,8 @@
 
 #include "zbuf/base/result.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 enum class PatternKind : std::uint8_t { Ramp, Prbs };
@@ -76,3 +78,4 @@ class PatternChecker {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

@@ -16,6 +16,8 @@
 #include "zbuf/base/result.h"
 #include "zbuf/core/buffer.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 class Heap {
@@ -39,3 +41,4 @@ using HeapPtr = std::shared_ptr<Heap>;
 [[nodiscard]] Result<HeapPtr> findHeap(std::string_view name);
 
 }  // namespace zbuf
+#pragma GCC visibility pop

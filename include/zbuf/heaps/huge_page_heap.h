@@ -7,6 +7,8 @@
 
 #include "zbuf/heaps/heap.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 class HugePageHeap final : public Heap {
@@ -31,3 +33,4 @@ class HugePageHeap final : public Heap {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

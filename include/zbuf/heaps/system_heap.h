@@ -6,6 +6,8 @@
 
 #include "zbuf/heaps/heap.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 class SystemHeap final : public Heap {
@@ -19,3 +21,4 @@ class SystemHeap final : public Heap {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

@@ -22,6 +22,8 @@
 #include "zbuf/base/result.h"
 #include "zbuf/core/buffer.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 struct UdmabufItem {
@@ -55,3 +57,4 @@ class Udmabuf {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

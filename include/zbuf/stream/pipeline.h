@@ -33,6 +33,8 @@
 #include "zbuf/devices/pattern.h"
 #include "zbuf/devices/usb/link.h"  // LinkSpeed, toString(LinkSpeed), parseLinkSpeed
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 enum class StreamPath : std::uint8_t { IioToUsb, IioToApp, UsbToDac };
@@ -148,3 +150,4 @@ class Pipeline {
 };
 
 }  // namespace zbuf
+#pragma GCC visibility pop

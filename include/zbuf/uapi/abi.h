@@ -13,6 +13,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::uapi {
 
 // --- ioctl number encoding (asm-generic/ioctl.h) ----------------------------------------------
@@ -262,3 +264,4 @@ static_assert(kFunctionfsClearHalt == 0x6703UL && kFunctionfsInterfaceRevmap == 
 static_assert(kFunctionfsEndpointDesc == 0x80096782UL);
 
 }  // namespace zbuf::uapi
+#pragma GCC visibility pop

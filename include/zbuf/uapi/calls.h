@@ -18,6 +18,8 @@
 #include "zbuf/base/unique_fd.h"
 #include "zbuf/uapi/context.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::uapi {
 
 [[nodiscard]] inline Result<UniqueFd> open(std::string_view path, int flags) {
@@ -53,3 +55,4 @@ inline Result<void> close(int fd) {
 }
 
 }  // namespace zbuf::uapi
+#pragma GCC visibility pop

@@ -49,6 +49,8 @@
 #include "zbuf/uapi/file.h"
 #include "zbuf/uapi/file_table.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::uapi {
 
 // A device node's open(): makes the file for one open(path, flags) (the driver's ->open).
@@ -156,3 +158,4 @@ using ContextPtr = std::shared_ptr<Context>;
 [[nodiscard]] const FileOperations& syncFileOperations() noexcept;
 
 }  // namespace zbuf::uapi
+#pragma GCC visibility pop

@@ -26,6 +26,8 @@
 #include "zbuf/uapi/abi.h"
 #include "zbuf/uapi/calls.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::uapi {
 
 // --- the ioctls, with the kernel's structs ------------------------------------------------------
@@ -64,3 +66,4 @@ namespace zbuf::uapi {
 [[nodiscard]] Result<short> pollBuffer(int fd, short events, std::chrono::milliseconds timeout);
 
 }  // namespace zbuf::uapi
+#pragma GCC visibility pop

@@ -44,6 +44,8 @@
 #include "zbuf/base/unique_fd.h"
 #include "zbuf/core/fence.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::uapi {
 
 class Context;
@@ -259,3 +261,4 @@ class WaitQueue {
 };
 
 }  // namespace zbuf::uapi
+#pragma GCC visibility pop

@@ -41,6 +41,8 @@
 #include "zbuf/base/unique_fd.h"
 #include "zbuf/uapi/file.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::uapi {
 
 // One row of the table's listing.
@@ -117,3 +119,4 @@ class FileTable {
 };
 
 }  // namespace zbuf::uapi
+#pragma GCC visibility pop

@@ -32,6 +32,8 @@
 #include "zbuf/base/unique_fd.h"
 #include "zbuf/uapi/abi.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::uapi {
 
 // open("/dev/dma_heap/<name>", O_RDONLY | O_CLOEXEC).
@@ -52,3 +54,4 @@ namespace zbuf::uapi {
                                         std::uint32_t fdFlags = O_RDWR | O_CLOEXEC);
 
 }  // namespace zbuf::uapi
+#pragma GCC visibility pop

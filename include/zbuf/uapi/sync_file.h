@@ -26,6 +26,8 @@
 #include "zbuf/core/sync_file.h"
 #include "zbuf/uapi/abi.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::uapi {
 
 // SYNC_IOC_MERGE: on success data->fence is the new fd (close-on-exec); the caller owns it.
@@ -41,3 +43,4 @@ namespace zbuf::uapi {
 [[nodiscard]] Result<zbuf::SyncFileInfo> syncFileInfo(int fd);
 
 }  // namespace zbuf::uapi
+#pragma GCC visibility pop

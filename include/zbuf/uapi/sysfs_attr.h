@@ -18,6 +18,8 @@
 #include "zbuf/base/result.h"
 #include "zbuf/uapi/context.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::uapi {
 
 struct SysfsAttr {
@@ -34,3 +36,4 @@ struct SysfsAttr {
 [[nodiscard]] Result<std::uint64_t> parseSysfsU64(std::string_view text);
 
 }  // namespace zbuf::uapi
+#pragma GCC visibility pop

@@ -9,6 +9,8 @@
 
 #include "zbuf/base/result.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::uapi {
 
 template <typename T>
@@ -33,3 +35,4 @@ requires std::is_trivially_copyable_v<T>
 }
 
 }  // namespace zbuf::uapi
+#pragma GCC visibility pop

@@ -22,6 +22,8 @@
 
 #include "zbuf/core/sg_table.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::dma {
 
 // struct dma_vec: one contiguous range of device addresses.
@@ -98,3 +100,4 @@ class DmaDescriptor {
 };
 
 }  // namespace zbuf::dma
+#pragma GCC visibility pop

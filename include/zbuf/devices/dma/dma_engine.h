@@ -50,6 +50,8 @@
 #include "zbuf/core/device.h"
 #include "zbuf/devices/dma/dma_descriptor.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::dma {
 
 enum class TransferDirection : std::uint8_t {
@@ -195,3 +197,4 @@ class DmaEngine {
 };
 
 }  // namespace zbuf::dma
+#pragma GCC visibility pop

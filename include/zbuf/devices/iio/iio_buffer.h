@@ -36,6 +36,8 @@
 #include "zbuf/devices/pattern.h"
 #include "zbuf/uapi/file.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::iio {
 
 class FileioQueue;
@@ -188,3 +190,4 @@ class IioBuffer {
 };
 
 }  // namespace zbuf::iio
+#pragma GCC visibility pop

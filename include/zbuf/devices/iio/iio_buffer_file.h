@@ -22,6 +22,8 @@
 #include "zbuf/core/fence.h"
 #include "zbuf/devices/iio/iio_buffer.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::iio {
 
 class IioDevice;
@@ -56,3 +58,4 @@ class IioBufferFile {
 };
 
 }  // namespace zbuf::iio
+#pragma GCC visibility pop

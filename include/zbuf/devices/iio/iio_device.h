@@ -18,6 +18,8 @@
 #include "zbuf/core/device.h"
 #include "zbuf/devices/iio/iio_buffer.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::iio {
 
 class IioBufferFile;
@@ -71,3 +73,4 @@ class IioDevice : public std::enable_shared_from_this<IioDevice> {
 };
 
 }  // namespace zbuf::iio
+#pragma GCC visibility pop

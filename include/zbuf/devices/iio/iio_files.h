@@ -30,6 +30,8 @@
 #include "zbuf/devices/iio/iio_device.h"
 #include "zbuf/uapi/context.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::iio {
 
 // Registers iio:device<index>'s character device and sysfs attributes in `context`. EEXIST if
@@ -41,3 +43,4 @@ namespace zbuf::iio {
 [[nodiscard]] const uapi::FileOperations& bufferFileOperations() noexcept;
 
 }  // namespace zbuf::iio
+#pragma GCC visibility pop

@@ -8,6 +8,8 @@
 #include "zbuf/uapi/abi.h"
 #include "zbuf/uapi/linux_uapi.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::iio {
 
 // struct iio_dmabuf: the argument of IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, with the kernel's field
@@ -30,3 +32,4 @@ inline constexpr unsigned long kDmabufEnqueueIoctl = uapi::kIioBufferDmabufEnque
 inline constexpr unsigned kEnqueueTimeoutMs = 5000;
 
 }  // namespace zbuf::iio
+#pragma GCC visibility pop

@@ -84,6 +84,8 @@
 #include "zbuf/devices/usb/link.h"
 #include "zbuf/uapi/file.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::uapi {
 class Context;
 }
@@ -289,3 +291,4 @@ class EndpointFile {
 };
 
 }  // namespace zbuf::usb
+#pragma GCC visibility pop

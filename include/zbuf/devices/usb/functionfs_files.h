@@ -35,6 +35,8 @@
 #include "zbuf/devices/usb/functionfs.h"
 #include "zbuf/uapi/context.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::usb {
 
 // Mounts `function` at `mountPoint` (absolute, e.g. "/dev/usb-ffs/zbuf") in `context`: adds
@@ -50,3 +52,4 @@ namespace zbuf::usb {
 [[nodiscard]] const uapi::FileOperations& endpointFileOperations() noexcept;
 
 }  // namespace zbuf::usb
+#pragma GCC visibility pop

@@ -19,6 +19,8 @@
 
 #include "zbuf/uapi/abi.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::usb {
 
 using DmabufTransferReq = uapi::UsbFfsDmabufTransferReq;
@@ -66,6 +68,7 @@ using uapi::kFunctionfsFifoStatus;
 using uapi::kFunctionfsInterfaceRevmap;
 
 }  // namespace zbuf::usb
+#pragma GCC visibility pop
 
 // The kernel's macro names come from the one ABI header.
 #include "zbuf/uapi/linux_uapi.h"

@@ -23,6 +23,8 @@
 #include "zbuf/devices/pattern.h"
 #include "zbuf/devices/usb/link.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::usb {
 
 struct HostConfig {
@@ -95,3 +97,4 @@ class UsbHost final : public UsbHostPort {
 };
 
 }  // namespace zbuf::usb
+#pragma GCC visibility pop

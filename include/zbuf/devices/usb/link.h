@@ -36,6 +36,8 @@
 #include "zbuf/core/device.h"
 #include "zbuf/core/sg_table.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf {
 
 enum class LinkSpeed : std::uint8_t { Usb2, Usb3, Unlimited };
@@ -208,3 +210,4 @@ class UsbHostPort {
 
 }  // namespace usb
 }  // namespace zbuf
+#pragma GCC visibility pop

@@ -1,0 +1,15 @@
+# cmake -DDIR=<tests dir> -DLISTED=<file, one path a line> -P every_test_listed.cmake
+# Fails when a *_test.cpp under DIR is not in tests/CMakeLists.txt's lists (it would never run).
+file(GLOB_RECURSE found RELATIVE ${DIR} ${DIR}/*_test.cpp)
+file(STRINGS ${LISTED} listed)
+set(missing)
+foreach(f ${found})
+  if(NOT f IN_LIST listed)
+    list(APPEND missing ${f})
+  endif()
+endforeach()
+if(missing)
+  message(FATAL_ERROR "tests not listed in tests/CMakeLists.txt: ${missing}")
+endif()
+list(LENGTH found n)
+message(STATUS "all ${n} test files are listed")
