@@ -2,6 +2,8 @@
 # The test command: installs what is missing, then builds and runs every test in three
 # variants: the normal build (all tests), AddressSanitizer + UndefinedBehaviorSanitizer with
 # fence-signalling checks (all tests), and ThreadSanitizer (the stress and concurrency tests).
+# After the normal build, scripts/consumers.sh uses zbuf as an installed library from outside
+# the tree (static and shared, CMake package and pkg-config, a dlopen plugin, Debian packages).
 #
 # Usage: scripts/test.sh [--repeat-tsan N]
 #   --repeat-tsan N (or ZBUF_TSAN_REPEAT=N): only the ThreadSanitizer variant, running each
@@ -22,6 +24,9 @@ if [[ -n "$repeat" && ! "$repeat" =~ ^[1-9][0-9]*$ ]]; then
 fi
 "$root/scripts/deps.sh"
 jobs=$(nproc)
+# Paths relative to the tree in ccache's hash, so the shared build of scripts/consumers.sh
+# reuses the release build's objects (the compile lines are the same).
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$root} CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-true}
 run() {  # run VARIANT [ctest args...]
   local variant=$1
   shift
@@ -44,6 +49,8 @@ if [[ -n "$repeat" ]]; then
   exit 0
 fi
 run release
+echo "== zbuf: installed-library consumers =="
+"$root/scripts/consumers.sh"
 run asan
 run tsan -L 'stress|concurrency'
 echo "== zbuf: all test variants passed =="
