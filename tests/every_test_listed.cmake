@@ -1,5 +1,6 @@
 # cmake -DDIR=<tests dir> -DLISTED=<file, one path a line> -P every_test_listed.cmake
 # Fails when a *_test.cpp under DIR is not in tests/CMakeLists.txt's lists (it would never run).
+cmake_minimum_required(VERSION 3.25)
 file(GLOB_RECURSE found RELATIVE ${DIR} ${DIR}/*_test.cpp)
 file(STRINGS ${LISTED} listed)
 set(missing)
