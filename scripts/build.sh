@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Configures and builds one variant: release (default), asan (AddressSanitizer +
-# UndefinedBehaviorSanitizer, checked build) or tsan (ThreadSanitizer, checked build).
-# Usage: scripts/build.sh [release|asan|tsan] [extra cmake args...]
+# UndefinedBehaviorSanitizer, checked build), tsan (ThreadSanitizer, checked build) or fuzz (clang,
+# the libFuzzer targets with AddressSanitizer + UndefinedBehaviorSanitizer, checked; no tests).
+# Usage: scripts/build.sh [release|asan|tsan|fuzz] [extra cmake args...]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 variant=${1:-release}
@@ -12,6 +13,9 @@ case "$variant" in
               -DZBUF_BUILD_BENCH=OFF) ;;
   tsan) args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DZBUF_SANITIZE=thread -DZBUF_CHECKED=ON
               -DZBUF_BUILD_BENCH=OFF) ;;
+  fuzz) args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DZBUF_SANITIZE=address,undefined -DZBUF_CHECKED=ON
+              -DZBUF_FUZZ=ON -DZBUF_BUILD_TESTS=OFF -DZBUF_BUILD_BENCH=OFF)
+        export CC=clang CXX=clang++ ;;  # read by the first configure of build/fuzz
   *) echo "unknown variant $variant" >&2; exit 2 ;;
 esac
 export CCACHE_DIR=${CCACHE_DIR:-$root/build/.ccache}

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages zbuf needs, only those missing. Run as root (or with sudo).
+# Usage: scripts/deps.sh [--fuzz]
+#   --fuzz: also clang and its runtime libraries (libFuzzer, the sanitizers), for the fuzz
+#   targets (scripts/test.sh --fuzz, docs/fuzzing.md).
 set -euo pipefail
 packages=(
   cmake g++ make pkg-config ccache
@@ -10,6 +13,9 @@ packages=(
   clang-format clang-tidy  # scripts/lint.sh
   dpkg-dev file            # cpack -G DEB: dpkg-shlibdeps, and file to find the ELF objects
 )
+if [[ "${1:-}" == "--fuzz" ]]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

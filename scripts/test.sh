@@ -5,22 +5,45 @@
 # After the normal build, scripts/consumers.sh uses zbuf as an installed library from outside
 # the tree (static and shared, CMake package and pkg-config, a dlopen plugin, Debian packages).
 #
-# Usage: scripts/test.sh [--repeat-tsan N]
+# The normal and AddressSanitizer variants also replay every fuzz corpus and saved crash input
+# (fuzz/corpus, fuzz/crashes: the Fuzz.Replay.* tests).
+#
+# Usage: scripts/test.sh [--repeat-tsan N | --fuzz [SECONDS]]
 #   --repeat-tsan N (or ZBUF_TSAN_REPEAT=N): only the ThreadSanitizer variant, running each
 #   stress and concurrency test N times (ctest --repeat until-fail:N) to shake out rare races.
+#   --fuzz [SECONDS] (or ZBUF_FUZZ_SECONDS=SECONDS): only the fuzzers: installs clang, builds
+#   the libFuzzer targets (build/fuzz) and runs each for SECONDS (default 180), one at a time,
+#   on a copy of its corpus; a crash input is left in build/fuzz/crashes/<target>/ and fails
+#   the run (docs/fuzzing.md says how to keep it as a regression input).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 repeat=${ZBUF_TSAN_REPEAT:-}
+fuzz=${ZBUF_FUZZ_SECONDS:-}
+usage="usage: $0 [--repeat-tsan N | --fuzz [SECONDS]]"
 while (($#)); do
   case "$1" in
     --repeat-tsan) repeat=${2:-}; shift 2 || shift ;;
     --repeat-tsan=*) repeat=${1#*=}; shift ;;
-    *) echo "usage: $0 [--repeat-tsan N]" >&2; exit 2 ;;
+    --fuzz)
+      if [[ "${2:-}" =~ ^[0-9]+$ ]]; then fuzz=$2; shift 2; else fuzz=180; shift; fi ;;
+    --fuzz=*) fuzz=${1#*=}; shift ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
 done
 if [[ -n "$repeat" && ! "$repeat" =~ ^[1-9][0-9]*$ ]]; then
   echo "$0: the repeat count must be a positive integer, not '$repeat'" >&2
   exit 2
+fi
+if [[ -n "$fuzz" && ! "$fuzz" =~ ^[1-9][0-9]*$ ]]; then
+  echo "$0: the fuzzing time must be a positive number of seconds, not '$fuzz'" >&2
+  exit 2
+fi
+if [[ -n "$fuzz" && -n "$repeat" ]]; then
+  echo "$usage" >&2
+  exit 2
+fi
+if [[ -n "$fuzz" ]]; then
+  exec "$root/scripts/fuzz.sh" "$fuzz"
 fi
 "$root/scripts/deps.sh"
 jobs=$(nproc)

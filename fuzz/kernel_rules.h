@@ -1,0 +1,131 @@
+// The kernel's answers, call by call and kind by kind, as the fuzz targets check them
+// (/work/shared/reference/linux-dmabuf-semantics.md, docs/uapi.md, docs/iio.md, docs/usb.md).
+// EBADF for a closed fd and EFAULT for a null argument are added by the engine.
+#pragma once
+
+#include <cerrno>
+#include <vector>
+
+#include "fuzz_support.h"
+#include "zbuf/uapi/abi.h"
+
+namespace zbuf::fuzz {
+
+// Every call that makes an fd may also fail as fd allocation fails (EMFILE, ENFILE, ENOMEM) or,
+// in zbuf, past the inotify watch limit (ENOSPC, docs/uapi.md).
+inline void addFdErrors(std::vector<int>& v) {
+  v.insert(v.end(), {EMFILE, ENFILE, ENOMEM, ENOSPC});
+}
+
+inline std::vector<int> kernelIoctlErrnos(const IoctlCall& call) {
+  using namespace zbuf::uapi;
+  std::vector<int> v;
+  const unsigned cmd = call.cmd;
+  switch (call.target.kind) {
+    case Kind::DmaBuf:
+      if (cmd == kDmaBufIoctlSync) {
+        v = {EINVAL};
+      } else if (cmd == kDmaBufSetNameA || cmd == kDmaBufSetNameB) {
+        v = {EINVAL};
+      } else if (cmd == kDmaBufIoctlExportSyncFile) {
+        v = {EINVAL};
+        addFdErrors(v);
+      } else if (cmd == kDmaBufIoctlImportSyncFile) {
+        v = {EINVAL, ENOMEM};
+      } else {
+        v = {ENOTTY};
+      }
+      break;
+    case Kind::SyncFile:
+      if (cmd == kSyncIocMerge) {
+        v = {EINVAL, ENOENT};
+        addFdErrors(v);
+      } else if (cmd == kSyncIocFileInfo || cmd == kSyncIocSetDeadline) {
+        v = {EINVAL};
+      } else {
+        v = {ENOTTY};
+      }
+      break;
+    case Kind::Heap:
+      // dma_heap_ioctl: nr 0 is ALLOC whatever the size; nr >= 1 is EINVAL.
+      v = {EINVAL};
+      if ((cmd & 0xff) == 0) {
+        addFdErrors(v);
+      }
+      break;
+    case Kind::Udmabuf:
+      if (cmd == kUdmabufCreate || cmd == kUdmabufCreateList) {
+        v = {EINVAL, EBADFD, EFAULT};
+        addFdErrors(v);
+      } else {
+        v = {ENOTTY};
+      }
+      break;
+    case Kind::IioDevice:
+      v = {ENODEV};  // iio_ioctl: no handler took it
+      if (cmd == kIioBufferGetFdIoctl) {
+        v = {ENODEV, EBUSY};
+        addFdErrors(v);
+      }
+      break;
+    case Kind::IioBuffer:
+      if (cmd == kIioBufferDmabufAttachIoctl) {
+        v = {EPERM, EBADF, EINVAL, EBUSY, ENOMEM};
+      } else if (cmd == kIioBufferDmabufDetachIoctl) {
+        v = {EPERM, EBADF, EINVAL};
+      } else if (cmd == kIioBufferDmabufEnqueueIoctl) {
+        v = {EINVAL, EPERM, EBADF, EBUSY, ENOMEM};
+      } else {
+        v = {EINVAL};  // iio_buffer_chrdev_ioctl
+      }
+      break;
+    case Kind::Ep0:
+      // ffs_ep0_ioctl: INTERFACE_REVMAP (ENODEV without a function, EDOM for no such
+      // interface), anything else ENOTTY.
+      v = {ENOTTY, ENODEV, EDOM};
+      break;
+    case Kind::Endpoint:
+      // Every request may wait for the endpoint first: EAGAIN non-blocking, ENODEV unbound.
+      v = {EAGAIN, ENODEV};
+      if (cmd == kFunctionfsDmabufAttach) {
+        v.insert(v.end(), {EPERM, EBADF, EINVAL, EBUSY, ENOMEM});
+      } else if (cmd == kFunctionfsDmabufDetach) {
+        v.insert(v.end(), {EPERM, EBADF, EINVAL});
+      } else if (cmd == kFunctionfsDmabufTransfer) {
+        v.insert(v.end(), {EINVAL, EPERM, EBADF, EBUSY, ESHUTDOWN, ENOMEM});
+      } else if (cmd == kFunctionfsFifoStatus) {
+        v.push_back(EOPNOTSUPP);
+      } else {
+        v.push_back(ENOTTY);
+      }
+      break;
+    case Kind::SysfsAttr:
+      v = {ENOTTY};
+      break;
+    case Kind::Foreign:
+    case Kind::Closed:
+      break;
+  }
+  return v;
+}
+
+inline std::vector<int> kernelRwErrnos(Kind kind, bool write) {
+  // EBADF: the description's access mode does not allow the call.
+  switch (kind) {
+    case Kind::IioDevice:
+    case Kind::IioBuffer:
+      return {EBADF, EAGAIN, EINVAL, EBUSY, ENODEV, EPERM};
+    case Kind::SysfsAttr:
+      return write ? std::vector<int>{EBADF, EINVAL, EBUSY, EIO, EACCES, EPERM, ERANGE, ENOMEM}
+                   : std::vector<int>{EBADF, EIO};
+    case Kind::Ep0:
+      // ffs_ep0_read/ffs_ep0_write: state (EBADFD), no request (ESRCH/EIDRM/EL2HLT), sizes.
+      return {EBADF, EINVAL, EAGAIN, EBADFD, ESRCH, EIDRM, EL2HLT, ENODEV, EBUSY, ENOMEM};
+    case Kind::Endpoint:
+      return {EBADF, EAGAIN, ENODEV, EBADMSG, EINVAL, ESHUTDOWN, EBUSY, EOVERFLOW};
+    default:
+      return {EBADF, EINVAL};  // no read or write operation
+  }
+}
+
+}  // namespace zbuf::fuzz
