@@ -84,7 +84,7 @@ inline void newBuffer(Session& s, Input& in) {
 // Before a call: SYNC START waits on the buffer's implicit fences with no time limit, so the
 // harness signals its own fences first and skips the call if a device's fence is still pending
 // (an IIO block queued on a disabled buffer waits for the enable). True: make the call.
-inline bool beforeSync(Session& s, const IoctlCall& call) {
+inline bool beforeSync(Session& s, IoctlCall& call) {
   using namespace zbuf::uapi;
   if (call.cmd != kDmaBufIoctlSync || call.target.kind != Kind::DmaBuf || call.arg == nullptr) {
     return true;
@@ -134,6 +134,9 @@ inline void newForeign(Session& s, Input& in) {
   if ((how & 1) != 0) {
     auto p = sys::pipe();
     if (p.ok()) {
+      // Non-blocking, as every fd of the harness: a read of an empty pipe must not sleep.
+      (void)sys::setFileFlags(p->first.get(), O_NONBLOCK);
+      (void)sys::setFileFlags(p->second.get(), O_NONBLOCK);
       s.track(std::move(p->first), Kind::Foreign);
       s.track(std::move(p->second), Kind::Foreign);
     }

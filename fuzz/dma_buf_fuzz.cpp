@@ -59,6 +59,7 @@ Rules rules() {
                 {kSyncIocMerge, sizeof(SyncMergeData)}};
   r.ioctlErrnos = kernelIoctlErrnos;
   r.rwErrnos = kernelRwErrnos;
+  r.returnedFd = kernelReturnedFd;
   r.ioctlCheck = check;
   r.fixUp = [](Session& s, IoctlCall& call, Input& in) {
     if (call.cmd == kDmaBufIoctlImportSyncFile) {

@@ -159,6 +159,7 @@ Rules rules() {
                 {kFunctionfsClearHalt, 0}};
   r.ioctlErrnos = kernelIoctlErrnos;
   r.rwErrnos = kernelRwErrnos;
+  r.returnedFd = kernelReturnedFd;
   r.ioctlCheck = check;
   r.fixUp = [](Session& s, IoctlCall& call, Input& in) {
     if (call.cmd == kFunctionfsDmabufAttach || call.cmd == kFunctionfsDmabufDetach ||

@@ -206,12 +206,14 @@ struct Rules {
   std::function<void(Session& s, IoctlCall& call, Input& in)> fixUp;
   // Right before the call (e.g. signal the harness's fences before a call that waits on them);
   // false skips the call (it would sleep on a fence nobody will signal).
-  std::function<bool(Session& s, const IoctlCall& call)> before;
+  std::function<bool(Session& s, IoctlCall& call)> before;
   // read/write errnos by kind.
   std::function<std::vector<int>(Kind kind, bool write)> rwErrnos;
   // Whether a read or write may be made (false: it would sleep until the far end moves data,
   // as a FunctionFS transfer does even on a non-blocking file).
   std::function<bool(Session& s, const Tracked& t, bool write)> rwAllowed;
+  // The fd a successful call returned (the engine tracks it), if the call returns one.
+  std::function<std::optional<int>(const IoctlCall& call, long result)> returnedFd;
   // The target's own operations (opcode >= kEngineOps): open nodes, make fences, signal...
   std::function<void(Session& s, std::uint8_t op, Input& in)> extra;
   unsigned extraOps = 0;
@@ -231,7 +233,8 @@ class Session {
   static constexpr std::size_t kArgMax = 32 * 1024;
 
   explicit Session(Rules rules) : rules_(std::move(rules)) {
-    (void)uapi::Context::embedded();  // created once, before the first count
+    static const bool kWarm = warmUp();
+    (void)kWarm;
     fdsBefore_ = openFdCount();
     ctx_ = uapi::Context::create();
     scope_.emplace(*ctx_);
@@ -243,7 +246,12 @@ class Session {
   [[nodiscard]] uapi::Context& ctx() noexcept { return *ctx_; }
   [[nodiscard]] std::vector<Tracked>& pool() noexcept { return pool_; }
 
-  void track(int fd, Kind kind) { pool_.push_back({fd, kind}); }
+  void track(int fd, Kind kind) {
+    if (std::getenv("ZBUF_FUZZ_TRACE") != nullptr) {
+      std::fprintf(stderr, "track %d %s\n", fd, kindName(kind));
+    }
+    pool_.push_back({fd, kind});
+  }
   void track(UniqueFd fd, Kind kind) { track(fd.release(), kind); }
   // A pool fd (or, rarely, a closed number).
   Tracked pick(Input& in) {
@@ -353,12 +361,38 @@ class Session {
     }
   }
 
+  // The array FILE_INFO fills (its sync_fence_info pointer is set to it or to null).
+  std::array<uapi::SyncFenceInfo, 256>& fenceInfos() noexcept { return fenceInfos_; }
+  // The requests do_vfs_ioctl answers for every file (on the real backing file).
+  static bool isGeneric(unsigned cmd) {
+    return cmd == FIONBIO || cmd == FIOASYNC || cmd == FIOCLEX || cmd == FIONCLEX;
+  }
+
   // The argument buffer, `misalign` bytes past an aligned start.
   std::byte* arg(std::size_t misalign) { return arg_.data() + misalign % 8; }
 
   static constexpr int kClosedFd = 987;
 
  private:
+  // What the library makes once and keeps, made before the first count: the default context,
+  // and the calling thread's wake-up eventfd of a poll that mixes zbuf and kernel fds
+  // (uapi/file.cpp, threadEventFd).
+  static bool warmUp() {
+    (void)uapi::Context::embedded();
+    auto ctx = uapi::Context::create();
+    auto pipe = sys::pipe();
+    auto timeline = Timeline::create("fuzz", "warm-up");
+    auto fence = timeline->createFence();
+    auto sync = ctx->installSyncFile(fence);
+    if (!pipe.ok() || !sync.ok()) {
+      fail("the warm-up could not make a pipe and a sync file");
+    }
+    std::array<struct pollfd, 2> fds{{{pipe->first.get(), POLLIN, 0}, {sync->get(), POLLIN, 0}}};
+    (void)ctx->poll(fds, 0);
+    (void)fence->signal();
+    return true;
+  }
+
   void checkErrno(const char* call, const Tracked& t, const Error& e, std::vector<int> allowed,
                   std::size_t fdsBefore) {
     if (t.kind == Kind::Closed) {
@@ -380,29 +414,25 @@ class Session {
     }
   }
 
-  // Tracks the fds a call made (whatever it reported: an fd the kernel installs but does not
-  // copy out is the caller's too).
-  void trackNew(const std::vector<int>& before, const std::string& call) {
-    for (int fd : openFdSet()) {
-      if (std::binary_search(before.begin(), before.end(), fd)) {
-        continue;
+  // Tracks the fd a call returned (the kind from the context's file).
+  void trackReturned(int fd, const std::string& call) {
+    for (const Tracked& t : pool_) {
+      if (t.fd == fd) {
+        fail("{} returned fd {}, which was open before", call, fd);
       }
-      auto file = ctx_->lookup(fd);
-      if (!file.ok()) {
-        continue;  // closed again already (an fd of /proc/self/fd's own listing)
+    }
+    auto file = ctx_->lookup(fd);
+    if (!file.ok() || !*file) {
+      fail("{} returned fd {}, which is not a file of the context", call, fd);
+    }
+    const Kind kind = kindOf((*file)->ops().name());
+    track(fd, kind);
+    if (kind == Kind::SyncFile) {
+      auto fence = ctx_->syncFileFence(fd);
+      if (!fence.ok()) {
+        fail("{}: sync file fd {} has no fence", call, fd);
       }
-      if (!*file) {
-        continue;  // the library's own (a udmabuf keeps its memfd): checked at the input's end
-      }
-      const Kind kind = kindOf((*file)->ops().name());
-      track(fd, kind);
-      if (kind == Kind::SyncFile) {
-        auto fence = ctx_->syncFileFence(fd);
-        if (!fence.ok()) {
-          fail("{}: sync file fd {} has no fence", call, fd);
-        }
-        watchFence(*fence, false);
-      }
+      watchFence(*fence, false);
     }
   }
 
@@ -547,20 +577,34 @@ class Session {
     if (rules_.fixUp && call.arg != nullptr && (how & 0x40) == 0) {
       rules_.fixUp(*this, call, in);
     }
+    if (call.cmd == uapi::kSyncIocFileInfo && call.arg != nullptr) {
+      // FILE_INFO writes through its sync_fence_info pointer: null, or the session's array
+      // (any other value is a bad user pointer, a fault the kernel catches and zbuf cannot).
+      std::uint64_t ptr = 0;
+      std::memcpy(&ptr, call.arg + 48, sizeof ptr);
+      ptr = (ptr & 1) != 0 ? reinterpret_cast<std::uintptr_t>(fenceInfos_.data()) : 0;
+      std::memcpy(call.arg + 48, &ptr, sizeof ptr);
+      std::uint32_t n = 0;
+      std::memcpy(&n, call.arg + 40, sizeof n);
+      if (n > fenceInfos_.size()) {
+        n %= fenceInfos_.size() + 1;
+        std::memcpy(call.arg + 40, &n, sizeof n);
+      }
+    }
     if (rules_.before && !rules_.before(*this, call)) {
       return;
     }
     const std::size_t before = openFdCount();
-    const std::vector<int> fdsBefore = openFdSet();
     auto r = ctx_->ioctl(call.target.fd, call.cmd, call.arg);
-    if (r.ok()) {
-      trackNew(fdsBefore,
-               fmt::format("ioctl {:#x} on a {} fd", call.cmd, kindName(call.target.kind)));
+    if (r.ok() && rules_.returnedFd && !isGeneric(call.cmd) && call.target.kind != Kind::Foreign) {
+      if (auto fd = rules_.returnedFd(call, *r)) {
+        trackReturned(*fd,
+                      fmt::format("ioctl {:#x} on a {} fd", call.cmd, kindName(call.target.kind)));
+      }
     }
     if (!r.ok()) {
       std::vector<int> allowed{EFAULT};
-      if (call.cmd == FIONBIO || call.cmd == FIOASYNC || call.cmd == FIOCLEX ||
-          call.cmd == FIONCLEX) {
+      if (isGeneric(call.cmd)) {
         allowed.push_back(ENOTTY);
         allowed.push_back(EINVAL);
       } else {
@@ -570,7 +614,8 @@ class Session {
       checkErrno(fmt::format("ioctl {:#x}", call.cmd).c_str(), call.target, r.error(), allowed,
                  before);
     }
-    if (call.target.kind != Kind::Closed && call.target.kind != Kind::Foreign) {
+    if (call.target.kind != Kind::Closed && call.target.kind != Kind::Foreign &&
+        !isGeneric(call.cmd)) {
       rules_.ioctlCheck(*this, call, r);
     }
   }
@@ -609,6 +654,7 @@ class Session {
   std::deque<CountedFence> fences_;
   std::vector<sys::Mapping> mappings_;
   std::vector<std::byte> arg_;
+  std::array<uapi::SyncFenceInfo, 256> fenceInfos_{};
 };
 
 // Reads a 32-bit fd field at `offset` of the argument and replaces it with a pool fd.

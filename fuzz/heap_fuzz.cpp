@@ -63,6 +63,7 @@ Rules rules() {
                 {kDmaBufIoctlExportSyncFile, sizeof(DmaBufExportSyncFile)}};
   r.ioctlErrnos = kernelIoctlErrnos;
   r.rwErrnos = kernelRwErrnos;
+  r.returnedFd = kernelReturnedFd;
   r.ioctlCheck = check;
   r.fixUp = [](Session& /*s*/, IoctlCall& call, Input& /*in*/) {
     if (call.target.kind == Kind::Heap && (call.cmd & 0xff) == 0) {
@@ -76,7 +77,15 @@ Rules rules() {
       }
     }
   };
-  r.before = [](Session& s, const IoctlCall& call) {
+  r.before = [](Session& s, IoctlCall& call) {
+    if (call.target.kind == Kind::Heap && (call.cmd & 0xff) == 0) {
+      // ALLOC installs the fd whether or not it is copied out; an fd the caller never learns
+      // cannot be closed, so the request always reads back at least the fd.
+      call.cmd |= kIocRead << 30;
+      if (((call.cmd >> 16) & 0x3fff) < 12) {
+        call.cmd = (call.cmd & ~(0x3fffU << 16)) | (24U << 16);
+      }
+    }
     gIn = DmaHeapAllocationData{};
     if (call.arg != nullptr) {
       std::memcpy(&gIn, call.arg, inSize(call.cmd));

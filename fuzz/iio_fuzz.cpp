@@ -67,6 +67,7 @@ Rules rules() {
                 {kDmaBufIoctlSync, sizeof(DmaBufSync)}};
   r.ioctlErrnos = kernelIoctlErrnos;
   r.rwErrnos = kernelRwErrnos;
+  r.returnedFd = kernelReturnedFd;
   r.ioctlCheck = check;
   r.fixUp = [](Session& s, IoctlCall& call, Input& in) {
     if (call.cmd == kIioBufferGetFdIoctl) {

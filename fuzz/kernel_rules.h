@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cerrno>
+#include <optional>
 #include <vector>
 
 #include "fuzz_support.h"
@@ -109,6 +110,36 @@ inline std::vector<int> kernelIoctlErrnos(const IoctlCall& call) {
   return v;
 }
 
+// The fd a successful ioctl handed back, where the kernel's call returns one.
+inline std::optional<int> kernelReturnedFd(const IoctlCall& call, long result) {
+  using namespace zbuf::uapi;
+  const auto field = [&](std::size_t offset) -> std::optional<int> {
+    if (call.arg == nullptr) {
+      return std::nullopt;
+    }
+    return readI32(call.arg + offset);
+  };
+  switch (call.target.kind) {
+    case Kind::DmaBuf:
+      return call.cmd == kDmaBufIoctlExportSyncFile ? field(4) : std::nullopt;
+    case Kind::SyncFile:
+      return call.cmd == kSyncIocMerge ? field(36) : std::nullopt;
+    case Kind::Heap:
+      // ALLOC copies the fd out only when the request reads back at least that far (the
+      // heap target always asks for it so).
+      return (call.cmd & 0xff) == 0 && ((call.cmd >> 30) & kIocRead) != 0 &&
+                     ((call.cmd >> 16) & 0x3fff) >= 12
+                 ? field(8)
+                 : std::nullopt;
+    case Kind::Udmabuf:
+      return static_cast<int>(result);
+    case Kind::IioDevice:
+      return call.cmd == kIioBufferGetFdIoctl ? field(0) : std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
+
 inline std::vector<int> kernelRwErrnos(Kind kind, bool write) {
   // EBADF: the description's access mode does not allow the call.
   switch (kind) {
@@ -119,8 +150,9 @@ inline std::vector<int> kernelRwErrnos(Kind kind, bool write) {
       return write ? std::vector<int>{EBADF, EINVAL, EBUSY, EIO, EACCES, EPERM, ERANGE, ENOMEM}
                    : std::vector<int>{EBADF, EIO};
     case Kind::Ep0:
-      // ffs_ep0_read/ffs_ep0_write: state (EBADFD), no request (ESRCH/EIDRM/EL2HLT), sizes.
-      return {EBADF, EINVAL, EAGAIN, EBADFD, ESRCH, EIDRM, EL2HLT, ENODEV, EBUSY, ENOMEM};
+      // ffs_ep0_read/ffs_ep0_write: state (EBADFD), no request (ESRCH/EIDRM/EL2HLT), sizes;
+      // __ffs_data_got_descs: unknown flags are ENOSYS.
+      return {EBADF, EINVAL, EAGAIN, EBADFD, ESRCH, EIDRM, EL2HLT, ENODEV, EBUSY, ENOMEM, ENOSYS};
     case Kind::Endpoint:
       return {EBADF, EAGAIN, ENODEV, EBADMSG, EINVAL, ESHUTDOWN, EBUSY, EOVERFLOW};
     default:

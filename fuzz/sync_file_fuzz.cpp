@@ -11,9 +11,8 @@ namespace {
 
 using namespace zbuf::uapi;
 
-std::array<SyncFenceInfo, 256> gInfos;  // FILE_INFO's sync_fence_info array
-
-void checkInfo(const IoctlCall& call, std::uint32_t askedFences) {
+void checkInfo(Session& s, const IoctlCall& call, std::uint32_t askedFences) {
+  const auto& infos = s.fenceInfos();
   SyncFileInfo info{};
   std::memcpy(&info, call.arg, sizeof info);
   if (info.flags != 0 || info.pad != 0) {
@@ -37,7 +36,7 @@ void checkInfo(const IoctlCall& call, std::uint32_t askedFences) {
   }
   bool allOk = true;
   for (std::uint32_t i = 0; i < info.numFences; ++i) {
-    const SyncFenceInfo& f = gInfos[i];
+    const SyncFenceInfo& f = infos[i];
     allOk = allOk && f.status == 1;
     if (f.flags != 0 || f.status > 1 || (f.status == 0) != (f.timestampNs == 0)) {
       fail("SYNC_IOC_FILE_INFO fence {}: status {} flags {} timestamp {}", i, f.status, f.flags,
@@ -88,21 +87,13 @@ Rules rules() {
                 {kDmaBufIoctlExportSyncFile, sizeof(DmaBufExportSyncFile)}};
   r.ioctlErrnos = kernelIoctlErrnos;
   r.rwErrnos = kernelRwErrnos;
+  r.returnedFd = kernelReturnedFd;
   r.ioctlCheck = [](Session& s, const IoctlCall& call, const Result<long>& res) {
     check(s, call, res);
   };
   r.fixUp = [](Session& s, IoctlCall& call, Input& in) {
     if (call.cmd == kSyncIocMerge) {
       setFdField(s, call, 32, in);
-    } else if (call.cmd == kSyncIocFileInfo) {
-      // The user pointer: null, or room for num_fences entries (at most 256).
-      std::uint32_t n = 0;
-      std::memcpy(&n, call.arg + 40, sizeof n);
-      n %= gInfos.size() + 1;
-      std::memcpy(call.arg + 40, &n, sizeof n);
-      const std::uint64_t ptr =
-          (in.u8() & 1) != 0 ? reinterpret_cast<std::uintptr_t>(gInfos.data()) : 0;
-      std::memcpy(call.arg + 48, &ptr, sizeof ptr);
     }
   };
   r.extraOps = 3;
@@ -128,10 +119,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Rules r = rules();
   auto base = r.ioctlCheck;
   // FILE_INFO's check needs the num_fences asked for, which the call overwrites.
-  r.before = [](Session& /*s*/, const IoctlCall& call) {
+  r.before = [](Session& s, IoctlCall& call) {
     if (call.cmd == kSyncIocFileInfo && call.arg != nullptr) {
       std::memcpy(&asked, call.arg + 40, sizeof asked);
-      gInfos.fill(SyncFenceInfo{});
+      s.fenceInfos().fill(SyncFenceInfo{});
     }
     return true;
   };
@@ -139,7 +130,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     base(s, call, res);
     if (call.target.kind == Kind::SyncFile && call.cmd == kSyncIocFileInfo && res.ok() &&
         call.arg != nullptr) {
-      checkInfo(call, asked);
+      checkInfo(s, call, asked);
     }
   };
   Session s(std::move(r));

@@ -45,6 +45,7 @@ Rules rules() {
                 {kDmaBufIoctlSync, sizeof(DmaBufSync)}};
   r.ioctlErrnos = kernelIoctlErrnos;
   r.rwErrnos = kernelRwErrnos;
+  r.returnedFd = kernelReturnedFd;
   r.ioctlCheck = check;
   r.fixUp = [](Session& s, IoctlCall& call, Input& in) {
     if (call.cmd == kUdmabufCreate) {
@@ -63,7 +64,7 @@ Rules rules() {
       }
     }
   };
-  r.before = [](Session& s, const IoctlCall& call) {
+  r.before = [](Session& s, IoctlCall& call) {
     gCreate = UdmabufCreate{};
     if (call.arg != nullptr) {
       std::memcpy(&gCreate, call.arg, sizeof gCreate);
