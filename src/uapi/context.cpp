@@ -46,6 +46,7 @@ Context::~Context() = default;
 
 std::shared_ptr<Context> Context::create() {
   auto ctx = std::make_shared<Context>(Private{});
+  ctx->files_.setOwner(ctx);
   detail::addHeapNodes(*ctx);
   return ctx;
 }
