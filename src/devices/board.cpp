@@ -56,6 +56,7 @@ Result<void> Board::build() {
     dc.buffers = 1;
     dc.length = c.iioLength;
     dc.fileioBlocks = c.iioFileioBlocks;
+    dc.dmaIdleSpin = c.dmaIdleSpin;
     const bool input = dir == iio::IioDirection::Input;
     dc.dma.coherent = input ? c.coherentAdc : c.coherentDac;
     auto device = iio::IioDevice::create(dc);

@@ -178,6 +178,7 @@ BoardConfig boardConfig(const StreamConfig& c) {
   b.skipUsbBegin = c.skipSync.test(SkippedSync::UsbBegin);
   b.skipUsbEnd = c.skipSync.test(SkippedSync::UsbEnd);
   b.iioFileioBlocks = c.blocks;
+  b.dmaIdleSpin = c.dmaIdleSpin;
   b.iioLength = c.blockBytes * c.blocks / c.format.frameBytes();
   if (c.failTransfer != 0) {
     b.faultSite = c.path == StreamPath::IioToApp ? FaultSite::Adc : FaultSite::UsbLink;

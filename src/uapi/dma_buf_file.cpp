@@ -126,6 +126,7 @@ Result<long> importSyncFile(const OpenFile& f, Buffer& buffer, const void* arg) 
   return 0L;
 }
 
+// NOLINTNEXTLINE(cppcoreguidelines-virtual-class-destructor) final, and a static never destroyed
 class DmaBufOps final : public FileOperations {
  public:
   [[nodiscard]] std::string_view name() const noexcept override { return "dmabuf"; }
@@ -173,7 +174,7 @@ class DmaBufOps final : public FileOperations {
         pending = false;
       }
       if (!pending) {
-        revents |= bit;
+        revents = static_cast<short>(revents | bit);
       }
     };
     check(POLLIN, ResvUsage::Write);

@@ -46,6 +46,7 @@ Result<long> heapAlloc(const OpenFile& f, Heap& heap, DmaHeapAllocationData& dat
   return 0L;
 }
 
+// NOLINTNEXTLINE(cppcoreguidelines-virtual-class-destructor) final, and a static never destroyed
 class HeapOps final : public FileOperations {
  public:
   [[nodiscard]] std::string_view name() const noexcept override { return "dma_heap"; }
@@ -147,6 +148,7 @@ Result<long> udmabufCreateList(const OpenFile& f, const Udmabuf& udmabuf, const 
   return installUdmabuf(f, udmabuf.createList(list->flags, items), list->flags);
 }
 
+// NOLINTNEXTLINE(cppcoreguidelines-virtual-class-destructor) final, and a static never destroyed
 class UdmabufOps final : public FileOperations {
  public:
   [[nodiscard]] std::string_view name() const noexcept override { return "udmabuf"; }

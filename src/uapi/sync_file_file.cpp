@@ -110,6 +110,7 @@ Result<long> setDeadline(const SyncFile& file, const void* arg) {
   return 0L;
 }
 
+// NOLINTNEXTLINE(cppcoreguidelines-virtual-class-destructor) final, and a static never destroyed
 class SyncFileOps final : public FileOperations {
  public:
   [[nodiscard]] std::string_view name() const noexcept override { return "sync_file"; }

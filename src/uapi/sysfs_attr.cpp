@@ -22,6 +22,7 @@ struct AttrNode {
   SysfsAttr attr;
 };
 
+// NOLINTNEXTLINE(cppcoreguidelines-virtual-class-destructor) final, and a static never destroyed
 class SysfsAttrOps final : public FileOperations {
  public:
   [[nodiscard]] std::string_view name() const noexcept override { return "sysfs"; }

@@ -14,6 +14,7 @@
 // Thread-safety: thread-safe; the devices carry their own locks.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -50,6 +51,7 @@ struct BoardConfig {
   bool skipUsbEnd = false;
   std::uint64_t iioLength = 0;  // frames per IIO buffer (0: the device default)
   unsigned iioFileioBlocks = 4;
+  std::chrono::nanoseconds dmaIdleSpin{0};  // the ADC's and DAC's DMA engines (DmaEngineConfig)
   // Fault injection: the Nth transfer (1-based) at `faultSite` fails with `faultErrno`.
   FaultSite faultSite = FaultSite::None;
   std::uint64_t faultTransfer = 0;

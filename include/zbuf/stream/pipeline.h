@@ -79,6 +79,9 @@ struct StreamConfig {
   // has), then hands them on together: one wake-up per `batch` blocks (libiio's block queue).
   // 0: automatic (half the blocks in flight); 1: wake for every block.
   unsigned batch = 0;
+  // How long the ADC's and DAC's idle DMA workers poll for the next block before they sleep
+  // (DmaEngineConfig::idleSpin: adaptive, backs off after a vain spin). 0: never.
+  std::chrono::nanoseconds dmaIdleSpin{std::chrono::microseconds(20)};
   std::chrono::nanoseconds duration{std::chrono::seconds(5)};  // used when bytes == 0
   std::uint64_t bytes = 0;       // stop after this many bytes (0: use duration)
   bool benchmark = false;        // data untouched, not generated or checked

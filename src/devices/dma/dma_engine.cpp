@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "zbuf/base/log.h"
 
@@ -70,6 +71,10 @@ Result<std::unique_ptr<DmaEngine>> DmaEngine::create(DmaEngineConfig config) {
 DmaEngine::DmaEngine(Private /*key*/, DmaEngineConfig config)
     : config_(std::move(config)), bytesPerSecond_(config_.bytesPerSecond), mode_(config_.mode) {
   faults_.reserve(16);
+  idleSpin_ = config_.idleSpin;
+  if (const char* us = std::getenv("ZBUF_DMA_IDLE_SPIN_US"); us != nullptr) {
+    idleSpin_ = std::chrono::microseconds(std::strtoul(us, nullptr, 10));
+  }
   worker_ = HardwareThread(config_.name, [this] { run(); });
 }
 
@@ -114,6 +119,7 @@ Result<void> DmaEngine::submit(DmaDescriptor& d) noexcept {
     tail_ = &d;
     ++pending_;
     ++stats_.submitted;
+    submitSeq_.fetch_add(1, std::memory_order_release);
     wake = workerWaiting_;
   }
   // Woken after the unlock: a worker woken under the lock would only block on it again (two
@@ -325,11 +331,48 @@ void DmaEngine::completeLocked(std::unique_lock<std::mutex>& lock, DmaDescriptor
   idleCv_.notify_all();
 }
 
+bool DmaEngine::spinForWork(std::unique_lock<std::mutex>& lock) {
+  if (idleSpin_.count() <= 0) {
+    return false;
+  }
+  if (spinSkip_ > 0) {
+    --spinSkip_;
+    return false;
+  }
+  const std::uint64_t seen = submitSeq_.load(std::memory_order_acquire);
+  lock.unlock();
+  const auto until = std::chrono::steady_clock::now() + idleSpin_;
+  bool came = false;
+  for (unsigned i = 0;; ++i) {
+    if (submitSeq_.load(std::memory_order_acquire) != seen) {
+      came = true;
+      break;
+    }
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= until) {
+      break;
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();  // the spin-wait hint: yields the core's resources to its sibling
+#endif
+  }
+  lock.lock();
+  if (came) {
+    spinBackoff_ = 1;
+  } else {
+    spinSkip_ = spinBackoff_;
+    spinBackoff_ = std::min(spinBackoff_ * 2, 64U);
+  }
+  return came;
+}
+
 void DmaEngine::run() {
   std::unique_lock lock(mutex_);
   workerId_ = std::this_thread::get_id();
   for (;;) {
     while (!stop_ && head_ == nullptr) {
+      if (spinForWork(lock)) {
+        continue;  // a submission came while spinning: no wake-up was needed
+      }
       workerWaiting_ = true;
       workCv_.wait(lock);
       workerWaiting_ = false;

@@ -61,6 +61,7 @@ IioBuffer::IioBuffer(Private /*key*/, std::shared_ptr<Device> device, unsigned i
     checkedBytes_.fetch_add(c.data.size(), std::memory_order_relaxed);
   };
   config.onStarved = [this] { onStarved(); };
+  config.idleSpin = params_.dmaIdleSpin;
   auto engine = dma::DmaEngine::create(std::move(config));
   if (engine.ok()) {
     engine_ = std::move(*engine);

@@ -26,6 +26,7 @@ Result<std::shared_ptr<IioDevice>> IioDevice::create(IioDeviceConfig config) {
     params.mode = c.mode;
     params.length = c.length;
     params.fileioBlocks = c.fileioBlocks;
+    params.dmaIdleSpin = c.dmaIdleSpin;
     params.dmabuf = c.dmabuf;
     params.enqueueTimeout = c.enqueueTimeout;
     params.engineName =

@@ -40,6 +40,7 @@ short pollBuffer(IioBuffer& buffer, short events, uapi::PollTable* table) {
   return static_cast<short>(ready & events);
 }
 
+// NOLINTNEXTLINE(cppcoreguidelines-virtual-class-destructor) final, and a static never destroyed
 class BufferOps final : public uapi::FileOperations {
  public:
   [[nodiscard]] std::string_view name() const noexcept override { return "iio:buffer"; }
@@ -129,6 +130,7 @@ class BufferOps final : public uapi::FileOperations {
 static_assert(uapi::IsFileOperations<BufferOps>);
 constinit const BufferOps kBufferOps;
 
+// NOLINTNEXTLINE(cppcoreguidelines-virtual-class-destructor) final, and a static never destroyed
 class DeviceOps final : public uapi::FileOperations {
  public:
   [[nodiscard]] std::string_view name() const noexcept override { return "iio:device"; }

@@ -85,6 +85,7 @@ struct EndpointHandle {
   std::string path;
 };
 
+// NOLINTNEXTLINE(cppcoreguidelines-virtual-class-destructor) final, and a static never destroyed
 class Ep0Ops final : public uapi::FileOperations {
  public:
   [[nodiscard]] std::string_view name() const noexcept override { return "functionfs:ep0"; }
@@ -150,6 +151,7 @@ Result<long> endpointRequest(const OpenFile& f, EndpointFile& ep, unsigned cmd, 
   }
 }
 
+// NOLINTNEXTLINE(cppcoreguidelines-virtual-class-destructor) final, and a static never destroyed
 class EndpointOps final : public uapi::FileOperations {
  public:
   [[nodiscard]] std::string_view name() const noexcept override { return "functionfs:ep"; }

@@ -89,6 +89,14 @@ struct DmaEngineConfig {
   // Called (on the worker, no lock held) when the engine finishes a transfer and finds its
   // queue empty while not terminated: the hardware ran dry (an ADC overrun, a DAC underrun).
   std::function<void()> onStarved;
+  // How long an idle worker polls for a new submission before it sleeps, so that a submit
+  // that comes soon needs no wake-up (the futex wake is most of a small block's cost). It is
+  // adaptive: after a spin that saw nothing the worker sleeps at once for the next idle periods
+  // (1, 2, 4 ... up to 64 of them) and spins again only after that, so a slow or descheduled
+  // submitter (a loaded machine) costs little spinning. 0 (the default): never spin. The
+  // environment variable ZBUF_DMA_IDLE_SPIN_US, when set, overrides it for every engine (for
+  // A/B measurements). zbuf stream's board spins up to 20 us (StreamConfig::dmaIdleSpin).
+  std::chrono::nanoseconds idleSpin{0};
 };
 
 struct DmaEngineStats {
@@ -160,6 +168,9 @@ class DmaEngine {
   };
 
   void run();
+  // Idle, lock held: polls for a submission for up to idleSpin_ (lock released meanwhile), as
+  // the adaptive policy allows. True if one came.
+  bool spinForWork(std::unique_lock<std::mutex>& lock);
   // Runs one pass of `d` (no lock held). Returns 0 or a negative errno.
   int executePass(DmaDescriptor& d, std::uint64_t streamBase, DataMode mode, std::uint64_t rate);
   // Sleeps until `deadline` unless aborted; lock held on entry and exit. False if aborted.
@@ -183,6 +194,10 @@ class DmaEngine {
   std::atomic<int> abortStatus_{-ECANCELED};
   bool stop_ = false;                          // guarded by mutex_
   bool workerWaiting_ = false;                 // guarded by mutex_
+  std::atomic<std::uint64_t> submitSeq_{0};    // bumped by every submit (the spinner watches)
+  std::chrono::nanoseconds idleSpin_{};        // worker only: config_.idleSpin or the override
+  unsigned spinSkip_ = 0;                      // worker only: idle periods to sleep at once
+  unsigned spinBackoff_ = 1;                   // worker only: the next skip after a vain spin
   std::uint64_t bytesPerSecond_;               // guarded by mutex_
   DataMode mode_;                              // guarded by mutex_
   std::vector<Fault> faults_;                  // guarded by mutex_

@@ -74,9 +74,10 @@ struct IioBufferParams {
   PatternKind pattern = PatternKind::Ramp;
   std::uint64_t sampleRate = 0;  // frames per second; 0: unlimited
   dma::DataMode mode = dma::DataMode::Data;
-  std::uint64_t length = 0;   // frames; 0: 4 MiB worth
-  unsigned fileioBlocks = 4;  // the fileio ring
-  bool dmabuf = true;         // false: a buffer without DMABUF support (ATTACH: EPERM)
+  std::uint64_t length = 0;                 // frames; 0: 4 MiB worth
+  unsigned fileioBlocks = 4;                // the fileio ring
+  std::chrono::nanoseconds dmaIdleSpin{0};  // DmaEngineConfig::idleSpin of its engine
+  bool dmabuf = true;  // false: a buffer without DMABUF support (ATTACH: EPERM)
   // How long a blocking ENQUEUE waits for conflicting fences before EBUSY (the kernel's
   // DMABUF_ENQUEUE_TIMEOUT_MS; tests shorten it).
   std::chrono::milliseconds enqueueTimeout{kEnqueueTimeoutMs};

@@ -10,6 +10,7 @@
 // Thread-safety: thread-safe.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,7 +35,8 @@ struct IioDeviceConfig {
   unsigned buffers = 1;
   std::uint64_t length = 0;  // frames per buffer; 0: 4 MiB worth
   unsigned fileioBlocks = 4;
-  bool dmabuf = true;  // false: ATTACH is EPERM (a buffer without DMABUF ops)
+  std::chrono::nanoseconds dmaIdleSpin{0};  // DmaEngineConfig::idleSpin of its buffers' engines
+  bool dmabuf = true;                       // false: ATTACH is EPERM (a buffer without DMABUF ops)
   std::chrono::milliseconds enqueueTimeout{kEnqueueTimeoutMs};  // see IioBufferParams
   // The DMA device; an empty name becomes `name`. The kernel's default maximum segment size
   // is 64 KiB; the AXI DMAC takes much larger ones, so the default here is 16 MiB.
