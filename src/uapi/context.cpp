@@ -46,7 +46,6 @@ Context::~Context() = default;
 
 std::shared_ptr<Context> Context::create() {
   auto ctx = std::make_shared<Context>(Private{});
-  ctx->files_.setOwner(ctx);
   detail::addHeapNodes(*ctx);
   return ctx;
 }

@@ -29,9 +29,6 @@ namespace {
 
 constexpr std::uint32_t kWatchMask = IN_OPEN | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE;
 
-// Set on a reaper thread whose table was destroyed from that thread (~FileTable).
-thread_local bool tReaperTableGone = false;
-
 std::string procPath(int fd) {
   return fmt::format("/proc/self/fd/{}", fd);
 }
@@ -55,11 +52,7 @@ FileTable::FileTable() {
 }
 
 FileTable::~FileTable() {
-  if (reaper_.joinable() && reaper_.get_id() == std::this_thread::get_id()) {
-    // The reaper dropped its owner's last reference (reaperLoop): it returns once this ends.
-    reaper_.detach();
-    tReaperTableGone = true;
-  } else if (reaper_.joinable()) {
+  if (reaper_.joinable()) {
     (void)sys::eventfdWrite(stop_.get(), 1);
     reaper_.join();
   }
@@ -75,12 +68,6 @@ FileTable::~FileTable() {
   releaseAll(released);
 }
 
-void FileTable::setOwner(std::weak_ptr<void> owner) {
-  const std::lock_guard lock(ownerMutex_);
-  owner_ = std::move(owner);
-  hasOwner_ = true;
-}
-
 void FileTable::reaperLoop() {
   sys::setThreadName("zbuf-files");
   for (;;) {
@@ -92,22 +79,7 @@ void FileTable::reaperLoop() {
     if (n < 0 || (fds[1].revents & POLLIN) != 0) {
       return;
     }
-    std::shared_ptr<void> pin;
-    {
-      const std::lock_guard lock(ownerMutex_);
-      pin = owner_.lock();
-      if (hasOwner_ && !pin) {
-        return;  // the owner is being destroyed on another thread: its destructor joins us
-      }
-    }
     reap();
-    // If every other owner let go meanwhile, this runs the owner's destructor and this table's
-    // here, on the reaper thread: the destructor then detaches it (a thread cannot join
-    // itself) and says so.
-    pin.reset();
-    if (tReaperTableGone) {
-      return;  // this table is gone: touch nothing
-    }
   }
 }
 

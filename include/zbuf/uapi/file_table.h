@@ -57,13 +57,6 @@ class FileTable {
  public:
   FileTable();
   ~FileTable();  // stops the reaper; releases every file still in the table
-
-  // The object whose member this table is (the Context). The reaper thread holds a reference to
-  // it while it releases files, so that a release never destroys the owner (and this table)
-  // in the middle of the reaper's work; when the reaper ends up holding the last reference
-  // (every other owner let go meanwhile), the destructors run on the reaper thread, which then
-  // detaches itself instead of joining itself.
-  void setOwner(std::weak_ptr<void> owner);
   FileTable(const FileTable&) = delete;
   FileTable& operator=(const FileTable&) = delete;
   FileTable(FileTable&&) = delete;
@@ -121,10 +114,7 @@ class FileTable {
   std::unordered_map<Key, Entry, KeyHash> files_;
   std::unordered_map<int, Key> byWatch_;
   UniqueFd inotify_;
-  UniqueFd stop_;          // eventfd: wakes the reaper to exit
-  std::mutex ownerMutex_;  // guards owner_ and hasOwner_
-  std::weak_ptr<void> owner_;
-  bool hasOwner_ = false;
+  UniqueFd stop_;  // eventfd: wakes the reaper to exit
   std::thread reaper_;
 };
 
