@@ -355,7 +355,13 @@ bool DmaEngine::spinForWork(std::unique_lock<std::mutex>& lock) {
     __builtin_ia32_pause();  // the spin-wait hint: yields the core's resources to its sibling
 #endif
   }
+  if (!came && config_.afterVainSpin) {
+    config_.afterVainSpin();
+  }
   lock.lock();
+  // A submit between the last look and the relock saw no waiting worker and woke nobody: the
+  // worker must see it here, or it sleeps with work queued.
+  came = came || submitSeq_.load(std::memory_order_acquire) != seen;
   if (came) {
     spinBackoff_ = 1;
   } else {

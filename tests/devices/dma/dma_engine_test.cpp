@@ -98,7 +98,8 @@ const SampleFormat kFormat{4, 2, true};
 
 struct Fixture {
   explicit Fixture(TransferDirection dir, DataMode mode = DataMode::Data, std::uint64_t rate = 0,
-                   std::chrono::nanoseconds idleSpin = std::chrono::nanoseconds(0))
+                   std::chrono::nanoseconds idleSpin = std::chrono::nanoseconds(0),
+                   std::function<void()> afterVainSpin = {})
       : device(Device::create(DeviceConfig{"dma-test"})),
         generator(kFormat, PatternKind::Prbs),
         checker(kFormat, PatternKind::Prbs) {
@@ -118,6 +119,7 @@ struct Fixture {
     };
     config.onStarved = [this] { starved.fetch_add(1); };
     config.idleSpin = idleSpin;
+    config.afterVainSpin = std::move(afterVainSpin);
     engine = std::move(DmaEngine::create(std::move(config)).value());
   }
   std::shared_ptr<Device> device;
@@ -232,6 +234,61 @@ TEST(DmaEngine, AnIdleSpinningWorkerTakesEverySubmissionInOrder) {
     EXPECT_EQ(f.checker.countMismatches(regions[i]->bytes(), offsets[i]), 0U);
   }
   f.engine.reset();  // stops the worker, spinning or asleep
+}
+
+// A submit that lands after the worker's last look during a vain spin, before it takes the
+// lock to sleep, finds the worker neither spinning nor waiting and wakes nobody: the worker
+// must notice it when it relocks (it did not, and slept with work queued: a zbuf stream run
+// with a byte budget hung for good).
+TEST(DmaEngine, ASubmitRightAfterAVainSpinIsTaken) {
+  // `gate` orders the seam's submit and the test's: once the seam has submitted, the test
+  // submits nothing more, so no later submit can wake the worker in its place.
+  std::mutex gate;
+  DmaEngine* target = nullptr;  // guarded by gate: set once the late descriptor is ready
+  bool fired = false;           // guarded by gate
+  Recorder rec;
+  std::unique_ptr<Region> lateRegion;
+  DmaDescriptor late;
+  Fixture f(TransferDirection::DevToMem, DataMode::Data, 0, std::chrono::microseconds(1), [&] {
+    const std::lock_guard lock(gate);
+    if (target != nullptr && !fired) {
+      EXPECT_TRUE(target->submit(late).ok());
+      fired = true;
+    }
+  });
+  lateRegion = std::make_unique<Region>(*f.device, 4096, DmaDirection::FromDevice, 4096);
+  late.setVecs(lateRegion->vecs());
+  late.setCompletion(rec.completion(-1));
+  {
+    const std::lock_guard lock(gate);
+    target = f.engine.get();
+  }
+  // An idle period follows each completion, and the backoff skips some spins: wake the worker
+  // until one of its spins has run out and the seam has submitted.
+  std::vector<std::unique_ptr<Region>> regions;
+  std::vector<std::unique_ptr<DmaDescriptor>> wakers;
+  for (int i = 0; i < 64; ++i) {
+    {
+      const std::lock_guard lock(gate);
+      if (fired) {
+        break;
+      }
+      regions.push_back(std::make_unique<Region>(*f.device, 4096, DmaDirection::FromDevice, 4096));
+      wakers.push_back(std::make_unique<DmaDescriptor>());
+      wakers.back()->setVecs(regions.back()->vecs());
+      wakers.back()->setCompletion(rec.completion(i));
+      ASSERT_TRUE(f.engine->submit(*wakers.back()).ok());
+    }
+    ASSERT_TRUE(rec.waitFor(wakers.size())) << "waker " << i << " was never taken";
+  }
+  {
+    const std::lock_guard lock(gate);
+    ASSERT_TRUE(fired) << "no idle spin ran out";
+  }
+  EXPECT_TRUE(rec.waitFor(wakers.size() + 1)) << "the late submission was never taken";
+  EXPECT_EQ(rec.ids().back(), -1);
+  f.engine.reset();
+  lateRegion.reset();  // declared before the fixture: unmapped while its device lives
 }
 
 TEST(DmaEngine, DescriptorOutsideTheMappingFailsWithEfaultAndStreamingContinues) {

@@ -97,6 +97,10 @@ struct DmaEngineConfig {
   // environment variable ZBUF_DMA_IDLE_SPIN_US, when set, overrides it for every engine (for
   // A/B measurements). zbuf stream's board spins up to 20 us (StreamConfig::dmaIdleSpin).
   std::chrono::nanoseconds idleSpin{0};
+  // Test seam: runs on the worker after an idle spin that saw no submission, with the lock
+  // released, just before the worker takes it again to go to sleep (a submit that lands here
+  // finds the worker neither spinning nor waiting, and must still be taken).
+  std::function<void()> afterVainSpin;
 };
 
 struct DmaEngineStats {
