@@ -17,6 +17,8 @@
 
 #include <array>
 #include <cstring>
+#include <mutex>
+#include <unordered_map>
 
 #include "zbuf/base/log.h"
 #include "zbuf/base/sys.h"
@@ -35,7 +37,63 @@ std::string procPath(int fd) {
 
 }  // namespace
 
-FileTable::FileTable() {
+class FileTable::State {
+ public:
+  State();
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+  State(State&&) = delete;
+  State& operator=(State&&) = delete;
+  ~State() = default;
+
+  [[nodiscard]] bool canReap() const { return inotify_.isValid() && stop_.isValid(); }
+  void stop() const { (void)sys::eventfdWrite(stop_.get(), 1); }
+  void reaperLoop();
+  [[nodiscard]] Result<FilePtr> insert(const FileOperations& ops, std::shared_ptr<void> data,
+                                       UniqueFd backing);
+  [[nodiscard]] Result<UniqueFd> openDescription(const File& file, int flags);
+  [[nodiscard]] FilePtr findByIdentity(std::uint64_t device, std::uint64_t inode) const;
+  std::size_t reap();
+  [[nodiscard]] std::vector<FileInfo> list();
+  [[nodiscard]] std::size_t size();
+  // Empties the table and releases every file it held.
+  void releaseEverything();
+
+ private:
+  struct Entry {
+    FilePtr file;
+    int watch = -1;
+    long descriptions = 0;  // open descriptions of the application
+    long ownOpens = 0;      // IN_OPEN events of openDescription() not read yet
+  };
+  struct Key {
+    std::uint64_t device;
+    std::uint64_t inode;
+    friend bool operator==(const Key&, const Key&) = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const noexcept {
+      return static_cast<std::size_t>(k.inode * 0x9E3779B97F4A7C15ULL ^ k.device);
+    }
+  };
+
+  // Reads the queued inotify events and moves the finished files to `released`. mutex_ held.
+  void drainLocked(std::vector<FilePtr>& released);
+  // openDescription() under the table mutex; drained files go to `released`.
+  [[nodiscard]] Result<UniqueFd> openDescriptionLocked(const File& file, int flags,
+                                                       std::vector<FilePtr>& released);
+  static void releaseAll(std::vector<FilePtr>& released);
+
+  mutable std::mutex mutex_;  // guards files_, byWatch_ and reads of inotify_
+  // Serialises reap() with its releases (recursive: a release may close files of the table).
+  std::recursive_mutex reapMutex_;
+  std::unordered_map<Key, Entry, KeyHash> files_;
+  std::unordered_map<int, Key> byWatch_;
+  UniqueFd inotify_;
+  UniqueFd stop_;  // eventfd: wakes the reaper to exit
+};
+
+FileTable::State::State() {
   const int in = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (in < 0) {
     log(LogFiles, LogLevel::Error, "inotify_init1: {}: files will live until the context ends",
@@ -46,16 +104,9 @@ FileTable::FileTable() {
   if (stop.ok()) {
     stop_ = std::move(*stop);
   }
-  if (inotify_.isValid() && stop_.isValid()) {
-    reaper_ = std::thread([this] { reaperLoop(); });
-  }
 }
 
-FileTable::~FileTable() {
-  if (reaper_.joinable()) {
-    (void)sys::eventfdWrite(stop_.get(), 1);
-    reaper_.join();
-  }
+void FileTable::State::releaseEverything() {
   std::vector<FilePtr> released;
   {
     const std::lock_guard lock(mutex_);
@@ -68,7 +119,64 @@ FileTable::~FileTable() {
   releaseAll(released);
 }
 
-void FileTable::reaperLoop() {
+FileTable::FileTable() : state_(std::make_shared<State>()) {
+  if (state_->canReap()) {
+    // The thread holds the state: it may outlive the table (State, in the header).
+    reaper_ = std::thread([state = state_] { state->reaperLoop(); });
+  }
+}
+
+FileTable::~FileTable() {
+  if (reaper_.joinable()) {
+    state_->stop();
+    if (reaper_.get_id() == std::this_thread::get_id()) {
+      // A release on the reaper ended this table's context: joining would wait for itself
+      // (EDEADLK). The reaper finds the stop request when that release returns and ends.
+      reaper_.detach();
+    } else {
+      reaper_.join();
+    }
+  }
+  state_->releaseEverything();
+}
+
+Result<FilePtr> FileTable::insert(const FileOperations& ops, std::shared_ptr<void> data,
+                                  UniqueFd backing) {
+  return state_->insert(ops, std::move(data), std::move(backing));
+}
+
+Result<UniqueFd> FileTable::openDescription(const File& file, int flags) {
+  return state_->openDescription(file, flags);
+}
+
+Result<FilePtr> FileTable::find(int fd) const {
+  if (fd < 0) {
+    return Error(EBADF, "fget", fmt::format("fd {} is not open", fd));
+  }
+  auto st = sys::fstat(fd);
+  if (!st.ok()) {
+    return Error(EBADF, "fget", fmt::format("fd {} is not open", fd));
+  }
+  return state_->findByIdentity(st->device, st->inode);
+}
+
+FilePtr FileTable::findByIdentity(std::uint64_t device, std::uint64_t inode) const {
+  return state_->findByIdentity(device, inode);
+}
+
+std::size_t FileTable::reap() {
+  return state_->reap();
+}
+
+std::vector<FileInfo> FileTable::list() {
+  return state_->list();
+}
+
+std::size_t FileTable::size() {
+  return state_->size();
+}
+
+void FileTable::State::reaperLoop() {
   sys::setThreadName("zbuf-files");
   for (;;) {
     std::array<struct pollfd, 2> fds{{{inotify_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}}};
@@ -83,8 +191,8 @@ void FileTable::reaperLoop() {
   }
 }
 
-Result<FilePtr> FileTable::insert(const FileOperations& ops, std::shared_ptr<void> data,
-                                  UniqueFd backing) {
+Result<FilePtr> FileTable::State::insert(const FileOperations& ops, std::shared_ptr<void> data,
+                                         UniqueFd backing) {
   auto st = sys::fstat(backing.get());
   if (!st.ok()) {
     return std::move(st).error();
@@ -116,7 +224,7 @@ Result<FilePtr> FileTable::insert(const FileOperations& ops, std::shared_ptr<voi
   return file;
 }
 
-Result<UniqueFd> FileTable::openDescription(const File& file, int flags) {
+Result<UniqueFd> FileTable::State::openDescription(const File& file, int flags) {
   // Events are read before and right after the reopen: inotify merges an event into an equal
   // unread one, so the reopen's IN_OPEN must not meet another IN_OPEN of the file in the queue
   // (docs/uapi.md, Lifetime). What the drains release is released after the table mutex.
@@ -127,8 +235,8 @@ Result<UniqueFd> FileTable::openDescription(const File& file, int flags) {
   return fd;
 }
 
-Result<UniqueFd> FileTable::openDescriptionLocked(const File& file, int flags,
-                                                  std::vector<FilePtr>& released) {
+Result<UniqueFd> FileTable::State::openDescriptionLocked(const File& file, int flags,
+                                                         std::vector<FilePtr>& released) {
   const std::lock_guard lock(mutex_);
   drainLocked(released);
   auto it = files_.find(Key{file.device(), file.inode()});
@@ -151,24 +259,13 @@ Result<UniqueFd> FileTable::openDescriptionLocked(const File& file, int flags,
   return std::move(*fd);
 }
 
-Result<FilePtr> FileTable::find(int fd) const {
-  if (fd < 0) {
-    return Error(EBADF, "fget", fmt::format("fd {} is not open", fd));
-  }
-  auto st = sys::fstat(fd);
-  if (!st.ok()) {
-    return Error(EBADF, "fget", fmt::format("fd {} is not open", fd));
-  }
-  return findByIdentity(st->device, st->inode);
-}
-
-FilePtr FileTable::findByIdentity(std::uint64_t device, std::uint64_t inode) const {
+FilePtr FileTable::State::findByIdentity(std::uint64_t device, std::uint64_t inode) const {
   const std::lock_guard lock(mutex_);
   auto it = files_.find(Key{device, inode});
   return it == files_.end() ? nullptr : it->second.file;
 }
 
-void FileTable::drainLocked(std::vector<FilePtr>& released) {
+void FileTable::State::drainLocked(std::vector<FilePtr>& released) {
   if (!inotify_.isValid()) {
     return;
   }
@@ -216,14 +313,14 @@ void FileTable::drainLocked(std::vector<FilePtr>& released) {
   }
 }
 
-void FileTable::releaseAll(std::vector<FilePtr>& released) {
+void FileTable::State::releaseAll(std::vector<FilePtr>& released) {
   for (FilePtr& f : released) {
     f->ops().release(*f);
   }
   released.clear();
 }
 
-std::size_t FileTable::reap() {
+std::size_t FileTable::State::reap() {
   // One reap at a time, releases included: when reap() returns, every close queued before it
   // was called has been released, whichever thread read the event.
   const std::lock_guard reaping(reapMutex_);
@@ -237,7 +334,7 @@ std::size_t FileTable::reap() {
   return n;
 }
 
-std::vector<FileInfo> FileTable::list() {
+std::vector<FileInfo> FileTable::State::list() {
   reap();
   std::vector<FileInfo> out;
   const std::lock_guard lock(mutex_);
@@ -249,7 +346,7 @@ std::vector<FileInfo> FileTable::list() {
   return out;
 }
 
-std::size_t FileTable::size() {
+std::size_t FileTable::State::size() {
   reap();
   const std::lock_guard lock(mutex_);
   return files_.size();

@@ -1,3 +1,4 @@
+// ctest-labels: concurrency
 // The file layer itself (uapi/file.h, uapi/file_table.h) with a file kind of the test's own: the
 // VFS's answers for the slots a kind leaves empty, a kind's own read and llseek on the file
 // position, recognition by operations, and release running once, after the last description.
@@ -8,8 +9,13 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "zbuf/uapi/context.h"
 
@@ -159,6 +165,58 @@ TEST_F(FileLayer, DestroyingTheContextReleasesEveryFile) {
   UniqueFd b = install(kBare);
   ctx.reset();
   EXPECT_EQ(counter->released.load(), 2);
+}
+
+// A release that holds its own reference to the context while it runs (as FunctionFS's ep0
+// release does when it removes the endpoint nodes), while every other owner lets go: the
+// context then ends on the reaper thread, which must neither join itself (std::system_error,
+// EDEADLK: seen in the ep0 tests) nor touch the table afterwards (ASan).
+struct Holder {
+  std::weak_ptr<Context> context;
+  std::mutex m;
+  std::condition_variable cv;
+  bool inRelease = false;
+  bool go = false;
+};
+
+class HoldingOps final : public FileOperations {
+ public:
+  [[nodiscard]] std::string_view name() const noexcept override { return "holding"; }
+  void release(File& file) const override {
+    auto& h = file.data<Holder>();
+    const ContextPtr keep = h.context.lock();
+    std::unique_lock lock(h.m);
+    h.inRelease = true;
+    h.cv.notify_all();
+    h.cv.wait(lock, [&] { return h.go; });
+  }  // `keep` may be the context's last reference but for the reaper's own
+};
+const HoldingOps kHolding;
+
+TEST(FileLayerLifetime, AContextWhoseLastOwnerIsTheReaperEndsCleanly) {
+  auto holder = std::make_shared<Holder>();
+  ContextPtr ctx = Context::create();
+  holder->context = ctx;
+  auto fd = ctx->installFile(kHolding, holder, "holding", O_RDWR);
+  ASSERT_TRUE(fd.ok());
+  ASSERT_EQ(::close(fd->release()), 0);  // a plain close: the reaper thread releases the file
+  {
+    std::unique_lock lock(holder->m);
+    ASSERT_TRUE(
+        holder->cv.wait_for(lock, std::chrono::seconds(20), [&] { return holder->inRelease; }));
+  }
+  const std::weak_ptr<Context> weak = ctx;
+  ctx.reset();  // every owner but the release (and the reaper) lets go
+  {
+    const std::lock_guard lock(holder->m);
+    holder->go = true;
+  }
+  holder->cv.notify_all();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!weak.expired() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();  // waits for the condition: the context's end on the reaper
+  }
+  EXPECT_TRUE(weak.expired());
 }
 
 }  // namespace

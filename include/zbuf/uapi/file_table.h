@@ -25,16 +25,15 @@
 // live files; past it, creating a file fails with ENOSPC.
 //
 // Thread-safety: thread-safe. The table mutex guards the maps and the inotify reads; release
-// operations run after it is dropped.
+// operations run after it is dropped. A release may end the table's own context, even on the
+// reaper thread (see State below).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "zbuf/base/result.h"
@@ -83,38 +82,12 @@ class FileTable {
   [[nodiscard]] std::size_t size();
 
  private:
-  struct Entry {
-    FilePtr file;
-    int watch = -1;
-    long descriptions = 0;  // open descriptions of the application
-    long ownOpens = 0;      // IN_OPEN events of openDescription() not read yet
-  };
-  struct Key {
-    std::uint64_t device;
-    std::uint64_t inode;
-    friend bool operator==(const Key&, const Key&) = default;
-  };
-  struct KeyHash {
-    std::size_t operator()(const Key& k) const noexcept {
-      return static_cast<std::size_t>(k.inode * 0x9E3779B97F4A7C15ULL ^ k.device);
-    }
-  };
-
-  // Reads the queued inotify events and moves the finished files to `released`. mutex_ held.
-  void drainLocked(std::vector<FilePtr>& released);
-  // openDescription() under the table mutex; drained files go to `released`.
-  [[nodiscard]] Result<UniqueFd> openDescriptionLocked(const File& file, int flags,
-                                                       std::vector<FilePtr>& released);
-  static void releaseAll(std::vector<FilePtr>& released);
-  void reaperLoop();
-
-  mutable std::mutex mutex_;  // guards files_, byWatch_ and reads of inotify_
-  // Serialises reap() with its releases (recursive: a release may close files of the table).
-  std::recursive_mutex reapMutex_;
-  std::unordered_map<Key, Entry, KeyHash> files_;
-  std::unordered_map<int, Key> byWatch_;
-  UniqueFd inotify_;
-  UniqueFd stop_;  // eventfd: wakes the reaper to exit
+  // The table's state lives in an object the reaper thread shares: a release on the reaper may
+  // drop the last reference to the table's context (FunctionFS's ep0 release holds one), so the
+  // table can end on its own reaper, which then cannot be joined; it is detached instead, and
+  // leaves its loop on the state it still holds once that release returns.
+  class State;
+  std::shared_ptr<State> state_;
   std::thread reaper_;
 };
 
