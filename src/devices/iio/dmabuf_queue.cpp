@@ -8,6 +8,7 @@
 
 #include "zbuf/base/log.h"
 #include "zbuf/core/fence_signalling.h"
+#include "zbuf/core/importer.h"
 #include "zbuf/core/resv.h"
 #include "zbuf/devices/iio/iio_uapi.h"
 
@@ -16,10 +17,7 @@ namespace zbuf::iio {
 ZBUF_LOG_CATEGORY(IioDmabuf);
 
 struct DmabufQueue::Block {
-  BufferPtr buffer;
-  AttachmentPtr attachment;
-  SgTable table;
-  DmaDirection dir = DmaDirection::FromDevice;
+  ImportedBuffer import;  // attached and mapped from ATTACH to DETACH
   std::shared_ptr<Timeline> timeline;
   dma::DmaDescriptor descriptor;
   // Guarded by the queue's mutex_:
@@ -53,7 +51,7 @@ DmabufQueue::~DmabufQueue() {
 
 std::shared_ptr<DmabufQueue::Block> DmabufQueue::findLocked(const Buffer& buffer) const {
   for (const auto& b : blocks_) {
-    if (b->buffer.get() == &buffer) {
+    if (b->import.buffer().get() == &buffer) {
       return b;
     }
   }
@@ -61,11 +59,7 @@ std::shared_ptr<DmabufQueue::Block> DmabufQueue::findLocked(const Buffer& buffer
 }
 
 void DmabufQueue::release(Block& block) {
-  if (!block.table.empty()) {
-    block.attachment->unmapUnlocked(block.table, block.dir);
-  }
-  block.buffer->detach(block.attachment);
-  block.attachment.reset();
+  block.import.release();
 }
 
 Result<void> DmabufQueue::attach(const BufferPtr& buffer, bool nonblock) {
@@ -82,37 +76,15 @@ Result<void> DmabufQueue::attach(const BufferPtr& buffer, bool nonblock) {
     }
   }
   auto block = std::make_shared<Block>();
-  block->buffer = buffer;
-  block->dir = input_ ? DmaDirection::FromDevice : DmaDirection::ToDevice;
-  auto attachment = buffer->attach(engine_.devicePtr());
-  if (!attachment.ok()) {
-    return std::move(attachment).error();
+  auto imported = ImportedBuffer::create(buffer, engine_.devicePtr(),
+                                         input_ ? DmaDirection::FromDevice : DmaDirection::ToDevice,
+                                         nonblock, "iio_buffer_attach_dmabuf");
+  if (!imported.ok()) {
+    return std::move(imported).error();
   }
-  block->attachment = std::move(*attachment);
-  // The block keeps its mapping: a non-coherent device needs begin/end device access.
-  if (auto r = block->attachment->checkDeviceAccessBracketing(); !r.ok()) {
-    buffer->detach(block->attachment);
-    return std::move(r).error();
-  }
-  Resv& resv = buffer->resv();
-  if (nonblock) {
-    if (!resv.trylock()) {
-      buffer->detach(block->attachment);
-      return Error(EBUSY, "iio_buffer_attach_dmabuf", "reservation contended (non-blocking)");
-    }
-  } else if (auto r = resv.lock(); !r.ok()) {
-    buffer->detach(block->attachment);
-    return std::move(r).error();
-  }
-  auto table = block->attachment->mapLocked(block->dir);
-  resv.unlock();
-  if (!table.ok()) {
-    buffer->detach(block->attachment);
-    return std::move(table).error();
-  }
-  block->table = std::move(*table);
+  block->import = std::move(*imported);
   block->timeline = Timeline::create("iio", "iio");
-  block->descriptor.setVecs(dma::DmaDescriptor::vecsFrom(block->table));
+  block->descriptor.setVecs(dma::DmaDescriptor::vecsFrom(block->import.table()));
   Block* raw = block.get();
   block->descriptor.setCompletion(
       [this, raw](dma::DmaDescriptor& /*d*/, int status) { complete(*raw, status); });
@@ -133,7 +105,7 @@ Result<void> DmabufQueue::detach(const Buffer& buffer) {
   {
     const std::lock_guard lock(mutex_);
     auto it = std::find_if(blocks_.begin(), blocks_.end(),
-                           [&](const auto& b) { return b->buffer.get() == &buffer; });
+                           [&](const auto& b) { return b->import.buffer().get() == &buffer; });
     if (it == blocks_.end()) {
       return Error(EPERM, "iio_buffer_detach_dmabuf", "buffer is not attached");
     }
@@ -154,7 +126,7 @@ Result<void> DmabufQueue::detach(const Buffer& buffer) {
       }
       block->nextParked = nullptr;
       block->state = State::Idle;
-      (void)block->attachment->endDeviceAccess(block->table, block->dir);
+      (void)block->import.endDeviceAccess();
       FencePtr fence = std::move(block->fence);
       const FenceSignallingSection section(fence.get());
       fence->setError(-ECANCELED);
@@ -182,7 +154,7 @@ void DmabufQueue::detachAll() {
       if (blocks_.empty()) {
         return;
       }
-      buffer = blocks_.front()->buffer.get();
+      buffer = blocks_.front()->import.buffer().get();
     }
     (void)detach(*buffer);
   }
@@ -223,34 +195,14 @@ Result<FencePtr> DmabufQueue::enqueue(const Buffer& buffer, bool cyclic, std::ui
   }
   // The fence is allocated before anything is published (the kernel's kmalloc).
   FencePtr fence = block->timeline->createFence();
-  Resv& resv = buffer.resv();
-  if (nonblock) {
-    if (!resv.trylock()) {
-      return Error(EBUSY, "iio_buffer_enqueue_dmabuf", "reservation contended (non-blocking)");
-    }
-  } else if (auto r = resv.lock(); !r.ok()) {
-    return std::move(r).error();
-  }
   // Input: the device writes memory, so it waits for every reader and writer.
-  const auto timeout = nonblock ? std::chrono::milliseconds(0) : enqueueTimeout_;
-  auto waited = resv.waitTimeout(usageRw(input_), timeout);
-  if (!waited.ok()) {
-    resv.unlock();
-    return std::move(waited).error();
+  auto slot = FenceSlot::reserve(buffer.resv(), usageRw(input_), enqueueTimeout_, nonblock,
+                                 "iio_buffer_enqueue_dmabuf");
+  if (!slot.ok()) {
+    return std::move(slot).error();
   }
-  if (waited->count() == 0) {
-    resv.unlock();
-    return Error(EBUSY, "iio_buffer_enqueue_dmabuf",
-                 fmt::format("conflicting fences still pending after {} ms", timeout.count()));
-  }
-  std::unique_lock lock(mutex_);
-  if (auto r = resv.reserveFencesLocked(1); !r.ok()) {
-    lock.unlock();
-    resv.unlock();
-    return std::move(r).error();
-  }
-  resv.addFenceLocked(fence, input_ ? ResvUsage::Write : ResvUsage::Read);
-  resv.unlock();
+  std::unique_lock lock(mutex_);  // the kernel's lock_queue
+  slot->publish(fence, input_ ? ResvUsage::Write : ResvUsage::Read);
   ++stats_.enqueued;
 
   // From here the fence is visible: nothing may allocate, wait or take a resv lock.
@@ -267,8 +219,7 @@ Result<FencePtr> DmabufQueue::enqueue(const Buffer& buffer, bool cyclic, std::ui
     } else if (block->state == State::Parked) {
       error = EPERM;
       why = "block already queued";
-    } else if (auto begun = block->attachment->beginDeviceAccess(block->table, block->dir);
-               !begun.ok()) {
+    } else if (auto begun = block->import.beginDeviceAccess(); !begun.ok()) {
       error = begun.code();
       why = "cache maintenance before the transfer (begin device access) failed";
     } else {
@@ -281,7 +232,7 @@ Result<FencePtr> DmabufQueue::enqueue(const Buffer& buffer, bool cyclic, std::ui
         if (!r.ok()) {
           block->state = State::Idle;
           block->fence.reset();
-          (void)block->attachment->endDeviceAccess(block->table, block->dir);
+          (void)block->import.endDeviceAccess();
           error = r.code();
           why = "the DMA engine refused the transfer";
         }
@@ -314,7 +265,7 @@ void DmabufQueue::complete(Block& block, int status) {
   const FenceSignallingSection section(fence.get());
   // What the device wrote becomes visible before the fence says so (the v5 series ends the
   // access in its signalling path, before dma_fence_signal).
-  if (auto r = block.attachment->endDeviceAccess(block.table, block.dir); !r.ok() && status == 0) {
+  if (auto r = block.import.endDeviceAccess(); !r.ok() && status == 0) {
     status = r.error().negative();
   }
   block.state = State::Idle;
@@ -336,7 +287,7 @@ void DmabufQueue::enable() {
     b.nextParked = nullptr;
     b.state = State::Active;
     if (auto r = engine_.submit(b.descriptor); !r.ok()) {
-      (void)b.attachment->endDeviceAccess(b.table, b.dir);
+      (void)b.import.endDeviceAccess();
       b.state = State::Idle;
       FencePtr fence = std::move(b.fence);
       fence->setError(r.error().negative());

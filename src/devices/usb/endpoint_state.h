@@ -14,6 +14,7 @@
 
 #include "zbuf/core/buffer.h"
 #include "zbuf/core/fence.h"
+#include "zbuf/core/importer.h"
 #include "zbuf/devices/usb/functionfs_uapi.h"
 #include "zbuf/devices/usb/link.h"
 
@@ -81,10 +82,7 @@ namespace detail {
 // ATTACH), the fence timeline (one context per attachment) and the transfers in flight.
 class DmabufRecord {
  public:
-  BufferPtr buffer;
-  AttachmentPtr attachment;
-  SgTable sgt;
-  DmaDirection dir = DmaDirection::ToDevice;
+  ImportedBuffer import;  // attached and mapped from ATTACH to DETACH
   std::shared_ptr<Timeline> timeline;
 
   void addPending(std::shared_ptr<DmabufRequest> r) {

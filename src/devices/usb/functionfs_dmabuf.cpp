@@ -1,11 +1,9 @@
 // The DMABUF interface of an endpoint file (the kernel's ffs_dmabuf_attach/detach/transfer),
 // with the final upstream directions and three deliberate differences (functionfs.h). The
-// attachments are the endpoint's (EndpointState), shared by all its open files.
-//
-// TRANSFER waits for conflicting fences without holding the reservation lock (take the lock,
-// test; if busy, drop it, wait with the time left, and test again under the lock), so that a
-// signaller that needs the lock can never be stalled by a waiting transfer; the result is the
-// kernel's: EBUSY once the 5 s (or 0 s) budget is spent with a conflict still pending.
+// attachments are the endpoint's (EndpointState), shared by all its open files. The import
+// mechanics and the lock policy are core's (zbuf/core/importer.h), shared with IIO: TRANSFER
+// waits for conflicting fences with the reservation lock held, as the kernel's does, and gives
+// EBUSY once the 5 s (or 0 s) budget is spent with a conflict still pending.
 #include <fcntl.h>
 #include <fmt/format.h>
 
@@ -14,6 +12,7 @@
 #include "devices/usb/endpoint_state.h"
 #include "zbuf/base/log.h"
 #include "zbuf/core/fence_signalling.h"
+#include "zbuf/core/importer.h"
 #include "zbuf/devices/usb/functionfs.h"
 #include "zbuf/uapi/context.h"
 
@@ -42,7 +41,7 @@ void DmabufRequest::complete(int status, std::uint64_t /*actual*/) noexcept {
   {
     const FenceSignallingSection section(f.get());
     // ffs_dmabuf_signal_done: end the device access before the fence signals.
-    if (auto r = rec->attachment->endDeviceAccess(rec->sgt, rec->dir); !r.ok() && status >= 0) {
+    if (auto r = rec->import.endDeviceAccess(); !r.ok() && status >= 0) {
       status = r.error().negative();
     }
     if (status < 0) {
@@ -55,45 +54,10 @@ void DmabufRequest::complete(int status, std::uint64_t /*actual*/) noexcept {
 
 namespace {
 
-// Takes the reservation lock: trylock (EBUSY) when non-blocking.
-Result<void> lockResv(Resv& resv, bool nonblock, const char* op) {
-  if (nonblock) {
-    if (!resv.trylock()) {
-      return Error(EBUSY, op, "the buffer's reservation is locked (non-blocking)");
-    }
-    return {};
-  }
-  return resv.lock(nullptr);
-}
-
-// Unlocks a reservation lock taken by the caller unless already unlocked.
-class ResvGuard {
- public:
-  explicit ResvGuard(Resv& resv) noexcept : resv_(resv) {}
-  ~ResvGuard() { unlock(); }
-  ResvGuard(const ResvGuard&) = delete;
-  ResvGuard& operator=(const ResvGuard&) = delete;
-  void unlock() noexcept {
-    if (held_) {
-      resv_.unlock();
-      held_ = false;
-    }
-  }
-  void adopt() noexcept { held_ = true; }  // the caller took the lock again
-
- private:
-  Resv& resv_;
-  bool held_ = true;
-};
-
-}  // namespace
-
-namespace {
-
 std::shared_ptr<DmabufRecord> findLocked(const EndpointState& ep, const Buffer& buffer) {
   // The newest attachment first, as the kernel's list_add/list_for_each_entry finds it.
   for (std::size_t i = ep.records.size(); i-- > 0;) {
-    if (ep.records[i]->buffer.get() == &buffer) {
+    if (ep.records[i]->import.buffer().get() == &buffer) {
       return ep.records[i];
     }
   }
@@ -110,8 +74,7 @@ void releaseRecord(const std::shared_ptr<UsbLink>& link,
     }
   }
   record->waitIdle();
-  record->attachment->unmapUnlocked(record->sgt, record->dir);
-  record->buffer->detach(record->attachment);
+  record->import.release();
 }
 
 }  // namespace
@@ -146,30 +109,13 @@ Result<void> EndpointFile::attach(const BufferPtr& buffer) {
     return Error(EPERM, "ffs_dmabuf_attach", "function unbound meanwhile");
   }
   auto record = std::make_shared<DmabufRecord>();
-  record->buffer = buffer;
-  record->dir = isIn() ? DmaDirection::ToDevice : DmaDirection::FromDevice;
-  auto att = buffer->attach(link->controller());
-  ZBUF_TRY(att);
-  record->attachment = *att;
-  // The mapping is kept until DETACH: a non-coherent controller needs begin/end access.
-  if (auto r = record->attachment->checkDeviceAccessBracketing(); !r.ok()) {
-    buffer->detach(record->attachment);
-    return std::move(r).error();
+  auto imported = ImportedBuffer::create(buffer, link->controller(),
+                                         isIn() ? DmaDirection::ToDevice : DmaDirection::FromDevice,
+                                         nonblocking(), "ffs_dmabuf_attach");
+  if (!imported.ok()) {
+    return std::move(imported).error();
   }
-  {
-    auto locked = lockResv(buffer->resv(), nonblocking(), "ffs_dmabuf_attach");
-    if (!locked.ok()) {
-      buffer->detach(record->attachment);
-      return std::move(locked).error();
-    }
-    auto sgt = record->attachment->mapLocked(record->dir);
-    buffer->resv().unlock();
-    if (!sgt.ok()) {
-      buffer->detach(record->attachment);
-      return std::move(sgt).error();
-    }
-    record->sgt = std::move(*sgt);
-  }
+  record->import = std::move(*imported);
   record->timeline = Timeline::create("functionfs", "");
   const std::lock_guard lock(state_->dmabufMutex);
   state_->records.push_back(std::move(record));
@@ -243,36 +189,18 @@ Result<FencePtr> EndpointFile::transferChecked(const BufferPtr& buffer, std::uin
 
   // Conflicts: an IN transfer reads memory (waits for writers), an OUT one writes it (waits for
   // everyone).
-  Resv& resv = buffer->resv();
-  const ResvUsage conflicts = usageRw(/*write=*/!in);
-  const auto deadline =
-      std::chrono::steady_clock::now() +
-      (nonblock ? std::chrono::milliseconds(0) : function_->config_.transferTimeout);
-  ZBUF_TRY(lockResv(resv, nonblock, kOp));
-  ResvGuard unlocker(resv);
-  while (!resv.testSignaled(conflicts)) {
-    unlocker.unlock();
-    const auto left = std::max(deadline - std::chrono::steady_clock::now(),
-                               std::chrono::steady_clock::duration::zero());
-    auto waited = resv.waitTimeout(conflicts, left);
-    ZBUF_TRY(waited);
-    if (*waited == Resv::Duration::zero()) {
-      return Error(EBUSY, kOp,
-                   fmt::format("pending fences on the buffer ({} usage) did not signal in {} ms",
-                               toString(conflicts),
-                               nonblock ? 0 : function_->config_.transferTimeout.count()));
-    }
-    ZBUF_TRY(lockResv(resv, nonblock, kOp));
-    unlocker.adopt();
+  auto slot = FenceSlot::reserve(buffer->resv(), usageRw(/*write=*/!in),
+                                 function_->config_.transferTimeout, nonblock, kOp);
+  if (!slot.ok()) {
+    return std::move(slot).error();
   }
-  ZBUF_TRY(resv.reserveFencesLocked(1));
   if (!function_->stillEnabled(enabled->generation)) {
     return Error(ESHUTDOWN, kOp, fmt::format("ep{} was disabled meanwhile", index_));
   }
   // dma_buf_begin_access, once no conflicting access is pending (the v5 patch calls it before
   // the fence wait, which would sync before the previous writer finished). The request's
   // completion ends the access.
-  ZBUF_TRY(record->attachment->beginDeviceAccess(record->sgt, record->dir));
+  ZBUF_TRY(record->import.beginDeviceAccess());
 
   // Everything that can fail or allocate is done: publish.
   auto req = std::make_shared<DmabufRequest>();
@@ -280,15 +208,14 @@ Result<FencePtr> EndpointFile::transferChecked(const BufferPtr& buffer, std::uin
   req->endpoint = index_;
   req->in = in;
   req->length = length;
-  req->sg = &record->sgt;
-  req->dmaDevice = &record->attachment->device();
+  req->sg = &record->import.table();
+  req->dmaDevice = &record->import.attachment()->device();
   req->record = record;
   // usb_ep_queue keeps transfers in order, so one counter per endpoint orders the fences.
   req->fence = record->timeline->createFence(state_->seqno.fetch_add(1) + 1);
   FencePtr fence = req->fence;
   record->addPending(req);
-  resv.addFenceLocked(fence, in ? ResvUsage::Read : ResvUsage::Write);
-  unlocker.unlock();
+  slot->publish(fence, in ? ResvUsage::Read : ResvUsage::Write);
 
   Result<void> queued;
   {
