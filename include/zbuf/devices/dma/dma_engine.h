@@ -80,8 +80,8 @@ struct DmaEngineConfig {
   std::shared_ptr<Device> device;  // required: whose IOMMU translates the vecs
   TransferDirection direction = TransferDirection::DevToMem;
   DataMode mode = DataMode::Data;
-  std::uint64_t bytesPerSecond = 0;       // 0: unlimited
-  std::uint64_t chunkBytes = 256 * 1024;  // pacing and callback granularity
+  std::uint64_t bytesPerSecond = 0;                      // 0: unlimited
+  std::uint64_t chunkBytes = std::uint64_t{256} * 1024;  // pacing and callback granularity
   // Data mode, device-to-memory: fill chunk.data with the stream bytes at chunk.streamOffset.
   std::function<void(const DmaChunk& chunk)> produce;
   // Data mode, memory-to-device: the bytes the device read.
