@@ -24,6 +24,16 @@ std::shared_ptr<Device> device(bool coherent = true) {
   return Device::create(c);
 }
 
+// Publishes `fence` on `b` through a slot that conflicts with nothing pending.
+bool publish(Buffer& b, const FencePtr& fence, ResvUsage usage) {
+  auto slot = FenceSlot::reserve(b.resv(), ResvUsage::Write, 0ms, true, "op");
+  if (!slot.ok()) {
+    return false;
+  }
+  slot->publish(fence, usage);
+  return true;
+}
+
 TEST(ImportedBuffer, AttachesAndMapsUnderTheLockAndReleasesOnce) {
   auto c = std::make_shared<FakeCounters>();
   BufferPtr b = fakeBuffer(c);
@@ -129,11 +139,7 @@ TEST(FenceSlot, APendingConflictIsEbusyOnceTheBudgetIsSpent) {
   BufferPtr b = fakeBuffer(std::make_shared<FakeCounters>());
   auto timeline = Timeline::create("importer", "test");
   FencePtr writer = timeline->createFence();
-  {
-    auto slot = FenceSlot::reserve(b->resv(), ResvUsage::Write, 0ms, true, "op");
-    ASSERT_TRUE(slot.ok());
-    slot->publish(writer, ResvUsage::Write);
-  }
+  ASSERT_TRUE(publish(*b, writer, ResvUsage::Write));
   // Non-blocking: no wait at all; blocking: the budget.
   auto nonblocking = FenceSlot::reserve(b->resv(), usageRw(false), 5000ms, true, "enqueue_op");
   EXPECT_EQ(nonblocking.code(), EBUSY);
@@ -142,11 +148,7 @@ TEST(FenceSlot, APendingConflictIsEbusyOnceTheBudgetIsSpent) {
   // A reader's slot does not conflict with a reader: only writers count for it.
   FencePtr reader = timeline->createFence();
   writer->signal();
-  {
-    auto slot = FenceSlot::reserve(b->resv(), usageRw(false), 0ms, true, "op");
-    ASSERT_TRUE(slot.ok());
-    slot->publish(reader, ResvUsage::Read);
-  }
+  ASSERT_TRUE(publish(*b, reader, ResvUsage::Read));
   EXPECT_TRUE(FenceSlot::reserve(b->resv(), usageRw(false), 0ms, true, "op").ok());
   // A writer's slot waits for readers too.
   EXPECT_EQ(FenceSlot::reserve(b->resv(), usageRw(true), 0ms, true, "op").code(), EBUSY);
@@ -159,11 +161,7 @@ TEST(FenceSlot, WaitsForTheConflictWithTheLockHeld) {
   BufferPtr b = fakeBuffer(std::make_shared<FakeCounters>());
   auto timeline = Timeline::create("importer", "test");
   FencePtr writer = timeline->createFence();
-  {
-    auto slot = FenceSlot::reserve(b->resv(), ResvUsage::Write, 0ms, true, "op");
-    ASSERT_TRUE(slot.ok());
-    slot->publish(writer, ResvUsage::Write);
-  }
+  ASSERT_TRUE(publish(*b, writer, ResvUsage::Write));
   bool lockHeldWhileWaiting = false;
   std::thread signaller([&] {
     // The waiter has the lock once trylock fails; it is then in (or about to enter) its wait,
