@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages zbuf needs, only those missing. Run as root (or with sudo).
 # Usage: scripts/deps.sh [--fuzz]
-#   --fuzz: also clang and its runtime libraries (libFuzzer, the sanitizers), for the fuzz
+#   --fuzz: also clang's runtime libraries (libFuzzer, the sanitizers), for the fuzz
 #   targets (scripts/test.sh --fuzz, docs/fuzzing.md).
 set -euo pipefail
 packages=(
@@ -11,10 +11,11 @@ packages=(
   gnuplot-nox
   groff-base  # groff: the man page test reads man/zbuf.1 with warnings on
   clang-format clang-tidy  # scripts/lint.sh
+  clang                    # scripts/build.sh tsa: the thread-safety analysis build
   dpkg-dev file            # cpack -G DEB: dpkg-shlibdeps, and file to find the ELF objects
 )
 if [[ "${1:-}" == "--fuzz" ]]; then
-  packages+=(clang libclang-rt-14-dev)
+  packages+=(libclang-rt-14-dev)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, then builds and runs every test in three
 # variants: the normal build (all tests), AddressSanitizer + UndefinedBehaviorSanitizer with
-# fence-signalling checks (all tests), and ThreadSanitizer (the stress and concurrency tests).
+# fence-signalling checks (all tests), and ThreadSanitizer (the stress and concurrency tests);
+# between them a clang build with -Wthread-safety as an error checks the lock annotations.
 # After the normal build, scripts/consumers.sh uses zbuf as an installed library from outside
 # the tree (static and shared, CMake package and pkg-config, a dlopen plugin, Debian packages).
 #
@@ -72,6 +73,8 @@ if [[ -n "$repeat" ]]; then
   exit 0
 fi
 run release
+echo "== zbuf: clang thread-safety analysis build (zbuf/base/mutex.h annotations) =="
+"$root/scripts/build.sh" tsa
 echo "== zbuf: installed-library consumers =="
 "$root/scripts/consumers.sh"
 run asan

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "zbuf/base/mutex.h"
 #include "zbuf/core/buffer.h"
 #include "zbuf/core/cpu_access_check.h"
 
@@ -26,13 +27,14 @@ struct Buffer::State {
   std::shared_ptr<void> priv;
   std::uint64_t inode = 0;
 
-  mutable std::mutex nameLock;  // guards name and hasName
-  std::string name;
-  bool hasName = false;
+  mutable Mutex nameLock;
+  std::string name ZBUF_GUARDED_BY(nameLock);
+  bool hasName ZBUF_GUARDED_BY(nameLock) = false;
 
   // guards attachments and every Attachment::State::detached of this buffer
-  mutable std::mutex attachLock;
-  std::vector<std::pair<Attachment*, std::weak_ptr<Attachment>>> attachments;
+  mutable Mutex attachLock;
+  std::vector<std::pair<Attachment*, std::weak_ptr<Attachment>>> attachments
+      ZBUF_GUARDED_BY(attachLock);
 
   // guarded by the resv lock
   unsigned vmapCount = 0;
@@ -41,8 +43,8 @@ struct Buffer::State {
 
   // Checked CPU access (cpu_access_check.h): -1 the process default, 0 off, 1 on.
   std::atomic<int> cpuCheck{-1};
-  std::mutex guardLock;                             // guards guard's creation
-  std::shared_ptr<CpuMappingGuard> guard;           // made at the first checked mmap
+  Mutex guardLock;                                                    // guards guard's creation
+  std::shared_ptr<CpuMappingGuard> guard ZBUF_GUARDED_BY(guardLock);  // at the first checked mmap
   std::atomic<CpuMappingGuard*> guardRaw{nullptr};  // guard, for the SYNC paths (no lock)
 
   // Removes `attachment` from the list and runs the exporter's detach, once.

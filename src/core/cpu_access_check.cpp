@@ -323,7 +323,7 @@ void CpuMappingGuard::adopt(sys::Mapping& mapping, std::uint64_t bufferOffset, i
     s.begin.store(begin, std::memory_order_release);
   }
   mapping.setHook(std::make_shared<Hook>(shared_from_this()));
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   entries_.push_back({mapping.data(), mapping.size(), prot, slot});
   ::mprotect(mapping.data(), mapping.size(), allowedLocked(prot));
 }
@@ -331,7 +331,7 @@ void CpuMappingGuard::adopt(sys::Mapping& mapping, std::uint64_t bufferOffset, i
 void CpuMappingGuard::forget(std::byte* addr) noexcept {
   std::size_t slot = gSlots.size();
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(m_);
     auto it = std::find_if(entries_.begin(), entries_.end(),
                            [&](const Entry& e) { return e.addr == addr; });
     if (it == entries_.end()) {
@@ -346,7 +346,7 @@ void CpuMappingGuard::forget(std::byte* addr) noexcept {
 }
 
 void CpuMappingGuard::begin(DmaDirection dir) {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   if (dir == DmaDirection::FromDevice) {
     ++readers_;
   } else {
@@ -358,7 +358,7 @@ void CpuMappingGuard::begin(DmaDirection dir) {
 }
 
 void CpuMappingGuard::end(DmaDirection dir) {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   unsigned& own = dir == DmaDirection::FromDevice ? readers_ : writers_;
   unsigned& other = dir == DmaDirection::FromDevice ? writers_ : readers_;
   if (own > 0) {
@@ -373,7 +373,7 @@ void CpuMappingGuard::end(DmaDirection dir) {
 }
 
 std::size_t CpuMappingGuard::mappings() const {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   return entries_.size();
 }
 

@@ -29,7 +29,7 @@ Result<std::uint64_t> Iommu::map(std::span<std::byte> host, DmaDirection dir) {
   const auto addr = reinterpret_cast<std::uintptr_t>(host.data());
   const std::uint64_t inPage = addr & (page - 1);
   const std::uint64_t span = (inPage + host.size() + page - 1) & ~(page - 1);
-  std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   const std::uint64_t iova = next_ + inPage;
   next_ += span + page;  // one unmapped guard page after each range
   ranges_.emplace(iova, Range{host.data(), host.size(), dir});
@@ -47,7 +47,7 @@ Result<std::uint64_t> Iommu::mapCached(std::span<std::byte> lines, std::span<std
   if (!iova.ok()) {
     return iova;
   }
-  std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   Range& r = ranges_.at(*iova);
   r.memory = memory.data();
   r.clean = clean;
@@ -75,7 +75,7 @@ Result<std::map<std::uint64_t, Iommu::Range>::const_iterator> Iommu::findLocked(
 }
 
 Result<Iommu::CachedRange> Iommu::cachedRange(std::uint64_t iova, std::uint64_t length) const {
-  std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   auto it = findLocked(iova, length);
   if (!it.ok()) {
     return std::move(it).error();
@@ -91,7 +91,7 @@ Result<Iommu::CachedRange> Iommu::cachedRange(std::uint64_t iova, std::uint64_t 
 }
 
 Result<void> Iommu::unmap(std::uint64_t iova) {
-  std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   generation_.fetch_add(1, std::memory_order_acq_rel);
   if (ranges_.erase(iova) == 0) {
     return Error(EINVAL, "iommu_unmap", fmt::format("IOVA {:#x} is not mapped", iova));
@@ -101,7 +101,7 @@ Result<void> Iommu::unmap(std::uint64_t iova) {
 
 Result<std::span<std::byte>> Iommu::translate(std::uint64_t iova, std::uint64_t length,
                                               bool write) const {
-  std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   auto it = findLocked(iova, length);
   if (!it.ok()) {
     return std::move(it).error();
@@ -125,12 +125,12 @@ Result<std::span<std::byte>> Iommu::translate(std::uint64_t iova, std::uint64_t 
 }
 
 std::size_t Iommu::mappedRanges() const {
-  std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   return ranges_.size();
 }
 
 std::uint64_t Iommu::faults() const {
-  std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   return faults_;
 }
 

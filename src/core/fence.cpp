@@ -80,7 +80,7 @@ Fence::Duration remainingUntil(std::uint64_t deadlineNs, Fence::Duration timeout
 }  // namespace
 
 Fence::~Fence() {
-  const std::lock_guard lock(lock_);
+  const MutexLocker lock(lock_);
   if ((flags_.load(std::memory_order_acquire) & kSignaled) == 0 && head_ != nullptr) {
     // The derived part is gone: no virtual call (names) is possible here.
     log(LogFence, LogLevel::Error,
@@ -101,7 +101,7 @@ bool Fence::signalWithTimestamp(std::uint64_t timestampNs) noexcept {
   if ((flags_.load(std::memory_order_acquire) & kSignaled) != 0) {
     return false;
   }
-  const std::lock_guard lock(lock_);
+  const MutexLocker lock(lock_);
   return signalLocked(timestampNs);
 }
 
@@ -138,7 +138,7 @@ void Fence::setError(int negativeErrno) noexcept {
         driverName(), timelineName(), seqno_, negativeErrno);
     return;
   }
-  const std::lock_guard lock(lock_);
+  const MutexLocker lock(lock_);
   if ((flags_.load(std::memory_order_relaxed) & kSignaled) != 0) {
     log(LogFence, LogLevel::Warn, "fence {}:{} seq {}: setError after signalling is ignored",
         driverName(), timelineName(), seqno_);
@@ -151,7 +151,7 @@ bool Fence::trySetError(int negativeErrno) noexcept {
   if (negativeErrno >= 0 || negativeErrno < -4095) {
     return false;
   }
-  const std::lock_guard lock(lock_);
+  const MutexLocker lock(lock_);
   if ((flags_.load(std::memory_order_relaxed) & kSignaled) != 0) {
     return false;
   }
@@ -187,7 +187,7 @@ std::uint64_t Fence::timestampNs() const noexcept {
 }
 
 bool Fence::enableSignalingUnlocked() {
-  const std::lock_guard lock(lock_);
+  const MutexLocker lock(lock_);
   if ((flags_.load(std::memory_order_relaxed) & kSignaled) != 0) {
     return true;
   }
@@ -219,7 +219,7 @@ Result<void> Fence::addCallback(FenceCallback& cb) noexcept {
     return Error(ENOENT, "Fence::addCallback");
   }
   enableSignalingOnce();
-  const std::lock_guard lock(lock_);
+  const MutexLocker lock(lock_);
   if ((flags_.load(std::memory_order_relaxed) & kSignaled) != 0) {
     return Error(ENOENT, "Fence::addCallback");
   }
@@ -236,7 +236,7 @@ Result<void> Fence::addCallback(FenceCallback& cb) noexcept {
 }
 
 bool Fence::removeCallback(FenceCallback& cb) noexcept {
-  const std::lock_guard lock(lock_);
+  const MutexLocker lock(lock_);
   if (!cb.queued_) {
     return false;
   }

@@ -134,13 +134,13 @@ const FencePtr& FenceChain::contained(const FencePtr& fence) noexcept {
 }
 
 FencePtr FenceChain::prev() const {
-  const std::lock_guard lock(prevLock_);
+  const MutexLocker lock(prevLock_);
   return prev_;
 }
 
 void FenceChain::replacePrev(const FencePtr& expected, FencePtr replacement) {
   {
-    const std::lock_guard lock(prevLock_);
+    const MutexLocker lock(prevLock_);
     if (prev_ != expected) {
       return;  // another walker got there first
     }

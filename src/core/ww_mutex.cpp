@@ -78,7 +78,7 @@ Result<void> WwMutex::acquire(WwAcquireCtx* ctx, Mode mode, const Deadline* dead
           ctx->stamp_, class_->name(), ctx->held_, describe(where));
     }
   }
-  std::unique_lock lk(m_);
+  MutexLocker lk(m_);
   for (;;) {
     if (!locked_) {
       takeLocked(ctx);
@@ -101,7 +101,7 @@ Result<void> WwMutex::acquire(WwAcquireCtx* ctx, Mode mode, const Deadline* dead
     }
     ++waiters_;
     if (deadline != nullptr) {
-      const bool expired = cv_.wait_until(lk, *deadline) == std::cv_status::timeout;
+      const bool expired = cv_.waitUntil(lk, *deadline) == std::cv_status::timeout;
       --waiters_;
       if (expired && locked_) {
         return Error(
@@ -138,7 +138,7 @@ void WwMutex::lockSlow(WwAcquireCtx& ctx, SourceLocation where) {
 }
 
 bool WwMutex::trylock(WwAcquireCtx* ctx) {
-  const std::lock_guard lk(m_);
+  const MutexLocker lk(m_);
   if (locked_) {
     return false;
   }
@@ -155,7 +155,7 @@ void WwMutex::unlock() noexcept {
   }
   bool wake = false;
   {
-    const std::lock_guard lk(m_);
+    const MutexLocker lk(m_);
     if (ctx_ != nullptr) {
       --ctx_->held_;
       ctx_ = nullptr;
@@ -165,12 +165,12 @@ void WwMutex::unlock() noexcept {
     wake = waiters_ != 0;
   }
   if (wake) {
-    cv_.notify_all();
+    cv_.notifyAll();
   }
 }
 
 bool WwMutex::isLocked() const noexcept {
-  const std::lock_guard lk(m_);
+  const MutexLocker lk(m_);
   return locked_;
 }
 
@@ -190,7 +190,7 @@ void WwMutex::assertHeld(SourceLocation where) const noexcept {
 }
 
 const WwAcquireCtx* WwMutex::ownerContext() const noexcept {
-  const std::lock_guard lk(m_);
+  const MutexLocker lk(m_);
   return ctx_;
 }
 

@@ -21,6 +21,7 @@
 #include <unordered_map>
 
 #include "zbuf/base/log.h"
+#include "zbuf/base/mutex.h"
 #include "zbuf/base/sys.h"
 
 namespace zbuf::uapi {
@@ -78,17 +79,17 @@ class FileTable::State {
   };
 
   // Reads the queued inotify events and moves the finished files to `released`. mutex_ held.
-  void drainLocked(std::vector<FilePtr>& released);
+  void drainLocked(std::vector<FilePtr>& released) ZBUF_REQUIRES(mutex_);
   // openDescription() under the table mutex; drained files go to `released`.
   [[nodiscard]] Result<UniqueFd> openDescriptionLocked(const File& file, int flags,
                                                        std::vector<FilePtr>& released);
   static void releaseAll(std::vector<FilePtr>& released);
 
-  mutable std::mutex mutex_;  // guards files_, byWatch_ and reads of inotify_
+  mutable Mutex mutex_;  // guards files_, byWatch_ and reads of inotify_
   // Serialises reap() with its releases (recursive: a release may close files of the table).
   std::recursive_mutex reapMutex_;
-  std::unordered_map<Key, Entry, KeyHash> files_;
-  std::unordered_map<int, Key> byWatch_;
+  std::unordered_map<Key, Entry, KeyHash> files_ ZBUF_GUARDED_BY(mutex_);
+  std::unordered_map<int, Key> byWatch_ ZBUF_GUARDED_BY(mutex_);
   UniqueFd inotify_;
   UniqueFd stop_;  // eventfd: wakes the reaper to exit
 };
@@ -109,7 +110,7 @@ FileTable::State::State() {
 void FileTable::State::releaseEverything() {
   std::vector<FilePtr> released;
   {
-    const std::lock_guard lock(mutex_);
+    const MutexLocker lock(mutex_);
     for (auto& [key, entry] : files_) {
       released.push_back(std::move(entry.file));
     }
@@ -200,7 +201,7 @@ Result<FilePtr> FileTable::State::insert(const FileOperations& ops, std::shared_
   const Key key{st->device, st->inode};
   FilePtr file;
   {
-    const std::lock_guard lock(mutex_);
+    const MutexLocker lock(mutex_);
     if (files_.contains(key)) {
       return Error(EEXIST, "FileTable::insert",
                    fmt::format("inode {} already has a {} file", key.inode,
@@ -237,7 +238,7 @@ Result<UniqueFd> FileTable::State::openDescription(const File& file, int flags) 
 
 Result<UniqueFd> FileTable::State::openDescriptionLocked(const File& file, int flags,
                                                          std::vector<FilePtr>& released) {
-  const std::lock_guard lock(mutex_);
+  const MutexLocker lock(mutex_);
   drainLocked(released);
   auto it = files_.find(Key{file.device(), file.inode()});
   if (it == files_.end() || it->second.file.get() != &file) {
@@ -260,7 +261,7 @@ Result<UniqueFd> FileTable::State::openDescriptionLocked(const File& file, int f
 }
 
 FilePtr FileTable::State::findByIdentity(std::uint64_t device, std::uint64_t inode) const {
-  const std::lock_guard lock(mutex_);
+  const MutexLocker lock(mutex_);
   auto it = files_.find(Key{device, inode});
   return it == files_.end() ? nullptr : it->second.file;
 }
@@ -326,7 +327,7 @@ std::size_t FileTable::State::reap() {
   const std::lock_guard reaping(reapMutex_);
   std::vector<FilePtr> released;
   {
-    const std::lock_guard lock(mutex_);
+    const MutexLocker lock(mutex_);
     drainLocked(released);
   }
   const std::size_t n = released.size();
@@ -337,7 +338,7 @@ std::size_t FileTable::State::reap() {
 std::vector<FileInfo> FileTable::State::list() {
   reap();
   std::vector<FileInfo> out;
-  const std::lock_guard lock(mutex_);
+  const MutexLocker lock(mutex_);
   out.reserve(files_.size());
   for (const auto& [key, e] : files_) {
     out.push_back(
@@ -348,7 +349,7 @@ std::vector<FileInfo> FileTable::State::list() {
 
 std::size_t FileTable::State::size() {
   reap();
-  const std::lock_guard lock(mutex_);
+  const MutexLocker lock(mutex_);
   return files_.size();
 }
 

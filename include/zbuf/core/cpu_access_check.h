@@ -34,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "zbuf/base/mutex.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/core/sg_table.h"
 
@@ -110,18 +111,18 @@ class CpuMappingGuard : public std::enable_shared_from_this<CpuMappingGuard> {
   };
   class Hook;
   void forget(std::byte* addr) noexcept;
-  [[nodiscard]] int allowedLocked(int prot) const noexcept;
-  void applyLocked() noexcept;
+  [[nodiscard]] int allowedLocked(int prot) const noexcept ZBUF_REQUIRES(m_);
+  void applyLocked() noexcept ZBUF_REQUIRES(m_);
 
   std::array<std::atomic<char>, 32> name_{};
   std::array<char, 32> exporter_{};  // set at construction, read-only after
   const std::uint64_t size_;
   const std::uint64_t inode_;
 
-  mutable std::mutex m_;  // guards entries_, readers_, writers_ (and writes of the mirrors)
-  std::vector<Entry> entries_;
-  unsigned readers_ = 0;
-  unsigned writers_ = 0;
+  mutable Mutex m_;  // also serialises the writes of the mirrors
+  std::vector<Entry> entries_ ZBUF_GUARDED_BY(m_);
+  unsigned readers_ ZBUF_GUARDED_BY(m_) = 0;
+  unsigned writers_ ZBUF_GUARDED_BY(m_) = 0;
   // Mirrors for the signal handler.
   std::atomic<unsigned> openReaders_{0};
   std::atomic<unsigned> openWriters_{0};

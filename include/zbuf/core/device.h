@@ -23,6 +23,7 @@
 #include <span>
 #include <string>
 
+#include "zbuf/base/mutex.h"
 #include "zbuf/base/result.h"
 #include "zbuf/core/sg_table.h"
 
@@ -138,10 +139,11 @@ class Iommu {
   };
   // The range holding [iova, iova + length), m_ held; EFAULT (counted) if there is none.
   [[nodiscard]] Result<std::map<std::uint64_t, Range>::const_iterator> findLocked(
-      std::uint64_t iova, std::uint64_t length) const;
-  mutable std::mutex m_;  // guards ranges_ and next_
-  std::map<std::uint64_t, Range> ranges_;
-  std::uint64_t next_ = kIovaBase;  // IOVAs start high so a host pointer is never an IOVA
+      std::uint64_t iova, std::uint64_t length) const ZBUF_REQUIRES(m_);
+  mutable Mutex m_;
+  std::map<std::uint64_t, Range> ranges_ ZBUF_GUARDED_BY(m_);
+  // IOVAs start high so a host pointer is never an IOVA.
+  std::uint64_t next_ ZBUF_GUARDED_BY(m_) = kIovaBase;
   mutable std::uint64_t faults_ = 0;
   std::atomic<std::uint64_t> generation_{0};  // written under m_
 };

@@ -33,6 +33,7 @@
 #include <string>
 #include <string_view>
 
+#include "zbuf/base/mutex.h"
 #include "zbuf/base/result.h"
 
 #pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
@@ -164,7 +165,7 @@ class Fence : public std::enable_shared_from_this<Fence> {
 
   // Optional operations, as in dma_fence_ops.
   // Called once, on first interest, with lock_ held. Return false if the fence is already done.
-  virtual bool enableSignalingLocked() { return true; }
+  virtual bool enableSignalingLocked() ZBUF_REQUIRES(lock_) { return true; }
   // Called once, on first interest, WITHOUT lock_ held; the default takes lock_ and calls
   // enableSignalingLocked(). Containers (FenceArray, FenceChain) override it: they add
   // callbacks to other fences, and those callbacks signal the container, so holding the
@@ -181,9 +182,9 @@ class Fence : public std::enable_shared_from_this<Fence> {
   bool trySetError(int negativeErrno) noexcept;
 
   // Signals with lock_ held (for drivers whose enableSignalingLocked() completes the fence).
-  bool signalLocked(std::uint64_t timestampNs) noexcept;
+  bool signalLocked(std::uint64_t timestampNs) noexcept ZBUF_REQUIRES(lock_);
 
-  mutable std::mutex lock_;  // guards the callback list and the enable-signalling step
+  mutable Mutex lock_;  // guards the callback list and the enable-signalling step
 
  private:
   static constexpr std::uint32_t kSignaled = 1U << 0;
@@ -191,7 +192,8 @@ class Fence : public std::enable_shared_from_this<Fence> {
   static constexpr std::uint32_t kEnableSignal = 1U << 2;
 
   void enableSignalingOnce() noexcept;
-  bool signalLockedImpl(std::uint64_t timestampNs, const Fence* described) noexcept;
+  bool signalLockedImpl(std::uint64_t timestampNs, const Fence* described) noexcept
+      ZBUF_REQUIRES(lock_);
 
   const std::uint64_t context_;
   const std::uint64_t seqno_;
@@ -199,8 +201,8 @@ class Fence : public std::enable_shared_from_this<Fence> {
   std::atomic<std::uint32_t> flags_{0};
   std::atomic<int> error_{0};
   std::atomic<std::uint64_t> timestampNs_{0};
-  FenceCallback* head_ = nullptr;  // guarded by lock_
-  FenceCallback* tail_ = nullptr;  // guarded by lock_
+  FenceCallback* head_ ZBUF_GUARDED_BY(lock_) = nullptr;
+  FenceCallback* tail_ ZBUF_GUARDED_BY(lock_) = nullptr;
 };
 
 class TimelineFence;

@@ -28,6 +28,7 @@
 #include <mutex>
 #include <string_view>
 
+#include "zbuf/base/mutex.h"
 #include "zbuf/base/result.h"
 #include "zbuf/core/fence.h"
 
@@ -90,8 +91,8 @@ class FenceChain final : public Fence {
   void runWork();
   static void onFenceSignaled(Fence& fence, FenceCallback& cb);
 
-  mutable std::mutex prevLock_;  // guards prev_
-  FencePtr prev_;
+  mutable Mutex prevLock_;
+  FencePtr prev_ ZBUF_GUARDED_BY(prevLock_);
   const FencePtr fence_;
   const std::uint64_t prevSeqno_;
   struct NodeCallback : FenceCallback {

@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "zbuf/base/mutex.h"
 #include "zbuf/base/result.h"
 #include "zbuf/base/source_location.h"
 
@@ -130,14 +131,14 @@ class WwMutex {
   // Shared body of lock/lockTimeout/lockSlow. deadline nullptr: no limit.
   Result<void> acquire(WwAcquireCtx* ctx, Mode mode, const Deadline* deadline,
                        const SourceLocation& where);
-  void takeLocked(WwAcquireCtx* ctx) noexcept;  // m_ held
+  void takeLocked(WwAcquireCtx* ctx) noexcept ZBUF_REQUIRES(m_);
 
   WwClass* class_;
-  mutable std::mutex m_;        // guards locked_, ctx_, waiters_
-  std::condition_variable cv_;  // waiters for the lock; notified on every unlock
-  bool locked_ = false;
-  WwAcquireCtx* ctx_ = nullptr;  // the holder's context (nullptr: none or no context)
-  unsigned waiters_ = 0;
+  mutable Mutex m_;
+  ConditionVariable cv_;  // waiters for the lock; notified on every unlock
+  bool locked_ ZBUF_GUARDED_BY(m_) = false;
+  WwAcquireCtx* ctx_ ZBUF_GUARDED_BY(m_) = nullptr;  // the holder's context (nullptr: none)
+  unsigned waiters_ ZBUF_GUARDED_BY(m_) = 0;
   std::atomic<std::uint64_t> ownerThread_{0};  // id of the owning thread; 0 = none
 };
 

@@ -80,13 +80,13 @@ DmaEngine::DmaEngine(Private /*key*/, DmaEngineConfig config)
 
 DmaEngine::~DmaEngine() {
   {
-    const std::lock_guard lock(mutex_);
+    const MutexLocker lock(mutex_);
     stop_ = true;
   }
   terminateAll(-ECANCELED);
   {
-    const std::lock_guard lock(mutex_);
-    workCv_.notify_all();
+    const MutexLocker lock(mutex_);
+    workCv_.notifyAll();
   }
   worker_.join();
 }
@@ -100,7 +100,7 @@ Result<void> DmaEngine::submit(DmaDescriptor& d) noexcept {
   }
   bool wake = false;
   {
-    const std::lock_guard lock(mutex_);
+    const MutexLocker lock(mutex_);
     if (stop_) {
       return Error(ESHUTDOWN, "dma_submit");
     }
@@ -125,13 +125,13 @@ Result<void> DmaEngine::submit(DmaDescriptor& d) noexcept {
   // Woken after the unlock: a worker woken under the lock would only block on it again (two
   // futex wakes per submit instead of one).
   if (wake) {
-    workCv_.notify_one();
+    workCv_.notifyOne();
   }
   return {};
 }
 
 void DmaEngine::terminateAll(int status) {
-  std::unique_lock lock(mutex_);
+  MutexLocker lock(mutex_);
   DmaDescriptor* list = nullptr;
   const bool onWorker = std::this_thread::get_id() == workerId_;
   if (active_ != nullptr && !completing_) {
@@ -141,7 +141,7 @@ void DmaEngine::terminateAll(int status) {
     tail_ = active_;
     abort_ = true;
     abortStatus_ = status;
-    workCv_.notify_all();
+    workCv_.notifyAll();
   } else {
     list = head_;
     head_ = nullptr;
@@ -149,7 +149,7 @@ void DmaEngine::terminateAll(int status) {
   }
   if (active_ != nullptr && !onWorker) {
     const std::uint64_t snapshot = finished_;
-    idleCv_.wait(lock, [&] { return finished_ > snapshot; });
+    idleCv_.wait(lock, [&]() ZBUF_REQUIRES(mutex_) { return finished_ > snapshot; });
   }
   while (list != nullptr) {
     DmaDescriptor& d = *list;
@@ -165,21 +165,22 @@ void DmaEngine::terminateAll(int status) {
     lock.lock();
     ++finished_;
   }
-  idleCv_.notify_all();
+  idleCv_.notifyAll();
 }
 
 bool DmaEngine::waitIdle(Duration timeout) {
-  std::unique_lock lock(mutex_);
-  return idleCv_.wait_for(lock, timeout, [&] { return pending_ == 0 && active_ == nullptr; });
+  MutexLocker lock(mutex_);
+  return idleCv_.waitFor(
+      lock, timeout, [&]() ZBUF_REQUIRES(mutex_) { return pending_ == 0 && active_ == nullptr; });
 }
 
 void DmaEngine::setRate(std::uint64_t bytesPerSecond) {
-  const std::lock_guard lock(mutex_);
+  const MutexLocker lock(mutex_);
   bytesPerSecond_ = bytesPerSecond;
 }
 
 void DmaEngine::setMode(DataMode mode) {
-  const std::lock_guard lock(mutex_);
+  const MutexLocker lock(mutex_);
   if (mode == DataMode::Data) {
     const bool missing =
         config_.direction == TransferDirection::DevToMem ? !config_.produce : !config_.consume;
@@ -193,44 +194,45 @@ void DmaEngine::setMode(DataMode mode) {
 }
 
 DataMode DmaEngine::mode() const {
-  const std::lock_guard lock(mutex_);
+  const MutexLocker lock(mutex_);
   return mode_;
 }
 
 void DmaEngine::injectError(std::uint64_t nth, int errnoValue) {
-  const std::lock_guard lock(mutex_);
+  const MutexLocker lock(mutex_);
   faults_.push_back(
       Fault{transfersStarted_ + std::max<std::uint64_t>(nth, 1), errnoValue, Duration::zero()});
 }
 
 void DmaEngine::injectStall(std::uint64_t nth, Duration stall) {
-  const std::lock_guard lock(mutex_);
+  const MutexLocker lock(mutex_);
   faults_.push_back(Fault{transfersStarted_ + std::max<std::uint64_t>(nth, 1), 0, stall});
 }
 
 void DmaEngine::clearFaults() {
-  const std::lock_guard lock(mutex_);
+  const MutexLocker lock(mutex_);
   faults_.clear();
 }
 
 DmaEngineStats DmaEngine::stats() const {
-  const std::lock_guard lock(mutex_);
+  const MutexLocker lock(mutex_);
   return stats_;
 }
 
 std::uint64_t DmaEngine::streamOffset() const {
-  const std::lock_guard lock(mutex_);
+  const MutexLocker lock(mutex_);
   return streamOffset_;
 }
 
 std::size_t DmaEngine::pending() const {
-  const std::lock_guard lock(mutex_);
+  const MutexLocker lock(mutex_);
   return pending_;
 }
 
-bool DmaEngine::sleepUntilLocked(std::unique_lock<std::mutex>& lock,
+bool DmaEngine::sleepUntilLocked(MutexLocker& lock,
                                  std::chrono::steady_clock::time_point deadline) {
-  return !workCv_.wait_until(lock, deadline, [&] { return abort_.load() || stop_; });
+  return !workCv_.waitUntil(lock, deadline,
+                            [&]() ZBUF_REQUIRES(mutex_) { return abort_.load() || stop_; });
 }
 
 bool DmaEngine::pace(std::uint64_t bytes, std::uint64_t rate) {
@@ -241,7 +243,7 @@ bool DmaEngine::pace(std::uint64_t bytes, std::uint64_t rate) {
   if (due_ <= std::chrono::steady_clock::now()) {
     return !abort_.load(std::memory_order_relaxed);
   }
-  std::unique_lock lock(mutex_);
+  MutexLocker lock(mutex_);
   return sleepUntilLocked(lock, due_);
 }
 
@@ -296,7 +298,7 @@ int DmaEngine::executePass(DmaDescriptor& d, std::uint64_t streamBase, DataMode 
   return 0;
 }
 
-void DmaEngine::completeLocked(std::unique_lock<std::mutex>& lock, DmaDescriptor& d, int status) {
+void DmaEngine::completeLocked(DmaDescriptor& d, int status) {
   head_ = d.next_;
   if (head_ == nullptr) {
     tail_ = nullptr;
@@ -310,28 +312,28 @@ void DmaEngine::completeLocked(std::unique_lock<std::mutex>& lock, DmaDescriptor
     ++stats_.failed;
   }
   completing_ = true;
-  lock.unlock();
+  mutex_.unlock();
   if (d.completion_) {
     d.completion_(d, status);
   }
-  lock.lock();
+  mutex_.lock();
   // `d` may be gone now. The hardware ran dry if nothing was queued meanwhile.
   if (head_ == nullptr && !abort_ && !stop_) {
     ++stats_.starved;
     if (config_.onStarved) {
-      lock.unlock();
+      mutex_.unlock();
       config_.onStarved();
-      lock.lock();
+      mutex_.lock();
     }
   }
   completing_ = false;
   active_ = nullptr;
   abort_ = false;
   ++finished_;
-  idleCv_.notify_all();
+  idleCv_.notifyAll();
 }
 
-bool DmaEngine::spinForWork(std::unique_lock<std::mutex>& lock) {
+bool DmaEngine::spinForWork() {
   if (idleSpin_.count() <= 0) {
     return false;
   }
@@ -340,7 +342,7 @@ bool DmaEngine::spinForWork(std::unique_lock<std::mutex>& lock) {
     return false;
   }
   const std::uint64_t seen = submitSeq_.load(std::memory_order_acquire);
-  lock.unlock();
+  mutex_.unlock();
   const auto until = std::chrono::steady_clock::now() + idleSpin_;
   bool came = false;
   for (unsigned i = 0;; ++i) {
@@ -358,7 +360,7 @@ bool DmaEngine::spinForWork(std::unique_lock<std::mutex>& lock) {
   if (!came && config_.afterVainSpin) {
     config_.afterVainSpin();
   }
-  lock.lock();
+  mutex_.lock();
   // A submit between the last look and the relock saw no waiting worker and woke nobody: the
   // worker must see it here, or it sleeps with work queued.
   came = came || submitSeq_.load(std::memory_order_acquire) != seen;
@@ -372,11 +374,11 @@ bool DmaEngine::spinForWork(std::unique_lock<std::mutex>& lock) {
 }
 
 void DmaEngine::run() {
-  std::unique_lock lock(mutex_);
+  MutexLocker lock(mutex_);
   workerId_ = std::this_thread::get_id();
   for (;;) {
     while (!stop_ && head_ == nullptr) {
-      if (spinForWork(lock)) {
+      if (spinForWork()) {
         continue;  // a submission came while spinning: no wake-up was needed
       }
       workerWaiting_ = true;
@@ -440,7 +442,7 @@ void DmaEngine::run() {
         }
       }
     }
-    completeLocked(lock, d, status);
+    completeLocked(d, status);
   }
 }
 

@@ -37,7 +37,7 @@ DmabufQueue::~DmabufQueue() {
   // Whatever is left was never completed: the engine was destroyed or terminated without it.
   std::vector<std::shared_ptr<Block>> left;
   {
-    const std::lock_guard lock(mutex_);
+    const MutexLocker lock(mutex_);
     left.swap(zombies_);
   }
   for (auto& b : left) {
@@ -68,7 +68,7 @@ Result<void> DmabufQueue::attach(const BufferPtr& buffer, bool nonblock) {
   }
   reap();
   {
-    const std::lock_guard lock(mutex_);
+    const MutexLocker lock(mutex_);
     if (findLocked(*buffer)) {
       return Error(
           EBUSY, "iio_buffer_attach_dmabuf",
@@ -89,7 +89,7 @@ Result<void> DmabufQueue::attach(const BufferPtr& buffer, bool nonblock) {
   block->descriptor.setCompletion(
       [this, raw](dma::DmaDescriptor& /*d*/, int status) { complete(*raw, status); });
   {
-    const std::lock_guard lock(mutex_);
+    const MutexLocker lock(mutex_);
     if (!findLocked(*buffer)) {
       blocks_.push_back(block);
       return {};
@@ -103,7 +103,7 @@ Result<void> DmabufQueue::attach(const BufferPtr& buffer, bool nonblock) {
 Result<void> DmabufQueue::detach(const Buffer& buffer) {
   std::shared_ptr<Block> idle;
   {
-    const std::lock_guard lock(mutex_);
+    const MutexLocker lock(mutex_);
     auto it = std::find_if(blocks_.begin(), blocks_.end(),
                            [&](const auto& b) { return b->import.buffer().get() == &buffer; });
     if (it == blocks_.end()) {
@@ -150,7 +150,7 @@ void DmabufQueue::detachAll() {
   for (;;) {
     const Buffer* buffer = nullptr;
     {
-      const std::lock_guard lock(mutex_);
+      const MutexLocker lock(mutex_);
       if (blocks_.empty()) {
         return;
       }
@@ -163,7 +163,7 @@ void DmabufQueue::detachAll() {
 void DmabufQueue::reap() {
   std::vector<std::shared_ptr<Block>> done;
   {
-    const std::lock_guard lock(mutex_);
+    const MutexLocker lock(mutex_);
     if (zombies_.empty()) {
       return;
     }
@@ -187,7 +187,7 @@ Result<FencePtr> DmabufQueue::enqueue(const Buffer& buffer, bool cyclic, std::ui
   reap();
   std::shared_ptr<Block> block;
   {
-    const std::lock_guard lock(mutex_);
+    const MutexLocker lock(mutex_);
     block = findLocked(buffer);
   }
   if (!block) {
@@ -201,7 +201,7 @@ Result<FencePtr> DmabufQueue::enqueue(const Buffer& buffer, bool cyclic, std::ui
   if (!slot.ok()) {
     return std::move(slot).error();
   }
-  std::unique_lock lock(mutex_);  // the kernel's lock_queue
+  MutexLocker lock(mutex_);  // the kernel's lock_queue
   slot->publish(fence, input_ ? ResvUsage::Write : ResvUsage::Read);
   ++stats_.enqueued;
 
@@ -260,7 +260,7 @@ Result<FencePtr> DmabufQueue::enqueue(const Buffer& buffer, bool cyclic, std::ui
 }
 
 void DmabufQueue::complete(Block& block, int status) {
-  const std::lock_guard lock(mutex_);
+  const MutexLocker lock(mutex_);
   FencePtr fence = std::move(block.fence);
   const FenceSignallingSection section(fence.get());
   // What the device wrote becomes visible before the fence says so (the v5 series ends the
@@ -279,7 +279,7 @@ void DmabufQueue::complete(Block& block, int status) {
 }
 
 void DmabufQueue::enable() {
-  const std::lock_guard lock(mutex_);
+  const MutexLocker lock(mutex_);
   enabled_ = true;
   while (parkedHead_ != nullptr) {
     Block& b = *parkedHead_;
@@ -299,22 +299,22 @@ void DmabufQueue::enable() {
 }
 
 void DmabufQueue::disable() {
-  const std::lock_guard lock(mutex_);
+  const MutexLocker lock(mutex_);
   enabled_ = false;
 }
 
 std::size_t DmabufQueue::attachedCount() const {
-  const std::lock_guard lock(mutex_);
+  const MutexLocker lock(mutex_);
   return blocks_.size();
 }
 
 std::size_t DmabufQueue::zombieCount() const {
-  const std::lock_guard lock(mutex_);
+  const MutexLocker lock(mutex_);
   return zombies_.size();
 }
 
 DmabufStats DmabufQueue::stats() const {
-  const std::lock_guard lock(mutex_);
+  const MutexLocker lock(mutex_);
   return stats_;
 }
 

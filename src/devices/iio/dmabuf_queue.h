@@ -36,9 +36,9 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <vector>
 
+#include "zbuf/base/mutex.h"
 #include "zbuf/base/result.h"
 #include "zbuf/core/buffer.h"
 #include "zbuf/core/fence.h"
@@ -94,19 +94,20 @@ class DmabufQueue {
   void complete(Block& block, int status);
   // Unmaps and detaches; no lock held.
   static void release(Block& block);
-  [[nodiscard]] std::shared_ptr<Block> findLocked(const Buffer& buffer) const;
+  [[nodiscard]] std::shared_ptr<Block> findLocked(const Buffer& buffer) const
+      ZBUF_REQUIRES(mutex_);
 
   dma::DmaEngine& engine_;
   const bool input_;
   const std::chrono::milliseconds enqueueTimeout_;  // for conflicting fences (blocking)
 
-  mutable std::mutex mutex_;
-  std::vector<std::shared_ptr<Block>> blocks_;   // mutex_: attached
-  std::vector<std::shared_ptr<Block>> zombies_;  // mutex_: detached, transfer in flight
-  Block* parkedHead_ = nullptr;                  // mutex_: enqueued while disabled
-  Block* parkedTail_ = nullptr;                  // mutex_
-  bool enabled_ = false;                         // mutex_
-  DmabufStats stats_;                            // mutex_
+  mutable Mutex mutex_;
+  std::vector<std::shared_ptr<Block>> blocks_ ZBUF_GUARDED_BY(mutex_);   // attached
+  std::vector<std::shared_ptr<Block>> zombies_ ZBUF_GUARDED_BY(mutex_);  // detached, in flight
+  Block* parkedHead_ ZBUF_GUARDED_BY(mutex_) = nullptr;  // enqueued while disabled
+  Block* parkedTail_ ZBUF_GUARDED_BY(mutex_) = nullptr;
+  bool enabled_ ZBUF_GUARDED_BY(mutex_) = false;
+  DmabufStats stats_ ZBUF_GUARDED_BY(mutex_);
 };
 
 }  // namespace zbuf::iio

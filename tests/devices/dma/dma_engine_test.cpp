@@ -247,8 +247,7 @@ TEST(DmaEngine, ASubmitRightAfterAVainSpinIsTaken) {
   DmaEngine* target = nullptr;  // guarded by gate: set once the late descriptor is ready
   bool fired = false;           // guarded by gate
   Recorder rec;
-  std::unique_ptr<Region> lateRegion;
-  DmaDescriptor late;
+  DmaDescriptor late;  // outlives the engine, which may still hold it when an assertion fails
   Fixture f(TransferDirection::DevToMem, DataMode::Data, 0, std::chrono::microseconds(1), [&] {
     const std::lock_guard lock(gate);
     if (target != nullptr && !fired) {
@@ -256,18 +255,19 @@ TEST(DmaEngine, ASubmitRightAfterAVainSpinIsTaken) {
       fired = true;
     }
   });
-  lateRegion = std::make_unique<Region>(*f.device, 4096, DmaDirection::FromDevice, 4096);
-  late.setVecs(lateRegion->vecs());
+  const Region lateRegion(*f.device, 4096, DmaDirection::FromDevice, 4096);  // after the device
+  late.setVecs(lateRegion.vecs());
   late.setCompletion(rec.completion(-1));
   {
     const std::lock_guard lock(gate);
     target = f.engine.get();
   }
-  // An idle period follows each completion, and the backoff skips some spins: wake the worker
+  // An idle period follows each completion, and the backoff skips some spins; on a loaded
+  // machine the next waker may also come before the worker goes idle at all. Wake the worker
   // until one of its spins has run out and the seam has submitted.
   std::vector<std::unique_ptr<Region>> regions;
   std::vector<std::unique_ptr<DmaDescriptor>> wakers;
-  for (int i = 0; i < 64; ++i) {
+  for (int i = 0; i < 4096; ++i) {
     {
       const std::lock_guard lock(gate);
       if (fired) {
@@ -287,8 +287,7 @@ TEST(DmaEngine, ASubmitRightAfterAVainSpinIsTaken) {
   }
   EXPECT_TRUE(rec.waitFor(wakers.size() + 1)) << "the late submission was never taken";
   EXPECT_EQ(rec.ids().back(), -1);
-  f.engine.reset();
-  lateRegion.reset();  // declared before the fixture: unmapped while its device lives
+  f.engine.reset();  // before the regions its descriptors point into
 }
 
 TEST(DmaEngine, DescriptorOutsideTheMappingFailsWithEfaultAndStreamingContinues) {

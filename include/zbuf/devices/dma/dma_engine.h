@@ -35,7 +35,6 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -46,6 +45,7 @@
 #include <vector>
 
 #include "zbuf/base/hw_thread.h"
+#include "zbuf/base/mutex.h"
 #include "zbuf/base/result.h"
 #include "zbuf/core/device.h"
 #include "zbuf/devices/dma/dma_descriptor.h"
@@ -174,42 +174,41 @@ class DmaEngine {
   void run();
   // Idle, lock held: polls for a submission for up to idleSpin_ (lock released meanwhile), as
   // the adaptive policy allows. True if one came.
-  bool spinForWork(std::unique_lock<std::mutex>& lock);
+  bool spinForWork() ZBUF_REQUIRES(mutex_);
   // Runs one pass of `d` (no lock held). Returns 0 or a negative errno.
   int executePass(DmaDescriptor& d, std::uint64_t streamBase, DataMode mode, std::uint64_t rate);
   // Sleeps until `deadline` unless aborted; lock held on entry and exit. False if aborted.
-  bool sleepUntilLocked(std::unique_lock<std::mutex>& lock,
-                        std::chrono::steady_clock::time_point deadline);
+  bool sleepUntilLocked(MutexLocker& lock, std::chrono::steady_clock::time_point deadline);
   // Accounts `bytes` against the rate and sleeps if ahead of it. False if aborted.
   bool pace(std::uint64_t bytes, std::uint64_t rate);
-  void completeLocked(std::unique_lock<std::mutex>& lock, DmaDescriptor& d, int status);
+  void completeLocked(DmaDescriptor& d, int status) ZBUF_REQUIRES(mutex_);
 
   DmaEngineConfig config_;
 
-  mutable std::mutex mutex_;
-  std::condition_variable workCv_;   // worker: new work, abort, stop
-  std::condition_variable idleCv_;   // waiters: a completion happened
-  DmaDescriptor* head_ = nullptr;    // guarded by mutex_: submitted, in order
-  DmaDescriptor* tail_ = nullptr;    // guarded by mutex_
-  DmaDescriptor* active_ = nullptr;  // guarded by mutex_: running or completing
-  bool completing_ = false;          // guarded by mutex_: active_'s completion is running
+  mutable Mutex mutex_;
+  ConditionVariable workCv_;                               // worker: new work, abort, stop
+  ConditionVariable idleCv_;                               // waiters: a completion happened
+  DmaDescriptor* head_ ZBUF_GUARDED_BY(mutex_) = nullptr;  // submitted, in order
+  DmaDescriptor* tail_ ZBUF_GUARDED_BY(mutex_) = nullptr;
+  DmaDescriptor* active_ ZBUF_GUARDED_BY(mutex_) = nullptr;  // running or completing
+  bool completing_ ZBUF_GUARDED_BY(mutex_) = false;          // active_'s completion is running
   // Written under mutex_, read by the worker between chunks without it.
   std::atomic<bool> abort_{false};  // terminateAll wants active_ stopped
   std::atomic<int> abortStatus_{-ECANCELED};
-  bool stop_ = false;                          // guarded by mutex_
-  bool workerWaiting_ = false;                 // guarded by mutex_
-  std::atomic<std::uint64_t> submitSeq_{0};    // bumped by every submit (the spinner watches)
-  std::chrono::nanoseconds idleSpin_{};        // worker only: config_.idleSpin or the override
-  unsigned spinSkip_ = 0;                      // worker only: idle periods to sleep at once
-  unsigned spinBackoff_ = 1;                   // worker only: the next skip after a vain spin
-  std::uint64_t bytesPerSecond_;               // guarded by mutex_
-  DataMode mode_;                              // guarded by mutex_
-  std::vector<Fault> faults_;                  // guarded by mutex_
-  std::uint64_t transfersStarted_ = 0;         // guarded by mutex_
-  std::uint64_t streamOffset_ = 0;             // guarded by mutex_
-  std::size_t pending_ = 0;                    // guarded by mutex_
-  std::uint64_t finished_ = 0;                 // guarded by mutex_: completions that have returned
-  DmaEngineStats stats_;                       // guarded by mutex_
+  bool stop_ ZBUF_GUARDED_BY(mutex_) = false;
+  bool workerWaiting_ ZBUF_GUARDED_BY(mutex_) = false;
+  std::atomic<std::uint64_t> submitSeq_{0};  // bumped by every submit (the spinner watches)
+  std::chrono::nanoseconds idleSpin_{};      // worker only: config_.idleSpin or the override
+  unsigned spinSkip_ = 0;                    // worker only: idle periods to sleep at once
+  unsigned spinBackoff_ = 1;                 // worker only: the next skip after a vain spin
+  std::uint64_t bytesPerSecond_ ZBUF_GUARDED_BY(mutex_);
+  DataMode mode_ ZBUF_GUARDED_BY(mutex_);
+  std::vector<Fault> faults_ ZBUF_GUARDED_BY(mutex_);
+  std::uint64_t transfersStarted_ ZBUF_GUARDED_BY(mutex_) = 0;
+  std::uint64_t streamOffset_ ZBUF_GUARDED_BY(mutex_) = 0;
+  std::size_t pending_ ZBUF_GUARDED_BY(mutex_) = 0;
+  std::uint64_t finished_ ZBUF_GUARDED_BY(mutex_) = 0;  // completions that have returned
+  DmaEngineStats stats_ ZBUF_GUARDED_BY(mutex_);
   std::chrono::steady_clock::time_point due_;  // worker only: pacing clock
   std::thread::id workerId_;                   // set once by the worker
   HardwareThread worker_;
