@@ -187,6 +187,7 @@ TEST(AttachmentMapTest, StaticImporterWaitsForKernelFences) {
     mapping.mark();
     auto table = (*a)->mapUnlocked(DmaDirection::Bidirectional);
     EXPECT_TRUE(table.ok());
+    EXPECT_TRUE(kernelFence->isSignaled()) << "the map returned before the kernel fence";
     mapped = true;
     (*a)->unmapUnlocked(*table, DmaDirection::Bidirectional);
   });

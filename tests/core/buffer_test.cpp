@@ -207,22 +207,25 @@ TEST(BufferCpuAccessTest, CallsExporterThenNeedsNoWaitWithoutFences) {
   EXPECT_EQ(c->end.load(), 1);
 }
 
-// Begins access in another thread and reports whether it waited for the fence. The fence
-// signals only once that thread sleeps (in beginCpuAccess) or has ended: an access that does
-// not wait has then finished with the fence unsignalled, whatever the scheduling.
+// Begins access in another thread and reports whether it waited for the fence: whether it
+// returned only once the fence had signalled. The fence signals only once that thread sleeps
+// (in beginCpuAccess) or has ended, so an access that does not wait has finished with the
+// fence unsignalled, whatever the scheduling.
 bool beginWaitsFor(const BufferPtr& b, DmaDirection dir, const FencePtr& fence) {
   testing_support::ThreadMark beginning;
   std::atomic<bool> done{false};
+  bool signalledAtReturn = false;
   std::thread t([&] {
     beginning.mark();
     EXPECT_TRUE(b->beginCpuAccess(dir).ok());
+    signalledAtReturn = fence->isSignaled();
     done = true;
   });
   (void)beginning.waitUntilAsleep();
   const bool finishedEarly = done.load();
   fence->signal();
   t.join();
-  return !finishedEarly;
+  return !finishedEarly && signalledAtReturn;
 }
 
 TEST(BufferCpuAccessTest, ReadWaitsForWritersOnly) {
