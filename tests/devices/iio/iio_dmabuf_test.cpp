@@ -295,7 +295,15 @@ TEST(IioDmabuf, BlocksCompleteInEnqueueOrder) {
   for (int i = 0; i < kN; ++i) {
     expected[i] = i;
   }
-  EXPECT_EQ(order, expected);
+  // A wait returns once the fence is signalled, possibly while its callbacks still run (as
+  // dma_fence_wait does): read the order under its lock once every callback has run.
+  std::vector<int> seen;
+  EXPECT_TRUE(waitUntil([&] {
+    const std::lock_guard lock(m);
+    seen = order;
+    return seen.size() == expected.size();
+  }));
+  EXPECT_EQ(seen, expected);
   for (int i = 1; i < kN; ++i) {
     EXPECT_LE(fences[i - 1]->timestampNs(), fences[i]->timestampNs());
   }
