@@ -6,7 +6,9 @@
 // Asleep means the kernel's state S (interruptible sleep: futex, poll, read, nanosleep ...).
 // A thread that has just been woken counts as running at once (the waker sets its state
 // before returning), so "the worker was woken by my submit and is asleep again" means it has
-// looked at the work and gone back to wait.
+// looked at the work and gone back to wait. A thread may also sleep briefly on its way to the
+// wait (a contended lock), and the watcher then acts early: a test must pass either way; the
+// state makes the interesting order likely, not certain.
 #pragma once
 
 #include <dirent.h>
