@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <future>
 #include <vector>
 
 #include "zbuf/base/sys.h"
@@ -78,21 +79,18 @@ TEST(HardwareThread, PinsItselfToTheHardwareAffinity) {
 }
 
 TEST(HardwareThread, LiveThreadsAreCountedWhileRunning) {
-  std::atomic<bool> spun{false};
-  std::atomic<bool> release{false};
+  std::promise<void> spun;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
   const auto before = cpu::hardwareTime();
-  HardwareThread hw("zbuf-live", [&] {
+  HardwareThread hw("zbuf-live", [&spun, released] {
     spinFor(30ms);
-    spun = true;
-    while (!release) {
-      std::this_thread::sleep_for(1ms);
-    }
+    spun.set_value();
+    released.wait();  // alive while the test reads the accounting
   });
-  while (!spun) {
-    std::this_thread::sleep_for(1ms);
-  }
+  EXPECT_EQ(spun.get_future().wait_for(10s), std::future_status::ready) << "the spin never ended";
   EXPECT_GE(cpu::hardwareTime() - before, 25ms);
-  release = true;
+  release.set_value();
 }
 
 }  // namespace

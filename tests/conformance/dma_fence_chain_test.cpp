@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/thread_state.h"
 #include "zbuf/core/fence_chain.h"
 
 namespace zbuf {
@@ -176,16 +177,14 @@ TEST(DmaFenceChain, signal_backward) {
 // Waits on the tail from another thread while `signalAll` signals every fence.
 template <typename SignalAll>
 void waitWhileSignalling(FenceChains& fc, SignalAll signalAll) {
-  std::atomic<bool> started{false};
   Result<Fence::Duration> result = Fence::Duration::zero();
+  testing_support::ThreadMark waiting;
   std::thread waiter([&] {
-    started = true;
+    waiting.mark();
     result = fc.tail->waitTimeout(10s);
   });
-  while (!started) {
-    std::this_thread::yield();
-  }
-  std::this_thread::sleep_for(1ms);  // yield_to(tsk): let the waiter arm its callback
+  // yield_to(tsk): the waiter has armed its callbacks once it sleeps.
+  (void)waiting.waitUntilAsleep();
   signalAll();
   waiter.join();
   ASSERT_TRUE(result.ok());

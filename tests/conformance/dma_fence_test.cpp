@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "support/thread_state.h"
 #include "zbuf/core/fence.h"
 
 namespace zbuf {
@@ -125,11 +126,14 @@ TEST(DmaFence, wait_timeout) {
   auto early = f->waitTimeout(1ms);
   ASSERT_TRUE(early.ok());
   EXPECT_EQ(*early, 0ns) << "wait reported complete before being signaled";
-  // The kernel arms a timer one jiffy ahead; a thread stands in for it.
+  // The kernel arms a timer one jiffy ahead; a thread stands in for it, and signals once the
+  // waiter sleeps.
+  testing_support::ThreadMark waiter;
   std::thread timer([&] {
-    std::this_thread::sleep_for(2ms);
+    (void)waiter.waitUntilAsleep();
     f->signal();
   });
+  waiter.mark();
   auto late = f->waitTimeout(5s);
   timer.join();
   ASSERT_TRUE(late.ok());

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "core/fake_exporter.h"
+#include "support/thread_state.h"
 #include "zbuf/core/buffer.h"
 #include "zbuf/core/fence.h"
 
@@ -181,13 +182,17 @@ TEST(AttachmentMapTest, StaticImporterWaitsForKernelFences) {
   auto a = b->attach(device());
   ASSERT_TRUE(a.ok());
   std::atomic<bool> mapped{false};
+  testing_support::ThreadMark mapping;
   std::thread t([&] {
+    mapping.mark();
     auto table = (*a)->mapUnlocked(DmaDirection::Bidirectional);
     EXPECT_TRUE(table.ok());
+    EXPECT_TRUE(kernelFence->isSignaled()) << "the map returned before the kernel fence";
     mapped = true;
     (*a)->unmapUnlocked(*table, DmaDirection::Bidirectional);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  // Asleep in the map (waiting for the kernel fence), or ended: then it did not wait.
+  (void)mapping.waitUntilAsleep();
   EXPECT_FALSE(mapped.load());
   kernelFence->signal();
   t.join();

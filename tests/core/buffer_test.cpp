@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/fake_exporter.h"
+#include "support/thread_state.h"
 #include "zbuf/core/fence.h"
 
 // ctest-labels: concurrency
@@ -206,18 +207,25 @@ TEST(BufferCpuAccessTest, CallsExporterThenNeedsNoWaitWithoutFences) {
   EXPECT_EQ(c->end.load(), 1);
 }
 
-// Begins access in another thread and reports whether it finished before the fence signalled.
+// Begins access in another thread and reports whether it waited for the fence: whether it
+// returned only once the fence had signalled. The fence signals only once that thread sleeps
+// (in beginCpuAccess) or has ended, so an access that does not wait has finished with the
+// fence unsignalled, whatever the scheduling.
 bool beginWaitsFor(const BufferPtr& b, DmaDirection dir, const FencePtr& fence) {
+  testing_support::ThreadMark beginning;
   std::atomic<bool> done{false};
+  bool signalledAtReturn = false;
   std::thread t([&] {
+    beginning.mark();
     EXPECT_TRUE(b->beginCpuAccess(dir).ok());
+    signalledAtReturn = fence->isSignaled();
     done = true;
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  (void)beginning.waitUntilAsleep();
   const bool finishedEarly = done.load();
   fence->signal();
   t.join();
-  return !finishedEarly;
+  return !finishedEarly && signalledAtReturn;
 }
 
 TEST(BufferCpuAccessTest, ReadWaitsForWritersOnly) {

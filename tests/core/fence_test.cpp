@@ -7,10 +7,13 @@
 #include <thread>
 #include <vector>
 
+#include "support/thread_state.h"
+
 namespace zbuf {
 namespace {
 
 using namespace std::chrono_literals;
+using testing_support::ThreadMark;
 
 TEST(Fence, TimelineHandsOutIncreasingSeqnosOnOneContext) {
   auto tl = Timeline::create("drv", "tl");
@@ -39,10 +42,12 @@ TEST(Fence, CallbacksRunInOrderOnSignal) {
 
 TEST(Fence, WaitFromAnotherThread) {
   auto f = Timeline::create("drv", "tl")->createFence();
+  ThreadMark waiter;
   std::thread t([&] {
-    std::this_thread::sleep_for(5ms);
+    (void)waiter.waitUntilAsleep();  // the signal wakes a waiter that sleeps
     f->signal();
   });
+  waiter.mark();
   auto r = f->waitTimeout(5s);
   t.join();
   ASSERT_TRUE(r.ok());
@@ -160,10 +165,12 @@ TEST(Fence, WaitAnyReturnsTheFirstSignalledIndex) {
   auto timeout = Fence::waitAny(fences, 2ms);
   ASSERT_TRUE(timeout.ok());
   EXPECT_EQ(timeout->remaining, 0ns);
+  ThreadMark waiter;
   std::thread t([&] {
-    std::this_thread::sleep_for(2ms);
+    (void)waiter.waitUntilAsleep();  // the signal wakes a waiter that sleeps
     fences[2]->signal();
   });
+  waiter.mark();
   auto r = Fence::waitAny(fences, 5s);
   t.join();
   ASSERT_TRUE(r.ok());

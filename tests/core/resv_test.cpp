@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "support/log_capture.h"
+#include "support/thread_state.h"
 #include "zbuf/core/fence_array.h"
 #include "zbuf/core/fence_chain.h"
 #include "zbuf/core/fence_signalling.h"
@@ -320,10 +321,12 @@ TEST(Resv, WaitTimeout) {
   ASSERT_TRUE(timedOut.ok());
   EXPECT_EQ(*timedOut, 0ns);
   EXPECT_EQ(r.waitTimeout(ResvUsage::Read, -5ms).code(), EINVAL);
+  testing_support::ThreadMark waiter;
   std::thread t([&] {
-    std::this_thread::sleep_for(5ms);
+    (void)waiter.waitUntilAsleep();  // the signal wakes a waiter that sleeps
     f->signal();
   });
+  waiter.mark();
   auto ok = r.waitTimeout(ResvUsage::Read, 5s);
   t.join();
   ASSERT_TRUE(ok.ok());

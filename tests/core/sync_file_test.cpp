@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/thread_state.h"
 #include "zbuf/base/sys.h"
 
 namespace zbuf {
@@ -74,10 +75,12 @@ TEST(SyncFile, SignalFromAnotherThreadWakesPoll) {
   auto fence = Timeline::create("drv", "tl")->createFence();
   auto created = SyncFile::create(fence);
   ASSERT_TRUE(created.ok());
+  testing_support::ThreadMark polling;
   std::thread signaller([&] {
-    std::this_thread::sleep_for(5ms);
+    (void)polling.waitUntilAsleep();  // the signal wakes a poll that sleeps
     fence->signal();
   });
+  polling.mark();
   auto r = sys::pollOne(created->readEnd.get(), POLLIN, 5000ms);
   signaller.join();
   ASSERT_TRUE(r.ok());

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "support/log_capture.h"
+#include "support/thread_state.h"
 #include "zbuf/core/fence_signalling.h"
 
 namespace zbuf {
@@ -80,6 +81,7 @@ TEST(WwMutex, YoungerContextHoldingLocksDiesWithEdeadlk) {
   ASSERT_TRUE(m1.lock(&old).ok());
   std::promise<void> died;
   std::promise<void> release;
+  testing_support::ThreadMark backingOff;
   std::thread young([&] {
     WwAcquireCtx ctx(cls);
     ASSERT_TRUE(m2.lock(&ctx).ok());
@@ -89,6 +91,7 @@ TEST(WwMutex, YoungerContextHoldingLocksDiesWithEdeadlk) {
     EXPECT_EQ(ctx.held(), 1U);
     // Back off: drop everything, then wait for the contended lock.
     m2.unlock();
+    backingOff.mark();
     died.set_value();
     m1.lockSlow(ctx);
     EXPECT_FALSE(ctx.contended());
@@ -99,8 +102,9 @@ TEST(WwMutex, YoungerContextHoldingLocksDiesWithEdeadlk) {
     release.set_value();
   });
   died.get_future().wait();
-  // The young context can take m2 again only after m1 is released.
-  std::this_thread::sleep_for(5ms);
+  // The young context can take m1 only after it is released: asleep in lockSlow (or, if it
+  // took m1 anyway, ended, and m1 then has no owner).
+  (void)backingOff.waitUntilAsleep();
   EXPECT_EQ(m1.ownerContext(), &old);
   m1.unlock();
   release.get_future().wait();
@@ -154,15 +158,17 @@ TEST(WwMutex, OlderContextWaitsAcrossThreads) {
   ASSERT_TRUE(m2.lock(&old).ok());
   std::promise<void> taken;
   std::promise<void> go;
+  testing_support::ThreadMark oldWaits;
   std::thread youngThread([&] {
     WwAcquireCtx young(cls);
     ASSERT_TRUE(m1.lock(&young).ok());
     taken.set_value();
     go.get_future().wait();
-    std::this_thread::sleep_for(10ms);
+    (void)oldWaits.waitUntilAsleep();  // release m1 while `old` sleeps waiting for it
     m1.unlock();
   });
   taken.get_future().wait();
+  oldWaits.mark();
   go.set_value();
   // Held by a younger context: `old` (holding m2) waits until it is released.
   ASSERT_TRUE(m1.lock(&old).ok());
@@ -190,22 +196,26 @@ TEST(WwMutex, ContextHoldingNothingWaitsInsteadOfDying) {
 TEST(WwMutex, WaiterDiesWhenAnOlderContextTakesOverTheLock) {
   // W (holding m2) waits for m1, held by a context younger than W; the holder releases m1 and
   // the older context O takes it at once. W must notice its new, older holder and die. Whether
-  // O beats W to the lock is up to the scheduler, so try a few times; every attempt must end
-  // (no deadlock) with W holding m1 or with W dead with EDEADLK, and W must die at least once.
+  // O beats W to the lock is up to the scheduler (W, asleep in the wait and woken by the
+  // release, won about 9 attempts in 10 on the loaded 2-core development machine), so try until
+  // W dies, up to 500 times; every attempt must end (no deadlock) with W holding m1 or with W
+  // dead with EDEADLK.
   WwClass cls("test");
   WwMutex m1(cls);
   WwMutex m2(cls);
   int deaths = 0;
-  for (int attempt = 0; attempt < 50 && deaths == 0; ++attempt) {
+  for (int attempt = 0; attempt < 500 && deaths == 0; ++attempt) {
     WwAcquireCtx o(cls);  // oldest
     std::promise<void> wReady;
     std::promise<void> youngerHolds;
     std::promise<int> outcome;
+    testing_support::ThreadMark wWaits;
     std::thread w([&] {
       WwAcquireCtx ctx(cls);  // younger than o
       ASSERT_TRUE(m2.lock(&ctx).ok());
       wReady.set_value();
       youngerHolds.get_future().wait();
+      wWaits.mark();
       auto r = m1.lock(&ctx);
       outcome.set_value(r.code());
       if (r.ok()) {
@@ -217,7 +227,7 @@ TEST(WwMutex, WaiterDiesWhenAnOlderContextTakesOverTheLock) {
     WwAcquireCtx youngest(cls);  // younger than W: W waits for it
     ASSERT_TRUE(m1.lock(&youngest).ok());
     youngerHolds.set_value();
-    std::this_thread::sleep_for(2ms);  // let W start waiting
+    (void)wWaits.waitUntilAsleep();  // W sleeps waiting for m1
     m1.unlock();
     ASSERT_TRUE(m1.lock(&o).ok());  // o holds nothing, so it never dies
     auto f = outcome.get_future();
@@ -264,11 +274,13 @@ TEST(WwMutex, LockTimeoutSucceedsWhenReleasedInTime) {
   WwClass cls("test");
   WwMutex m(cls);
   ASSERT_TRUE(m.lock(nullptr).ok());
+  testing_support::ThreadMark waiter;
   std::thread t([&] {
+    waiter.mark();
     ASSERT_TRUE(m.lockTimeout(nullptr, 5s).ok());
     m.unlock();
   });
-  std::this_thread::sleep_for(5ms);
+  (void)waiter.waitUntilAsleep();  // release the lock while the other thread sleeps for it
   m.unlock();
   t.join();
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "support/cli_run.h"
+#include "support/wait_until.h"
 #include "zbuf/base/sys.h"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, for posix_spawn
@@ -117,25 +118,26 @@ TEST(StreamAffinityCli, TheThreadsRunWhereTheyWereTold) {
   std::string dmaCpus;
   int status = 0;
   bool reaped = false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (dmaCpus.empty() && std::chrono::steady_clock::now() < deadline) {
-    std::error_code ec;
-    for (const auto& task : std::filesystem::directory_iterator(proc + "/task", ec)) {
-      std::ifstream comm(task.path() / "comm");
-      std::string name;
-      std::getline(comm, name);
-      if (name == "iioin-dma0") {
-        dmaCpus = field(task.path() / "status", "Cpus_allowed_list");
-        mainCpus = field(proc + "/status", "Cpus_allowed_list");
-      }
-    }
-    if (::waitpid(pid, &status, WNOHANG) == pid) {
-      reaped = true;  // the run ended: the assertions below say whether it was seen
-      break;
-    }
-    // Polling /proc for a condition (the thread's existence), not sleeping to synchronise.
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  zbuf::testing_support::waitUntil(
+      [&] {
+        std::error_code ec;
+        for (const auto& task : std::filesystem::directory_iterator(proc + "/task", ec)) {
+          std::ifstream comm(task.path() / "comm");
+          std::string name;
+          std::getline(comm, name);
+          if (name == "iioin-dma0") {
+            dmaCpus = field(task.path() / "status", "Cpus_allowed_list");
+            mainCpus = field(proc + "/status", "Cpus_allowed_list");
+          }
+        }
+        if (!dmaCpus.empty()) {
+          return true;
+        }
+        // The run ended: the assertions below say whether it was seen.
+        reaped = ::waitpid(pid, &status, WNOHANG) == pid;
+        return reaped;
+      },
+      std::chrono::seconds(20));
   if (!reaped) {
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   }

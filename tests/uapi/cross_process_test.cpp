@@ -15,6 +15,7 @@
 #include <cstring>
 #include <thread>
 
+#include "support/thread_state.h"
 #include "uapi/uapi_helpers.h"
 #include "zbuf/core/sync_file.h"
 
@@ -111,19 +112,14 @@ TEST(UapiCrossProcess, ChildPollsSyncFileThenReadsTheParentsData) {
       map->data()[i] = pattern(i);
     }
   }
-  std::this_thread::sleep_for(5ms);  // let the child sit in poll for a moment
+  // The signal wakes the child asleep in poll (bounded: signalled anyway if it never sleeps).
+  (void)testing_support::waitUntilAsleep(pid);
   writer->signal();
 
   // Reap the child within a bounded time; it exits by itself.
   int status = 0;
   pid_t reaped = 0;
-  for (int i = 0; i < 1000 && reaped == 0; ++i) {
-    reaped = ::waitpid(pid, &status, WNOHANG);
-    if (reaped == 0) {
-      std::this_thread::sleep_for(10ms);
-    }
-  }
-  if (reaped == 0) {
+  if (!testing::waitUntil([&] { return (reaped = ::waitpid(pid, &status, WNOHANG)) != 0; })) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, &status, 0);
     FAIL() << "the child did not exit within 10 s";

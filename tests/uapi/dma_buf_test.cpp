@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "support/thread_state.h"
 #include "uapi/uapi_helpers.h"
 #include "zbuf/core/sync_file.h"
 #include "zbuf/uapi/calls.h"
@@ -25,6 +26,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::allocateBuffer;
 using testing::attachFence;
+using testing_support::ThreadMark;
 
 long syncIoctl(int fd, std::uint64_t flags) {
   dma_buf_sync s{flags};
@@ -89,10 +91,14 @@ TEST(UapiDmaBufSync, StartWriteWaitsForReadersAndStartReadForWriters) {
        {std::pair{ResvUsage::Read, DMA_BUF_SYNC_WRITE}, std::pair{ResvUsage::Read, DMA_BUF_SYNC_RW},
         std::pair{ResvUsage::Write, DMA_BUF_SYNC_READ}}) {
     auto fence = attachFence(fd.get(), usage);
+    ThreadMark syncing;
     std::thread signaller([&] {
-      std::this_thread::sleep_for(20ms);
+      // Signals once SYNC START sleeps (or, if it did not wait, once it is back and asleep in
+      // join(): the fence is then still unsignalled when the check below runs).
+      (void)syncing.waitUntilAsleep();
       fence->signal();
     });
+    syncing.mark();
     EXPECT_TRUE(sync(fd.get(), DMA_BUF_SYNC_START | flags).ok());
     EXPECT_TRUE(fence->isSignaled()) << "SYNC START returned before the fence signalled";
     signaller.join();
@@ -352,10 +358,12 @@ TEST(UapiDmaBufPoll, WaitsForASignalOrTimesOut) {
   UniqueFd fd = allocateBuffer();
   auto writer = attachFence(fd.get(), ResvUsage::Write);
   EXPECT_EQ(*pollBuffer(fd.get(), POLLIN, 10ms), 0);
+  ThreadMark polling;
   std::thread signaller([&] {
-    std::this_thread::sleep_for(10ms);
+    (void)polling.waitUntilAsleep();  // the signal wakes a poll that sleeps
     writer->signal();
   });
+  polling.mark();
   EXPECT_EQ(*pollBuffer(fd.get(), POLLIN, 5000ms), POLLIN);
   signaller.join();
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "support/wait_until.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/core/buffer.h"
 #include "zbuf/core/bufinfo.h"
@@ -112,18 +113,7 @@ inline bool bufferListed(std::uint64_t inode) {
   return false;
 }
 
-// Waits until `done()` holds, checking it every 200 us, for at most `limit`: a bounded wait on
-// a condition another thread makes true (no fixed sleep). Returns whether it held.
-template <typename Pred>
-bool waitUntil(Pred done, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  return true;
-}
+// waitUntil(done, limit): a bounded wait on a condition (tests/support/wait_until.h).
+using testing_support::waitUntil;
 
 }  // namespace zbuf::testing

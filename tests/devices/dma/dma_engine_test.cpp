@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/thread_state.h"
+#include "support/wait_until.h"
 #include "zbuf/base/hw_thread.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/core/fence_signalling.h"
@@ -409,10 +411,7 @@ TEST(DmaEngine, CyclicRepeatsUntilReplacedThenTheNextRuns) {
   next.setCompletion(rec.completion(2));
   ASSERT_TRUE(f.engine->submit(cyclic).ok());
   // Let it repeat a few times.
-  for (int i = 0; i < 500 && f.engine->stats().passes < 5; ++i) {
-    std::this_thread::sleep_for(1ms);
-  }
-  EXPECT_GE(f.engine->stats().passes, 5U);
+  EXPECT_TRUE(testing_support::waitUntil([&] { return f.engine->stats().passes >= 5; }));
   EXPECT_EQ(rec.ids().size(), 0U);  // still running
   ASSERT_TRUE(f.engine->submit(next).ok());
   ASSERT_TRUE(rec.waitFor(2));
@@ -440,7 +439,10 @@ TEST(DmaEngine, TerminateAllCompletesActiveAndQueuedInOrderWithTheStatus) {
   queued.setCompletion(rec.completion(2));
   ASSERT_TRUE(f.engine->submit(cyclic).ok());
   ASSERT_TRUE(f.engine->submit(queued).ok());
-  std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(testing_support::waitUntil([&] {  // the cyclic one runs: its first chunk is in
+    const std::lock_guard lock(f.m);
+    return f.consumed > 0;
+  }));
   const auto start = std::chrono::steady_clock::now();
   f.engine->terminateAll(-EINTR);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms);  // the pacing sleep was cut
@@ -520,7 +522,8 @@ TEST(DmaEngine, TerminateCutsAStallShort) {
   d.setCompletion(rec.completion(1));
   f.engine->injectStall(1, 10s);
   ASSERT_TRUE(f.engine->submit(d).ok());
-  std::this_thread::sleep_for(10ms);
+  // The worker, woken by the submit, sleeps again: in the stall.
+  EXPECT_TRUE(testing_support::waitUntilAsleep("dma-test"));
   const auto start = std::chrono::steady_clock::now();
   f.engine->terminateAll(-ETIMEDOUT);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/thread_state.h"
+#include "support/wait_until.h"
 #include "zbuf/core/fence_signalling.h"
 #include "zbuf/core/resv.h"
 #include "zbuf/devices/iio/iio_buffer_file.h"
@@ -25,6 +27,7 @@ namespace zbuf::iio {
 namespace {
 
 using namespace std::chrono_literals;
+using testing_support::waitUntil;
 
 struct Rig {
   Rig(IioDirection dir, std::uint64_t rate = 0, dma::DataMode mode = dma::DataMode::Data,
@@ -138,12 +141,21 @@ TEST(IioDmabuf, InputEnqueueWaitsForReadersAndWriters) {
   const auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(s.file->enqueue(*b, 4096).code(), EBUSY);  // after the (shortened) timeout
   EXPECT_GE(std::chrono::steady_clock::now() - start, 95ms);
-  // Signalled meanwhile: the enqueue goes through.
+  reader->signal();
+  // Signalled meanwhile: the enqueue goes through. With the kernel's 5 s timeout, so that
+  // the signal comes in time however late the signaller runs.
+  Rig patient(IioDirection::Input);
+  auto c = allocate(4096);
+  ASSERT_TRUE(patient.file->attach(c).ok());
+  ASSERT_TRUE(patient.buffer().enable().ok());
+  auto pending = addForeignFence(c, ResvUsage::Read);
+  testing_support::ThreadMark enqueueing;
   std::thread signaller([&] {
-    std::this_thread::sleep_for(20ms);
-    reader->signal();
+    (void)enqueueing.waitUntilAsleep();  // the signal wakes an enqueue that sleeps
+    pending->signal();
   });
-  auto fence = s.file->enqueue(*b, 4096);
+  enqueueing.mark();
+  auto fence = patient.file->enqueue(*c, 4096);
   signaller.join();
   ASSERT_TRUE(fence.ok()) << fence.error().describe();
   EXPECT_TRUE((*fence)->wait().ok());
@@ -283,7 +295,15 @@ TEST(IioDmabuf, BlocksCompleteInEnqueueOrder) {
   for (int i = 0; i < kN; ++i) {
     expected[i] = i;
   }
-  EXPECT_EQ(order, expected);
+  // A wait returns once the fence is signalled, possibly while its callbacks still run (as
+  // dma_fence_wait does): read the order under its lock once every callback has run.
+  std::vector<int> seen;
+  EXPECT_TRUE(waitUntil([&] {
+    const std::lock_guard lock(m);
+    seen = order;
+    return seen.size() == expected.size();
+  }));
+  EXPECT_EQ(seen, expected);
   for (int i = 1; i < kN; ++i) {
     EXPECT_LE(fences[i - 1]->timestampNs(), fences[i]->timestampNs());
   }
@@ -430,22 +450,20 @@ TEST(IioDmabuf, CyclicOutputRepeatsUntilReplacedThenStops) {
   ASSERT_TRUE(s.buffer().enable().ok());
   auto fa = s.file->enqueue(*a, kBlock, kDmabufCyclic);
   ASSERT_TRUE(fa.ok());
-  for (int i = 0; i < 2000 && s.buffer().stats().checkedBytes < 5 * kBlock; ++i) {
-    std::this_thread::sleep_for(1ms);
-  }
-  EXPECT_GE(s.buffer().stats().checkedBytes, 5 * kBlock);  // the block was repeated
-  EXPECT_FALSE((*fa)->isSignaled());                       // and is still running
-  auto fb = s.file->enqueue(*b, kBlock);                   // replaces it
+  EXPECT_TRUE(waitUntil([&] { return s.buffer().stats().checkedBytes >= 5 * kBlock; }))
+      << "the block was not repeated";
+  EXPECT_FALSE((*fa)->isSignaled());      // and is still running
+  auto fb = s.file->enqueue(*b, kBlock);  // replaces it
   ASSERT_TRUE(fb.ok());
   ASSERT_TRUE((*fb)->wait().ok());
   EXPECT_EQ((*fa)->status(), 1);  // replaced at the end of a pass: success
   EXPECT_EQ((*fb)->status(), 1);
+  // Stopped: idle means nothing queued and nothing running (a cyclic block never ends by
+  // itself, so waitIdle would time out).
   ASSERT_TRUE(s.buffer().engine().waitIdle(5s));
   const IioBufferStats st = s.buffer().stats();
   EXPECT_EQ(st.mismatches, 0U);
   EXPECT_EQ(st.checkedBytes % kBlock, 0U);
-  std::this_thread::sleep_for(20ms);
-  EXPECT_EQ(s.buffer().stats().checkedBytes, st.checkedBytes);  // stopped
 }
 
 TEST(IioDmabuf, CyclicOutputStopsWhenTheBufferIsDisabled) {
@@ -455,14 +473,14 @@ TEST(IioDmabuf, CyclicOutputStopsWhenTheBufferIsDisabled) {
   ASSERT_TRUE(s.buffer().enable().ok());
   auto fa = s.file->enqueue(*a, 4096, kDmabufCyclic);
   ASSERT_TRUE(fa.ok());
-  for (int i = 0; i < 2000 && s.buffer().stats().transfers < 10; ++i) {
-    std::this_thread::sleep_for(1ms);
-  }
-  EXPECT_GE(s.buffer().stats().transfers, 10U);
+  EXPECT_TRUE(waitUntil([&] { return s.buffer().stats().transfers >= 10; }))
+      << "the block was not repeated";
   s.buffer().disable();
   EXPECT_EQ((*fa)->status(), -EINTR);  // the kernel's abort status
   const auto passes = s.buffer().stats().transfers;
-  std::this_thread::sleep_for(20ms);
+  // Stopped: the engine is idle (a cyclic block never ends by itself: waitIdle would time
+  // out) and ran no pass after the disable.
+  EXPECT_TRUE(s.buffer().engine().waitIdle(5s));
   EXPECT_EQ(s.buffer().stats().transfers, passes);
 }
 
@@ -486,7 +504,9 @@ TEST(IioDmabuf, EnqueueWhileDisabledRunsAtEnable) {
   ASSERT_TRUE(s.file->attach(a).ok());
   auto fa = s.file->enqueue(*a, 4096);
   ASSERT_TRUE(fa.ok());
-  std::this_thread::sleep_for(5ms);
+  // The engine has finished all it was given, and the fence is still unsignalled: the block
+  // waits for enable, not in the engine.
+  ASSERT_TRUE(s.buffer().engine().waitIdle(5s));
   EXPECT_FALSE((*fa)->isSignaled());
   ASSERT_TRUE(s.buffer().enable().ok());
   ASSERT_TRUE((*fa)->wait().ok());

@@ -7,6 +7,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/thread_state.h"
+#include "support/wait_until.h"
 #include "zbuf/devices/iio/iio_buffer_file.h"
 #include "zbuf/devices/iio/iio_device.h"
 
@@ -14,6 +16,7 @@ namespace zbuf::iio {
 namespace {
 
 using namespace std::chrono_literals;
+using testing_support::waitUntil;
 
 std::shared_ptr<IioDevice> makeDevice(IioDirection dir, std::uint64_t lengthFrames = 4096,
                                       std::uint64_t rate = 0,
@@ -152,15 +155,17 @@ TEST(IioFileio, NonBlockingReadIsEagainUntilDataArrives) {
   EXPECT_EQ(file->read(out).code(), EAGAIN);
   file->buffer().setSampleRate(0);  // unlimited from the next chunk
   std::size_t got = 0;
-  for (int i = 0; i < 2000 && got == 0; ++i) {
+  int error = 0;
+  EXPECT_TRUE(waitUntil([&] {
     auto r = file->read(out);
     if (r.ok()) {
       got = *r;
-    } else {
-      ASSERT_EQ(r.code(), EAGAIN);
-      std::this_thread::sleep_for(1ms);
+    } else if (r.code() != EAGAIN) {
+      error = r.code();
     }
-  }
+    return got != 0 || error != 0;
+  })) << "no data within the limit";
+  EXPECT_EQ(error, 0);
   EXPECT_EQ(got, out.size());
 }
 
@@ -190,11 +195,13 @@ TEST(IioFileio, DisableWakesABlockedReader) {
   auto dev = makeDevice(IioDirection::Input, 4096, 1);  // one frame per second
   auto file = std::move(dev->openBuffer(0).value());
   ASSERT_TRUE(file->buffer().enable().ok());
+  testing_support::ThreadMark reading;
   std::thread disabler([&] {
-    std::this_thread::sleep_for(50ms);
+    (void)reading.waitUntilAsleep();  // the disable wakes a reader that sleeps
     file->buffer().disable();
   });
   std::vector<std::byte> out(64);
+  reading.mark();
   auto r = file->read(out);
   disabler.join();
   ASSERT_TRUE(r.ok());
@@ -206,9 +213,7 @@ TEST(IioFileio, OverrunsAreCountedWhenTheApplicationIsSlow) {
   auto file = std::move(dev->openBuffer(0).value());
   ASSERT_TRUE(file->buffer().enable().ok());
   // Unlimited rate: the ring fills at once and the hardware then finds no free block.
-  for (int i = 0; i < 5000 && file->buffer().stats().overruns == 0; ++i) {
-    std::this_thread::sleep_for(1ms);
-  }
+  EXPECT_TRUE(waitUntil([&] { return file->buffer().stats().overruns != 0; }));
   EXPECT_EQ(file->buffer().fileioAvailable(), 32U * 1024);
   EXPECT_GE(file->buffer().stats().overruns, 1U);
   file->buffer().disable();
@@ -321,18 +326,24 @@ TEST(IioFileio, ConcurrentReaderAndDisableEnableCycles) {
       auto r = file->read(out);
       ASSERT_TRUE(r.ok());
       if (*r == 0) {
+        // Back-off while disabled (load: a read of a disabled buffer returns 0 at once).
         std::this_thread::sleep_for(100us);
       }
     }
   });
   for (int i = 0; i < 50; ++i) {
     ASSERT_TRUE(buf.enable().ok());
+    // A short enabled window, as load: the disable lands anywhere in the reader's reads.
     std::this_thread::sleep_for(200us);
     buf.disable();
   }
+  // Streaming still works after the cycles: the reader gets data after one more enable.
+  const std::uint64_t before = buf.stats().fileioBytes;
+  EXPECT_TRUE(buf.enable().ok());
+  EXPECT_TRUE(waitUntil([&] { return buf.stats().fileioBytes > before; })) << "no data";
+  buf.disable();
   stop.store(true);
   reader.join();
-  EXPECT_GT(buf.stats().fileioBytes, 0U);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/thread_state.h"
 #include "zbuf/base/hw_thread.h"
 #include "zbuf/devices/usb/functionfs.h"
 #include "zbuf/devices/usb/host.h"
@@ -167,12 +168,17 @@ TEST(UsbHost, FailedOutTransferIsSentAgain) {
 
 TEST(UsbLink, OutRequestWaitsForTheHost) {
   Rig rig;
+  testing_support::ThreadMark reading;
   std::thread reader([&] {
     std::vector<std::byte> buf(1024);
+    reading.mark();
     auto r = rig.out->read(buf);
     EXPECT_TRUE(r.ok());
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // The reader sleeps with its request queued, and the link thread, woken by the queueing,
+  // sleeps again: it has seen the request and left it for the host.
+  EXPECT_TRUE(reading.waitUntilAsleep()) << "the read did not wait";
+  EXPECT_TRUE(testing_support::waitUntilAsleep("usb-link"));
   EXPECT_EQ(rig.link->executed(), 0U);  // nothing to receive yet
   rig.host.startSending(kOut, 1024);
   reader.join();
@@ -181,14 +187,16 @@ TEST(UsbLink, OutRequestWaitsForTheHost) {
 
 TEST(UsbLink, DisconnectEndsPendingTransfersWithEshutdown) {
   Rig rig;
+  testing_support::ThreadMark reading;
   std::thread reader([&] {
     std::vector<std::byte> buf(1024);
+    reading.mark();
     EXPECT_EQ(rig.out->read(buf).code(), ESHUTDOWN);
   });
   while (!rig.function->enabled()) {
     std::this_thread::yield();
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  (void)reading.waitUntilAsleep();  // the disconnect ends a pending request
   rig.host.disconnect();
   reader.join();
   EXPECT_FALSE(rig.function->enabled());
