@@ -13,11 +13,8 @@ SharedFd SharedFd::adopt(UniqueFd fd) {
 }
 
 Result<SharedFd> SharedFd::duplicate(int fd) {
-  auto dupResult = sys::dup(fd);
-  if (!dupResult) {
-    return std::move(dupResult).error();
-  }
-  return adopt(std::move(*dupResult));
+  ZBUF_ASSIGN_OR_RETURN(auto dupResult, sys::dup(fd));
+  return adopt(std::move(dupResult));
 }
 
 Result<UniqueFd> SharedFd::dup() const {

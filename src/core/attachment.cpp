@@ -218,13 +218,10 @@ Result<MappedAttachment> MappedAttachment::create(AttachmentPtr attachment, DmaD
   if (!attachment) {
     return Error(EINVAL, "dma_buf_map_attachment", "no attachment");
   }
-  auto table = attachment->mapUnlocked(dir);
-  if (!table.ok()) {
-    return std::move(table).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto table, attachment->mapUnlocked(dir));
   MappedAttachment m;
   m.attachment_ = std::move(attachment);
-  m.table_ = std::move(*table);
+  m.table_ = std::move(table);
   m.dir_ = dir;
   return m;
 }

@@ -237,10 +237,7 @@ Result<void> Buffer::beginCpuAccess(DmaDirection dir) {
     ZBUF_TRY(ops().beginCpuAccess(*this, dir));
   }
   const bool write = dir != DmaDirection::FromDevice;
-  auto waited = resv().waitTimeout(usageRw(write), Fence::kWaitForever);
-  if (!waited.ok()) {
-    return std::move(waited).error();
-  }
+  ZBUF_TRY(resv().waitTimeout(usageRw(write), Fence::kWaitForever));
   if (CpuMappingGuard* g = state_->guardRaw.load(std::memory_order_acquire)) {
     g->begin(dir);
   }
@@ -322,11 +319,8 @@ Result<std::span<std::byte>> Buffer::vmapLocked() {
     s.vmapCountSnapshot.store(s.vmapCount);
     return s.vmapSpan;
   }
-  auto r = ops().vmap(*this);
-  if (!r.ok()) {
-    return std::move(r).error();
-  }
-  s.vmapSpan = *r;
+  ZBUF_ASSIGN_OR_RETURN(auto r, ops().vmap(*this));
+  s.vmapSpan = r;
   s.vmapCount = 1;
   s.vmapCountSnapshot.store(1);
   return s.vmapSpan;

@@ -76,16 +76,13 @@ Result<std::map<std::uint64_t, Iommu::Range>::const_iterator> Iommu::findLocked(
 
 Result<Iommu::CachedRange> Iommu::cachedRange(std::uint64_t iova, std::uint64_t length) const {
   const MutexLocker lock(m_);
-  auto it = findLocked(iova, length);
-  if (!it.ok()) {
-    return std::move(it).error();
-  }
-  const Range& r = (*it)->second;
+  ZBUF_ASSIGN_OR_RETURN(auto it, findLocked(iova, length));
+  const Range& r = it->second;
   if (r.memory == nullptr) {
     return Error(EINVAL, "dma_sync_sg",
                  fmt::format("IOVA {:#x} is a coherent mapping: it has no cache", iova));
   }
-  const std::uint64_t offset = iova - (*it)->first;
+  const std::uint64_t offset = iova - it->first;
   const auto n = static_cast<std::size_t>(length);
   return CachedRange{{r.host + offset, n}, {r.memory + offset, n}, {r.clean + offset, n}};
 }
@@ -102,12 +99,9 @@ Result<void> Iommu::unmap(std::uint64_t iova) {
 Result<std::span<std::byte>> Iommu::translate(std::uint64_t iova, std::uint64_t length,
                                               bool write) const {
   const MutexLocker lock(m_);
-  auto it = findLocked(iova, length);
-  if (!it.ok()) {
-    return std::move(it).error();
-  }
-  const std::uint64_t offset = iova - (*it)->first;
-  const Range& r = (*it)->second;
+  ZBUF_ASSIGN_OR_RETURN(auto it, findLocked(iova, length));
+  const std::uint64_t offset = iova - it->first;
+  const Range& r = it->second;
   if (write && r.dir == DmaDirection::ToDevice) {
     ++faults_;
     return Error(

@@ -282,10 +282,7 @@ Result<Fence::Duration> Fence::waitTimeout(Duration timeout) noexcept {
 }
 
 Result<void> Fence::wait() noexcept {
-  auto r = waitTimeout(kWaitForever);
-  if (!r) {
-    return std::move(r).error();
-  }
+  ZBUF_TRY(waitTimeout(kWaitForever));
   return {};
 }
 

@@ -105,11 +105,9 @@ Result<FencePtr> mergeFences(std::span<const FencePtr> fences) {
   if (pending.size() == 1) {
     return std::move(pending.front());
   }
-  auto array = FenceArray::create(std::move(pending), Timeline::allocateContexts(1), 1, false);
-  if (!array) {
-    return std::move(array).error();
-  }
-  return FencePtr(std::move(*array));
+  ZBUF_ASSIGN_OR_RETURN(
+      auto array, FenceArray::create(std::move(pending), Timeline::allocateContexts(1), 1, false));
+  return FencePtr(std::move(array));
 }
 
 }  // namespace zbuf

@@ -377,15 +377,12 @@ Result<Resv::Duration> Resv::waitTimeout(ResvUsage usage, Duration timeout) cons
   Duration left = timeout;
   UnlockedIter it(*this, usage);
   for (FencePtr f = it.first(); f; f = it.next()) {
-    Result<Duration> r = f->waitTimeout(left);
-    if (!r.ok()) {
-      return std::move(r).error();
-    }
-    if (r->count() == 0) {
+    ZBUF_ASSIGN_OR_RETURN(Duration r, f->waitTimeout(left));
+    if (r.count() == 0) {
       return Duration(0);
     }
     if (timeout.count() != 0) {
-      left = *r;
+      left = r;
     }
   }
   return timeout.count() == 0 ? Duration(1) : left;
@@ -416,11 +413,9 @@ Result<FencePtr> Resv::getSingleton(ResvUsage usage) const {
   if (fences.size() == 1) {
     return std::move(fences.front());
   }
-  auto array = FenceArray::create(std::move(fences), Timeline::allocateContexts(1), 1, false);
-  if (!array.ok()) {
-    return std::move(array).error();
-  }
-  return FencePtr(std::move(*array));
+  ZBUF_ASSIGN_OR_RETURN(
+      auto array, FenceArray::create(std::move(fences), Timeline::allocateContexts(1), 1, false));
+  return FencePtr(std::move(array));
 }
 
 // --- unlocked iteration ------------------------------------------------------------------------

@@ -134,11 +134,8 @@ Result<SgTable> mapPageRuns(Device& device, std::span<const PageRun> runs, DmaDi
     for (const PageRun& run : runs) {
       total += run.length;
     }
-    auto c = DeviceCache::create(total);
-    if (!c.ok()) {
-      return std::move(c).error();
-    }
-    cache = std::move(*c);
+    ZBUF_ASSIGN_OR_RETURN(auto c, DeviceCache::create(total));
+    cache = std::move(c);
   }
   std::vector<SgSegment> segments;
   segments.reserve(countSegments(runs, maxSeg));

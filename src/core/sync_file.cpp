@@ -57,11 +57,8 @@ Result<SyncFile::Created> SyncFile::create(FencePtr fence, std::string_view name
   if (!fence) {
     return Error(EINVAL, "SyncFile::create", "a sync file needs a fence");
   }
-  auto ends = sys::pipe();
-  if (!ends.ok()) {
-    return std::move(ends).error();
-  }
-  auto& [readEnd, writeEnd] = *ends;
+  ZBUF_ASSIGN_OR_RETURN(auto ends, sys::pipe());
+  auto& [readEnd, writeEnd] = ends;
   ZBUF_TRY(sys::setFileFlags(writeEnd.get(), O_NONBLOCK));
   auto file =
       std::make_shared<SyncFile>(Private{}, std::move(fence), cutName(name), std::move(writeEnd));
@@ -76,11 +73,8 @@ Result<SyncFile::Created> SyncFile::create(FencePtr fence, std::string_view name
 
 Result<SyncFile::Created> SyncFile::merge(std::string_view name, const SyncFile& other) const {
   const FencePtr both[] = {fence_, other.fence_};
-  auto merged = mergeFences(both);
-  if (!merged.ok()) {
-    return std::move(merged).error();
-  }
-  return create(std::move(*merged), name);
+  ZBUF_ASSIGN_OR_RETURN(auto merged, mergeFences(both));
+  return create(std::move(merged), name);
 }
 
 std::vector<FencePtr> SyncFile::leaves() const {
