@@ -38,43 +38,34 @@ std::uint64_t HugePageHeap::freeHugePages() {
 }
 
 Result<BufferPtr> HugePageHeap::allocate(std::uint64_t len, int fdFlags, std::uint64_t heapFlags) {
-  auto size = heap_detail::checkAllocation(kName, len, fdFlags, heapFlags, kPageSize);
-  if (!size.ok()) {
-    return std::move(size).error();
-  }
-  const std::uint64_t pages = *size / kPageSize;
+  ZBUF_ASSIGN_OR_RETURN(auto size,
+                        heap_detail::checkAllocation(kName, len, fdFlags, heapFlags, kPageSize));
+  const std::uint64_t pages = size / kPageSize;
   const std::uint64_t free = freeHugePages();
   if (pages > free) {
     return Error(ENOMEM, "dma_heap_alloc",
                  fmt::format("heap {}: {} bytes need {} free 2 MiB huge pages, the machine has "
                              "{}; reserve them as root with `echo N > /proc/sys/vm/nr_hugepages`",
-                             kName, *size, pages, free));
+                             kName, size, pages, free));
   }
-  auto memfd = heap_detail::createSealedMemfd("zbuf:hugepage", *size, MFD_HUGETLB | MFD_HUGE_2MB);
-  if (!memfd.ok()) {
-    return std::move(memfd).error();
-  }
-  return heap_detail::exportHeapBuffer(kName, SharedFd::adopt(std::move(*memfd)), *size, kPageSize,
+  ZBUF_ASSIGN_OR_RETURN(auto memfd, heap_detail::createSealedMemfd("zbuf:hugepage", size,
+                                                                   MFD_HUGETLB | MFD_HUGE_2MB));
+  return heap_detail::exportHeapBuffer(kName, SharedFd::adopt(std::move(memfd)), size, kPageSize,
                                        fdFlags);
 }
 
 // Not static: an allocation of this heap, called through the instance like allocate().
 // NOLINTNEXTLINE(readability-convert-member-functions-to-static): see above
 Result<BufferPtr> HugePageHeap::allocateModelled(std::uint64_t len, int fdFlags) {
-  auto size = heap_detail::checkAllocation(kName, len, fdFlags, 0, kPageSize);
-  if (!size.ok()) {
-    return std::move(size).error();
-  }
-  if (*size > heap_detail::backableBytes()) {
+  ZBUF_ASSIGN_OR_RETURN(auto size, heap_detail::checkAllocation(kName, len, fdFlags, 0, kPageSize));
+  if (size > heap_detail::backableBytes()) {
     return Error(ENOMEM, "dma_heap_alloc",
-                 fmt::format("heap {} (modelled): {} bytes cannot be backed", kName, *size));
+                 fmt::format("heap {} (modelled): {} bytes cannot be backed", kName, size));
   }
-  auto memfd = heap_detail::createSealedMemfd("zbuf:hugepage-modelled", *size, 0);
-  if (!memfd.ok()) {
-    return std::move(memfd).error();
-  }
-  return heap_detail::exportHeapBuffer("hugepage-modelled", SharedFd::adopt(std::move(*memfd)),
-                                       *size, kPageSize, fdFlags);
+  ZBUF_ASSIGN_OR_RETURN(auto memfd,
+                        heap_detail::createSealedMemfd("zbuf:hugepage-modelled", size, 0));
+  return heap_detail::exportHeapBuffer("hugepage-modelled", SharedFd::adopt(std::move(memfd)), size,
+                                       kPageSize, fdFlags);
 }
 
 }  // namespace zbuf

@@ -74,10 +74,7 @@ ExporterOps makeOps(bool udmabuf) {
     // Wait for the implicit fences first (the core waits again, at no cost): writing back
     // before a device finished writing would hand the CPU a half-written block.
     const bool write = dir != DmaDirection::FromDevice;
-    auto waited = b.resv().waitTimeout(usageRw(write), Fence::kWaitForever);
-    if (!waited.ok()) {
-      return std::move(waited).error();
-    }
+    ZBUF_TRY(b.resv().waitTimeout(usageRw(write), Fence::kWaitForever));
     syncCachedMappings(b, dir, /*forCpu=*/true);
     return {};
   };
@@ -132,21 +129,15 @@ Error hugePagesError(std::uint64_t bytes, const char* op) {
 }  // namespace
 
 Result<std::string> readSmallFile(const char* path) {
-  auto fd = sys::open(path, O_RDONLY);
-  if (!fd.ok()) {
-    return std::move(fd).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto fd, sys::open(path, O_RDONLY));
   std::string text;
   std::byte buf[4096];
   for (;;) {
-    auto n = sys::read(fd->get(), buf);
-    if (!n.ok()) {
-      return std::move(n).error();
-    }
-    if (*n == 0) {
+    ZBUF_ASSIGN_OR_RETURN(auto n, sys::read(fd.get(), buf));
+    if (n == 0) {
       break;
     }
-    text.append(reinterpret_cast<const char*>(buf), *n);
+    text.append(reinterpret_cast<const char*>(buf), n);
   }
   return text;
 }
@@ -169,13 +160,11 @@ std::uint64_t backableBytes() {
 }
 
 Result<UniqueFd> createSealedMemfd(const char* name, std::uint64_t size, unsigned extraFlags) {
-  auto fd = sys::memfdCreate(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | extraFlags);
-  if (!fd.ok()) {
-    return std::move(fd).error();
-  }
-  ZBUF_TRY(sys::ftruncate(fd->get(), static_cast<off_t>(size)));
-  ZBUF_TRY(sys::addSeals(fd->get(), F_SEAL_SHRINK | F_SEAL_GROW));
-  return std::move(*fd);
+  ZBUF_ASSIGN_OR_RETURN(auto fd,
+                        sys::memfdCreate(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | extraFlags));
+  ZBUF_TRY(sys::ftruncate(fd.get(), static_cast<off_t>(size)));
+  ZBUF_TRY(sys::addSeals(fd.get(), F_SEAL_SHRINK | F_SEAL_GROW));
+  return fd;
 }
 
 Result<SharedFd> bufferFdFor(const SharedFd& memfd, int fdFlags) {
@@ -183,11 +172,8 @@ Result<SharedFd> bufferFdFor(const SharedFd& memfd, int fdFlags) {
     return memfd;
   }
   const std::string path = fmt::format("/proc/self/fd/{}", memfd.get());
-  auto ro = sys::open(path.c_str(), O_RDONLY);
-  if (!ro.ok()) {
-    return std::move(ro).error();
-  }
-  return SharedFd::adopt(std::move(*ro));
+  ZBUF_ASSIGN_OR_RETURN(auto ro, sys::open(path.c_str(), O_RDONLY));
+  return SharedFd::adopt(std::move(ro));
 }
 
 Result<sys::Mapping> mapMemfdRanges(const MemfdBuffer& buffer, std::uint64_t offset,
@@ -214,10 +200,8 @@ Result<sys::Mapping> mapMemfdRanges(const MemfdBuffer& buffer, std::uint64_t off
     start += r.size;
   }
   // Several ranges: reserve the address range, then map each piece over it.
-  auto region = sys::mmap(length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (!region.ok()) {
-    return std::move(region).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto region,
+                        sys::mmap(length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   start = 0;
   std::uint64_t done = 0;
   for (const MemfdRange& r : buffer.ranges) {
@@ -225,7 +209,7 @@ Result<sys::Mapping> mapMemfdRanges(const MemfdBuffer& buffer, std::uint64_t off
     const std::uint64_t from = std::max(start, offset);
     const std::uint64_t to = std::min(end, offset + length);
     if (from < to) {
-      ZBUF_TRY(sys::mmapFixed(region->data() + done, to - from, prot, flags, r.memfd.get(),
+      ZBUF_TRY(sys::mmapFixed(region.data() + done, to - from, prot, flags, r.memfd.get(),
                               static_cast<off_t>(r.offset + (from - start))));
       done += to - from;
     }
@@ -248,11 +232,9 @@ Result<std::shared_ptr<MemfdBuffer>> buildMemfdBuffer(std::vector<MemfdRange> ra
     data->size += r.size;
   }
   data->ranges = std::move(ranges);
-  auto host = mapMemfdRanges(*data, 0, data->size, PROT_READ | PROT_WRITE, MAP_SHARED);
-  if (!host.ok()) {
-    return std::move(host).error();
-  }
-  data->host = std::move(*host);
+  ZBUF_ASSIGN_OR_RETURN(auto host,
+                        mapMemfdRanges(*data, 0, data->size, PROT_READ | PROT_WRITE, MAP_SHARED));
+  data->host = std::move(host);
   // The page model: every range cut into its pages, each page its own physical frame.
   std::uint64_t at = 0;
   for (const MemfdRange& r : data->ranges) {
@@ -316,23 +298,17 @@ Result<std::uint64_t> checkAllocation(std::string_view heap, std::uint64_t len, 
 
 Result<BufferPtr> exportHeapBuffer(std::string_view heap, SharedFd memfd, std::uint64_t size,
                                    std::uint64_t pageSize, int fdFlags) {
-  auto fd = bufferFdFor(memfd, fdFlags);
-  if (!fd.ok()) {
-    return std::move(fd).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto fd, bufferFdFor(memfd, fdFlags));
   std::vector<MemfdRange> ranges;
   ranges.push_back({std::move(memfd), 0, size, pageSize});
-  auto data = buildMemfdBuffer(std::move(ranges), false);
-  if (!data.ok()) {
-    return std::move(data).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto data, buildMemfdBuffer(std::move(ranges), false));
   ExportInfo info;
   info.exporterName = std::string(heap);
   info.ops = heapExporterOps();
   info.size = size;
   info.flags = fdFlags;
-  info.fd = std::move(*fd);
-  info.priv = std::move(*data);
+  info.fd = std::move(fd);
+  info.priv = std::move(data);
   return Buffer::exportBuffer(std::move(info));
 }
 

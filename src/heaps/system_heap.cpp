@@ -12,15 +12,10 @@ std::shared_ptr<SystemHeap> SystemHeap::instance() {
 
 Result<BufferPtr> SystemHeap::allocate(std::uint64_t len, int fdFlags, std::uint64_t heapFlags) {
   const std::uint64_t page = sys::pageSize();
-  auto size = heap_detail::checkAllocation(kName, len, fdFlags, heapFlags, page);
-  if (!size.ok()) {
-    return std::move(size).error();
-  }
-  auto memfd = heap_detail::createSealedMemfd("zbuf:system", *size, 0);
-  if (!memfd.ok()) {
-    return std::move(memfd).error();
-  }
-  return heap_detail::exportHeapBuffer(kName, SharedFd::adopt(std::move(*memfd)), *size, page,
+  ZBUF_ASSIGN_OR_RETURN(auto size,
+                        heap_detail::checkAllocation(kName, len, fdFlags, heapFlags, page));
+  ZBUF_ASSIGN_OR_RETURN(auto memfd, heap_detail::createSealedMemfd("zbuf:system", size, 0));
+  return heap_detail::exportHeapBuffer(kName, SharedFd::adopt(std::move(memfd)), size, page,
                                        fdFlags);
 }
 

@@ -74,42 +74,30 @@ Result<BufferPtr> Udmabuf::createList(unsigned flags, std::span<const UdmabufIte
   }
   std::vector<heap_detail::MemfdRange> ranges;
   for (const UdmabufItem& it : items) {
-    auto st = checkMemfd(it.memfd);
-    if (!st.ok()) {
-      return std::move(st).error();
-    }
-    if (it.offset > st->size || it.size > st->size - it.offset) {
+    ZBUF_ASSIGN_OR_RETURN(auto st, checkMemfd(it.memfd));
+    if (it.offset > st.size || it.size > st.size - it.offset) {
       return Error(EINVAL, kOp,
                    fmt::format("range {}+{} runs past the end of memfd {} ({} bytes)", it.offset,
-                               it.size, it.memfd, st->size));
+                               it.size, it.memfd, st.size));
     }
-    auto dup = SharedFd::duplicate(it.memfd);
-    if (!dup.ok()) {
-      return std::move(dup).error();
-    }
-    const std::uint64_t pageSize = st->blockSize == kHugePage ? kHugePage : page;
-    ranges.push_back({std::move(*dup), it.offset, it.size, pageSize});
+    ZBUF_ASSIGN_OR_RETURN(auto dup, SharedFd::duplicate(it.memfd));
+    const std::uint64_t pageSize = st.blockSize == kHugePage ? kHugePage : page;
+    ranges.push_back({std::move(dup), it.offset, it.size, pageSize});
   }
   const std::uint64_t total = pages * page;
-  auto data = heap_detail::buildMemfdBuffer(std::move(ranges), true);
-  if (!data.ok()) {
-    return std::move(data).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto data, heap_detail::buildMemfdBuffer(std::move(ranges), true));
   // The identity fd: the buffer's own file, of the buffer's size, sealed so that nobody
   // mistakes it for the memory (writes and writable mappings are refused).
-  auto identity = heap_detail::createSealedMemfd("zbuf:udmabuf", total, 0);
-  if (!identity.ok()) {
-    return std::move(identity).error();
-  }
-  ZBUF_TRY(sys::addSeals(identity->get(), F_SEAL_WRITE | F_SEAL_SEAL));
+  ZBUF_ASSIGN_OR_RETURN(auto identity, heap_detail::createSealedMemfd("zbuf:udmabuf", total, 0));
+  ZBUF_TRY(sys::addSeals(identity.get(), F_SEAL_WRITE | F_SEAL_SEAL));
   (void)flags;  // UDMABUF_FLAGS_CLOEXEC concerns the fd the uAPI hands out; others ignored
   ExportInfo info;
   info.exporterName = std::string(kExporterName);
   info.ops = heap_detail::udmabufExporterOps();
   info.size = total;
   info.flags = O_RDWR;
-  info.fd = SharedFd::adopt(std::move(*identity));
-  info.priv = std::move(*data);
+  info.fd = SharedFd::adopt(std::move(identity));
+  info.priv = std::move(data);
   return Buffer::exportBuffer(std::move(info));
 }
 
