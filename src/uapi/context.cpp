@@ -109,11 +109,8 @@ Result<FilePtr> Context::lookup(int fd) {
 }
 
 Result<OpenFile> Context::openFile(int fd) {
-  auto file = files_.find(fd);
-  if (!file.ok()) {
-    return std::move(file).error();
-  }
-  return OpenFile(*this, std::move(*file), fd);
+  ZBUF_ASSIGN_OR_RETURN(auto file, files_.find(fd));
+  return OpenFile(*this, std::move(file), fd);
 }
 
 Result<UniqueFd> Context::open(std::string_view path, int flags) {
@@ -229,14 +226,11 @@ Result<int> Context::poll(std::span<struct pollfd> fds, int timeoutMs) {
     if (wait == 0 && ordinary.empty()) {
       return ready;
     }
-    auto n = table.sleep(ordinary, wait);
-    if (!n.ok()) {
-      return std::move(n).error();
-    }
+    ZBUF_ASSIGN_OR_RETURN(auto n, table.sleep(ordinary, wait));
     for (std::size_t j = 0; j < ordinary.size(); ++j) {
       fds[ordinaryIndex[j]].revents = ordinary[j].revents;
     }
-    ready += *n;
+    ready += n;
     if (ready > 0 || wait == 0 || (!forever && sys::monotonicNs() >= deadline)) {
       return ready;
     }
@@ -298,11 +292,8 @@ Result<FileStat> Context::fstat(int fd) {
   if (!of.ok()) {
     return notOpen("fstat", fd);
   }
-  auto st = sys::fstat(fd);
-  if (!st.ok()) {
-    return std::move(st).error();
-  }
-  FileStat out{st->mode, st->size, st->inode, st->device, st->blockSize};
+  ZBUF_ASSIGN_OR_RETURN(auto st, sys::fstat(fd));
+  FileStat out{st.mode, st.size, st.inode, st.device, st.blockSize};
   if (of->filePtr()) {
     out.mode = S_IRUSR | S_IWUSR;  // an anonymous inode's mode, unless the kind says otherwise
     out.size = 0;
@@ -365,15 +356,9 @@ Result<void> Context::close(UniqueFd fd) {
 
 Result<UniqueFd> Context::installFile(const FileOperations& ops, std::shared_ptr<void> data,
                                       const char* name, int flags) {
-  auto memfd = sys::memfdCreate(name, MFD_CLOEXEC);
-  if (!memfd.ok()) {
-    return std::move(memfd).error();
-  }
-  auto file = files_.insert(ops, std::move(data), std::move(*memfd));
-  if (!file.ok()) {
-    return std::move(file).error();
-  }
-  return files_.openDescription(**file, flags);
+  ZBUF_ASSIGN_OR_RETURN(auto memfd, sys::memfdCreate(name, MFD_CLOEXEC));
+  ZBUF_ASSIGN_OR_RETURN(auto file, files_.insert(ops, std::move(data), std::move(memfd)));
+  return files_.openDescription(*file, flags);
 }
 
 Result<UniqueFd> Context::installBuffer(BufferPtr buffer, int flags) {
@@ -384,12 +369,9 @@ Result<UniqueFd> Context::installBuffer(BufferPtr buffer, int flags) {
   if ((flags & ~(O_ACCMODE | O_CLOEXEC)) != 0) {
     return Error(EINVAL, kOp, fmt::format("fd flags {:#o} beyond O_ACCMODE | O_CLOEXEC", flags));
   }
-  auto st = sys::fstat(buffer->fd().get());
-  if (!st.ok()) {
-    return std::move(st).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto st, sys::fstat(buffer->fd().get()));
   for (int attempt = 0; attempt < 2; ++attempt) {
-    FilePtr file = files_.findByIdentity(st->device, st->inode);
+    FilePtr file = files_.findByIdentity(st.device, st.inode);
     if (file && (!file->is(detail::dmaBufOps()) || file->dataPtr<Buffer>() != buffer)) {
       // A file is found by its inode: one memfd cannot stand for two buffers.
       return Error(
@@ -397,11 +379,8 @@ Result<UniqueFd> Context::installBuffer(BufferPtr buffer, int flags) {
           fmt::format("the buffer's fd already backs another {} file", file->ops().name()));
     }
     if (!file) {
-      auto backing = sys::dup(buffer->fd().get());
-      if (!backing.ok()) {
-        return std::move(backing).error();
-      }
-      auto inserted = files_.insert(detail::dmaBufOps(), buffer, std::move(*backing));
+      ZBUF_ASSIGN_OR_RETURN(auto backing, sys::dup(buffer->fd().get()));
+      auto inserted = files_.insert(detail::dmaBufOps(), buffer, std::move(backing));
       if (!inserted.ok()) {
         if (inserted.code() == EEXIST) {
           continue;  // another thread installed it first
@@ -423,16 +402,10 @@ Result<UniqueFd> Context::installBuffer(BufferPtr buffer, int flags) {
 }
 
 Result<UniqueFd> Context::installSyncFile(FencePtr fence, std::string_view name) {
-  auto created = SyncFile::create(std::move(fence), name);
-  if (!created.ok()) {
-    return std::move(created).error();
-  }
-  auto file =
-      files_.insert(detail::syncFileOps(), std::move(created->file), std::move(created->readEnd));
-  if (!file.ok()) {
-    return std::move(file).error();
-  }
-  return files_.openDescription(**file, O_RDONLY);
+  ZBUF_ASSIGN_OR_RETURN(auto created, SyncFile::create(std::move(fence), name));
+  ZBUF_ASSIGN_OR_RETURN(auto file, files_.insert(detail::syncFileOps(), std::move(created.file),
+                                                 std::move(created.readEnd)));
+  return files_.openDescription(*file, O_RDONLY);
 }
 
 Result<BufferPtr> Context::bufferFromFd(int fd) {

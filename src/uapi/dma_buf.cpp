@@ -13,10 +13,7 @@ namespace zbuf::uapi {
 namespace {
 
 Result<void> call(int fd, unsigned long request, void* arg) {
-  auto r = Context::current().ioctl(fd, request, arg);
-  if (!r.ok()) {
-    return std::move(r).error();
-  }
+  ZBUF_TRY(Context::current().ioctl(fd, request, arg));
   return {};
 }
 
@@ -58,11 +55,8 @@ Result<void> setName(int fd, std::string_view name) {
 }
 
 Result<std::string> name(int fd) {
-  auto buffer = bufferFor(fd, "dma_buf name", ENOTTY);
-  if (!buffer.ok()) {
-    return std::move(buffer).error();
-  }
-  return (*buffer)->name();
+  ZBUF_ASSIGN_OR_RETURN(auto buffer, bufferFor(fd, "dma_buf name", ENOTTY));
+  return buffer->name();
 }
 
 Result<UniqueFd> exportSyncFile(int fd, std::uint32_t flags) {
@@ -78,10 +72,7 @@ Result<void> importSyncFile(int fd, std::uint32_t flags, int syncFileFd) {
 
 Result<CpuAccess> syncScope(int fd, std::uint64_t rwFlags) {
   constexpr const char* kOp = "DMA_BUF_IOCTL_SYNC";
-  auto buffer = bufferFor(fd, kOp, ENOTTY);
-  if (!buffer.ok()) {
-    return std::move(buffer).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto buffer, bufferFor(fd, kOp, ENOTTY));
   if ((rwFlags & kDmaBufSyncEnd) != 0 || (rwFlags & ~kDmaBufSyncRw) != 0 ||
       (rwFlags & kDmaBufSyncRw) == 0) {
     return Error(
@@ -91,19 +82,13 @@ Result<CpuAccess> syncScope(int fd, std::uint64_t rwFlags) {
   const DmaDirection dir = rwFlags == kDmaBufSyncRead    ? DmaDirection::FromDevice
                            : rwFlags == kDmaBufSyncWrite ? DmaDirection::ToDevice
                                                          : DmaDirection::Bidirectional;
-  return CpuAccess::begin(std::move(*buffer), dir);
+  return CpuAccess::begin(std::move(buffer), dir);
 }
 
 Result<std::uint64_t> seek(int fd, std::int64_t offset, int whence) {
-  auto buffer = bufferFor(fd, "dma_buf_llseek", EINVAL);
-  if (!buffer.ok()) {
-    return std::move(buffer).error();
-  }
-  auto r = Context::current().lseek(fd, offset, whence);
-  if (!r.ok()) {
-    return std::move(r).error();
-  }
-  return static_cast<std::uint64_t>(*r);
+  ZBUF_TRY(bufferFor(fd, "dma_buf_llseek", EINVAL));
+  ZBUF_ASSIGN_OR_RETURN(auto r, Context::current().lseek(fd, offset, whence));
+  return static_cast<std::uint64_t>(r);
 }
 
 Result<std::uint64_t> size(int fd) {
@@ -111,17 +96,11 @@ Result<std::uint64_t> size(int fd) {
 }
 
 Result<short> pollBuffer(int fd, short events, std::chrono::milliseconds timeout) {
-  auto buffer = bufferFor(fd, "dma_buf_poll", EINVAL);
-  if (!buffer.ok()) {
-    return std::move(buffer).error();
-  }
+  ZBUF_TRY(bufferFor(fd, "dma_buf_poll", EINVAL));
   std::array<struct pollfd, 1> fds{{{fd, events, 0}}};
   const int ms =
       timeout.count() < 0 || timeout.count() > INT_MAX ? -1 : static_cast<int>(timeout.count());
-  auto n = Context::current().poll(fds, ms);
-  if (!n.ok()) {
-    return std::move(n).error();
-  }
+  ZBUF_TRY(Context::current().poll(fds, ms));
   return fds[0].revents;
 }
 

@@ -48,16 +48,10 @@ Result<void> checkSyncFileFlags(std::uint32_t flags, const char* op) {
 
 Result<long> sync(Buffer& buffer, const void* arg) {
   constexpr const char* kOp = "DMA_BUF_IOCTL_SYNC";
-  auto sync = copyFromUser<DmaBufSync>(arg, kOp);
-  if (!sync.ok()) {
-    return std::move(sync).error();
-  }
-  auto dir = syncDirection(sync->flags, kOp);
-  if (!dir.ok()) {
-    return std::move(dir).error();
-  }
-  ZBUF_TRY((sync->flags & kDmaBufSyncEnd) != 0 ? buffer.endCpuAccess(*dir)
-                                               : buffer.beginCpuAccess(*dir));
+  ZBUF_ASSIGN_OR_RETURN(auto sync, copyFromUser<DmaBufSync>(arg, kOp));
+  ZBUF_ASSIGN_OR_RETURN(auto dir, syncDirection(sync.flags, kOp));
+  ZBUF_TRY((sync.flags & kDmaBufSyncEnd) != 0 ? buffer.endCpuAccess(dir)
+                                              : buffer.beginCpuAccess(dir));
   return 0L;
 }
 
@@ -80,39 +74,27 @@ Result<long> setName(Buffer& buffer, const void* arg) {
 
 Result<long> exportSyncFile(const OpenFile& f, Buffer& buffer, void* arg) {
   constexpr const char* kOp = "DMA_BUF_IOCTL_EXPORT_SYNC_FILE";
-  auto data = copyFromUser<DmaBufExportSyncFile>(arg, kOp);
-  if (!data.ok()) {
-    return std::move(data).error();
-  }
-  ZBUF_TRY(checkSyncFileFlags(data->flags, kOp));
-  const bool write = (data->flags & kDmaBufSyncWrite) != 0;
-  auto fence = buffer.resv().getSingleton(usageRw(write));
-  if (!fence.ok()) {
-    return std::move(fence).error();
-  }
-  auto file = f.context().installSyncFile(*fence ? std::move(*fence) : Fence::stub());
-  if (!file.ok()) {
-    return std::move(file).error();
-  }
-  data->fd = file->get();
-  ZBUF_TRY(copyToUser(arg, *data, kOp));
-  (void)file->release();
+  ZBUF_ASSIGN_OR_RETURN(auto data, copyFromUser<DmaBufExportSyncFile>(arg, kOp));
+  ZBUF_TRY(checkSyncFileFlags(data.flags, kOp));
+  const bool write = (data.flags & kDmaBufSyncWrite) != 0;
+  ZBUF_ASSIGN_OR_RETURN(auto fence, buffer.resv().getSingleton(usageRw(write)));
+  ZBUF_ASSIGN_OR_RETURN(auto file,
+                        f.context().installSyncFile(fence ? std::move(fence) : Fence::stub()));
+  data.fd = file.get();
+  ZBUF_TRY(copyToUser(arg, data, kOp));
+  (void)file.release();
   return 0L;
 }
 
 Result<long> importSyncFile(const OpenFile& f, Buffer& buffer, const void* arg) {
   constexpr const char* kOp = "DMA_BUF_IOCTL_IMPORT_SYNC_FILE";
-  auto data = copyFromUser<DmaBufImportSyncFile>(arg, kOp);
-  if (!data.ok()) {
-    return std::move(data).error();
-  }
-  ZBUF_TRY(checkSyncFileFlags(data->flags, kOp));
-  auto fence = f.context().syncFileFence(data->fd);
+  ZBUF_ASSIGN_OR_RETURN(auto data, copyFromUser<DmaBufImportSyncFile>(arg, kOp));
+  ZBUF_TRY(checkSyncFileFlags(data.flags, kOp));
+  auto fence = f.context().syncFileFence(data.fd);
   if (!fence.ok()) {
-    return Error(EINVAL, kOp, fmt::format("fd {} is not a sync file", data->fd));
+    return Error(EINVAL, kOp, fmt::format("fd {} is not a sync file", data.fd));
   }
-  const ResvUsage usage =
-      (data->flags & kDmaBufSyncWrite) != 0 ? ResvUsage::Write : ResvUsage::Read;
+  const ResvUsage usage = (data.flags & kDmaBufSyncWrite) != 0 ? ResvUsage::Write : ResvUsage::Read;
   const std::vector<FencePtr> leaves = unwrapFences(*fence);
   if (leaves.empty()) {
     return 0L;

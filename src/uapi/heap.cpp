@@ -17,39 +17,28 @@ Result<UniqueFd> openUdmabuf() {
 }
 
 Result<void> heapAlloc(int heapFd, DmaHeapAllocationData* data) {
-  auto r = Context::current().ioctl(heapFd, kDmaHeapIoctlAlloc, data);
-  if (!r.ok()) {
-    return std::move(r).error();
-  }
+  ZBUF_TRY(Context::current().ioctl(heapFd, kDmaHeapIoctlAlloc, data));
   return {};
 }
 
 Result<UniqueFd> udmabufCreate(int udmabufFd, const UdmabufCreate* create) {
-  auto r = Context::current().ioctl(udmabufFd, kUdmabufCreate, const_cast<UdmabufCreate*>(create));
-  if (!r.ok()) {
-    return std::move(r).error();
-  }
-  return UniqueFd::adopt(static_cast<int>(*r));
+  ZBUF_ASSIGN_OR_RETURN(auto r, Context::current().ioctl(udmabufFd, kUdmabufCreate,
+                                                         const_cast<UdmabufCreate*>(create)));
+  return UniqueFd::adopt(static_cast<int>(r));
 }
 
 Result<UniqueFd> udmabufCreateList(int udmabufFd, const UdmabufCreateList* list) {
-  auto r =
-      Context::current().ioctl(udmabufFd, kUdmabufCreateList, const_cast<UdmabufCreateList*>(list));
-  if (!r.ok()) {
-    return std::move(r).error();
-  }
-  return UniqueFd::adopt(static_cast<int>(*r));
+  ZBUF_ASSIGN_OR_RETURN(auto r, Context::current().ioctl(udmabufFd, kUdmabufCreateList,
+                                                         const_cast<UdmabufCreateList*>(list)));
+  return UniqueFd::adopt(static_cast<int>(r));
 }
 
 Result<UniqueFd> allocate(std::string_view heap, std::uint64_t len, std::uint32_t fdFlags) {
-  auto heapFd = openHeap(heap);
-  if (!heapFd.ok()) {
-    return std::move(heapFd).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto heapFd, openHeap(heap));
   DmaHeapAllocationData data{};
   data.len = len;
   data.fdFlags = fdFlags;
-  ZBUF_TRY(heapAlloc(heapFd->get(), &data));
+  ZBUF_TRY(heapAlloc(heapFd.get(), &data));
   return UniqueFd::adopt(static_cast<int>(data.fd));
 }
 

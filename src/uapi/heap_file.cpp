@@ -34,15 +34,11 @@ Result<long> heapAlloc(const OpenFile& f, Heap& heap, DmaHeapAllocationData& dat
   if (data.fd != 0) {
     return Error(EINVAL, kOp, fmt::format("fd must be 0 on input, not {}", data.fd));
   }
-  auto buffer = heap.allocate(data.len, static_cast<int>(data.fdFlags), data.heapFlags);
-  if (!buffer.ok()) {
-    return std::move(buffer).error();
-  }
-  auto fd = f.context().installBuffer(std::move(*buffer), static_cast<int>(data.fdFlags));
-  if (!fd.ok()) {
-    return std::move(fd).error();
-  }
-  data.fd = static_cast<std::uint32_t>(fd->release());
+  ZBUF_ASSIGN_OR_RETURN(auto buffer,
+                        heap.allocate(data.len, static_cast<int>(data.fdFlags), data.heapFlags));
+  ZBUF_ASSIGN_OR_RETURN(
+      auto fd, f.context().installBuffer(std::move(buffer), static_cast<int>(data.fdFlags)));
+  data.fd = static_cast<std::uint32_t>(fd.release());
   return 0L;
 }
 
@@ -106,46 +102,37 @@ Result<long> installUdmabuf(const OpenFile& f, Result<BufferPtr> buffer, std::ui
     return std::move(buffer).error();
   }
   const int fdFlags = O_RDWR | ((flags & kUdmabufFlagsCloexec) != 0 ? O_CLOEXEC : 0);
-  auto fd = f.context().installBuffer(std::move(*buffer), fdFlags);
-  if (!fd.ok()) {
-    return std::move(fd).error();
-  }
-  return static_cast<long>(fd->release());
+  ZBUF_ASSIGN_OR_RETURN(auto fd, f.context().installBuffer(std::move(*buffer), fdFlags));
+  return static_cast<long>(fd.release());
 }
 
 Result<long> udmabufCreate(const OpenFile& f, const Udmabuf& udmabuf, const void* arg) {
   constexpr const char* kOp = "UDMABUF_CREATE";
-  auto create = copyFromUser<UdmabufCreate>(arg, kOp);
-  if (!create.ok()) {
-    return std::move(create).error();
-  }
-  const int memfd = static_cast<int>(create->memfd);
+  ZBUF_ASSIGN_OR_RETURN(auto create, copyFromUser<UdmabufCreate>(arg, kOp));
+  const int memfd = static_cast<int>(create.memfd);
   ZBUF_TRY(notZbufFile(f, memfd, kOp));
-  return installUdmabuf(f, udmabuf.create(memfd, create->flags, create->offset, create->size),
-                        create->flags);
+  return installUdmabuf(f, udmabuf.create(memfd, create.flags, create.offset, create.size),
+                        create.flags);
 }
 
 Result<long> udmabufCreateList(const OpenFile& f, const Udmabuf& udmabuf, const void* arg) {
   constexpr const char* kOp = "UDMABUF_CREATE_LIST";
-  auto list = copyFromUser<UdmabufCreateList>(arg, kOp);
-  if (!list.ok()) {
-    return std::move(list).error();
-  }
-  if (list->count > udmabuf.config().listLimit) {
+  ZBUF_ASSIGN_OR_RETURN(auto list, copyFromUser<UdmabufCreateList>(arg, kOp));
+  if (list.count > udmabuf.config().listLimit) {
     return Error(
         EINVAL, kOp,
-        fmt::format("count {} over list_limit {}", list->count, udmabuf.config().listLimit));
+        fmt::format("count {} over list_limit {}", list.count, udmabuf.config().listLimit));
   }
   // The items follow the header, as in the kernel's flexible array.
   const auto* raw = static_cast<const std::byte*>(arg) + sizeof(UdmabufCreateList);
-  std::vector<UdmabufItem> items(list->count);
-  for (std::uint32_t i = 0; i < list->count; ++i) {
+  std::vector<UdmabufItem> items(list.count);
+  for (std::uint32_t i = 0; i < list.count; ++i) {
     UdmabufCreateItem item{};
     std::memcpy(&item, raw + i * sizeof item, sizeof item);
     ZBUF_TRY(notZbufFile(f, static_cast<int>(item.memfd), kOp));
     items[i] = UdmabufItem{static_cast<int>(item.memfd), item.offset, item.size};
   }
-  return installUdmabuf(f, udmabuf.createList(list->flags, items), list->flags);
+  return installUdmabuf(f, udmabuf.createList(list.flags, items), list.flags);
 }
 
 // NOLINTNEXTLINE(cppcoreguidelines-virtual-class-destructor) final, and a static never destroyed

@@ -14,10 +14,7 @@ namespace zbuf::uapi {
 namespace {
 
 Result<void> call(int fd, unsigned long request, void* arg) {
-  auto r = Context::current().ioctl(fd, request, arg);
-  if (!r.ok()) {
-    return std::move(r).error();
-  }
+  ZBUF_TRY(Context::current().ioctl(fd, request, arg));
   return {};
 }
 

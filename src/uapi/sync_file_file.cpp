@@ -25,61 +25,48 @@ void copyName(char (&out)[N], std::string_view name) {
 
 Result<long> merge(const OpenFile& f, const SyncFile& file, void* arg) {
   constexpr const char* kOp = "SYNC_IOC_MERGE";
-  auto data = copyFromUser<SyncMergeData>(arg, kOp);
-  if (!data.ok()) {
-    return std::move(data).error();
-  }
-  if (data->flags != 0 || data->pad != 0) {
+  ZBUF_ASSIGN_OR_RETURN(auto data, copyFromUser<SyncMergeData>(arg, kOp));
+  if (data.flags != 0 || data.pad != 0) {
     return Error(EINVAL, kOp,
-                 fmt::format("flags {:#x} and pad {:#x} must be 0", data->flags, data->pad));
+                 fmt::format("flags {:#x} and pad {:#x} must be 0", data.flags, data.pad));
   }
-  auto other = f.context().lookup(data->fd2);
+  auto other = f.context().lookup(data.fd2);
   if (!other.ok() || !*other || !(*other)->is(detail::syncFileOps())) {
-    return Error(ENOENT, kOp, fmt::format("fd2 {} is not a sync file", data->fd2));
+    return Error(ENOENT, kOp, fmt::format("fd2 {} is not a sync file", data.fd2));
   }
-  data->name[sizeof data->name - 1] = '\0';
-  auto merged = file.merge(std::string_view(data->name), (*other)->data<SyncFile>());
-  if (!merged.ok()) {
-    return std::move(merged).error();
-  }
-  auto installed = f.context().files().insert(detail::syncFileOps(), std::move(merged->file),
-                                              std::move(merged->readEnd));
-  if (!installed.ok()) {
-    return std::move(installed).error();
-  }
-  auto fd = f.context().files().openDescription(**installed, O_RDONLY);
-  if (!fd.ok()) {
-    return std::move(fd).error();
-  }
-  data->fence = fd->get();
-  ZBUF_TRY(copyToUser(arg, *data, kOp));
-  (void)fd->release();
+  data.name[sizeof data.name - 1] = '\0';
+  ZBUF_ASSIGN_OR_RETURN(auto merged,
+                        file.merge(std::string_view(data.name), (*other)->data<SyncFile>()));
+  ZBUF_ASSIGN_OR_RETURN(auto installed,
+                        f.context().files().insert(detail::syncFileOps(), std::move(merged.file),
+                                                   std::move(merged.readEnd)));
+  ZBUF_ASSIGN_OR_RETURN(auto fd, f.context().files().openDescription(*installed, O_RDONLY));
+  data.fence = fd.get();
+  ZBUF_TRY(copyToUser(arg, data, kOp));
+  (void)fd.release();
   return 0L;
 }
 
 Result<long> fileInfo(const SyncFile& file, void* arg) {
   constexpr const char* kOp = "SYNC_IOC_FILE_INFO";
-  auto info = copyFromUser<SyncFileInfo>(arg, kOp);
-  if (!info.ok()) {
-    return std::move(info).error();
-  }
-  if (info->flags != 0 || info->pad != 0) {
+  ZBUF_ASSIGN_OR_RETURN(auto info, copyFromUser<SyncFileInfo>(arg, kOp));
+  if (info.flags != 0 || info.pad != 0) {
     return Error(EINVAL, kOp,
-                 fmt::format("flags {:#x} and pad {:#x} must be 0", info->flags, info->pad));
+                 fmt::format("flags {:#x} and pad {:#x} must be 0", info.flags, info.pad));
   }
-  const bool withFences = info->numFences != 0;
+  const bool withFences = info.numFences != 0;
   const zbuf::SyncFileInfo got = file.info(withFences);
   if (withFences) {
-    if (info->numFences < got.numFences) {
+    if (info.numFences < got.numFences) {
       return Error(EINVAL, kOp,
-                   fmt::format("num_fences {} is below the file's {} fences", info->numFences,
+                   fmt::format("num_fences {} is below the file's {} fences", info.numFences,
                                got.numFences));
     }
-    if (info->syncFenceInfo == 0) {
+    if (info.syncFenceInfo == 0) {
       return Error(EFAULT, kOp, "sync_fence_info pointer is null");
     }
     // NOLINTNEXTLINE(performance-no-int-to-ptr): a user pointer carried as __u64 by the ABI.
-    auto* out = reinterpret_cast<std::byte*>(static_cast<std::uintptr_t>(info->syncFenceInfo));
+    auto* out = reinterpret_cast<std::byte*>(static_cast<std::uintptr_t>(info.syncFenceInfo));
     for (std::size_t i = 0; i < got.fences.size(); ++i) {
       SyncFenceInfo entry{};
       copyName(entry.objName, got.fences[i].objName);
@@ -90,23 +77,20 @@ Result<long> fileInfo(const SyncFile& file, void* arg) {
       std::memcpy(out + i * sizeof entry, &entry, sizeof entry);
     }
   }
-  copyName(info->name, got.name);
-  info->status = got.status;
-  info->numFences = static_cast<std::uint32_t>(got.numFences);
-  ZBUF_TRY(copyToUser(arg, *info, kOp));
+  copyName(info.name, got.name);
+  info.status = got.status;
+  info.numFences = static_cast<std::uint32_t>(got.numFences);
+  ZBUF_TRY(copyToUser(arg, info, kOp));
   return 0L;
 }
 
 Result<long> setDeadline(const SyncFile& file, const void* arg) {
   constexpr const char* kOp = "SYNC_IOC_SET_DEADLINE";
-  auto data = copyFromUser<SyncSetDeadline>(arg, kOp);
-  if (!data.ok()) {
-    return std::move(data).error();
+  ZBUF_ASSIGN_OR_RETURN(auto data, copyFromUser<SyncSetDeadline>(arg, kOp));
+  if (data.pad != 0) {
+    return Error(EINVAL, kOp, fmt::format("pad {:#x} must be 0", data.pad));
   }
-  if (data->pad != 0) {
-    return Error(EINVAL, kOp, fmt::format("pad {:#x} must be 0", data->pad));
-  }
-  file.setDeadline(data->deadlineNs);
+  file.setDeadline(data.deadlineNs);
   return 0L;
 }
 

@@ -29,15 +29,12 @@ class SysfsAttrOps final : public FileOperations {
 
   Result<std::size_t> read(const OpenFile& f, std::span<std::byte> out,
                            std::int64_t& pos) const override {
-    auto text = f.file().data<AttrNode>().attr.show();
-    if (!text.ok()) {
-      return std::move(text).error();
-    }
-    if (pos < 0 || pos >= static_cast<std::int64_t>(text->size())) {
+    ZBUF_ASSIGN_OR_RETURN(auto text, f.file().data<AttrNode>().attr.show());
+    if (pos < 0 || pos >= static_cast<std::int64_t>(text.size())) {
       return std::size_t{0};
     }
-    const std::size_t n = std::min(out.size(), text->size() - static_cast<std::size_t>(pos));
-    std::memcpy(out.data(), text->data() + pos, n);
+    const std::size_t n = std::min(out.size(), text.size() - static_cast<std::size_t>(pos));
+    std::memcpy(out.data(), text.data() + pos, n);
     pos += static_cast<std::int64_t>(n);
     return n;
   }
