@@ -66,16 +66,10 @@ Result<void> Board::build() {
     return device;
   };
   // The names of the AD9361's two IIO devices, as libiio lists them on a real board.
-  auto adc = makeIio("cf-ad9361-lpc", iio::IioDirection::Input);
-  if (!adc.ok()) {
-    return std::move(adc).error();
-  }
-  auto dac = makeIio("cf-ad9361-dds-core-lpc", iio::IioDirection::Output);
-  if (!dac.ok()) {
-    return std::move(dac).error();
-  }
-  adc_ = std::move(*adc);
-  dac_ = std::move(*dac);
+  ZBUF_ASSIGN_OR_RETURN(auto adc, makeIio("cf-ad9361-lpc", iio::IioDirection::Input));
+  ZBUF_ASSIGN_OR_RETURN(auto dac, makeIio("cf-ad9361-dds-core-lpc", iio::IioDirection::Output));
+  adc_ = std::move(adc);
+  dac_ = std::move(dac);
   if (c.faultSite == FaultSite::Adc && c.faultTransfer != 0) {
     (*adc_->buffer(0))->engine().injectError(c.faultTransfer, c.faultErrno);
   }

@@ -31,11 +31,8 @@ Result<std::shared_ptr<IioDevice>> IioDevice::create(IioDeviceConfig config) {
     params.enqueueTimeout = c.enqueueTimeout;
     params.engineName =
         fmt::format("iio{}-dma{}", c.direction == IioDirection::Input ? "in" : "out", i);
-    auto buffer = IioBuffer::create(device->device_, i, params);
-    if (!buffer.ok()) {
-      return std::move(buffer).error();
-    }
-    device->buffers_.push_back(std::move(*buffer));
+    ZBUF_ASSIGN_OR_RETURN(auto buffer, IioBuffer::create(device->device_, i, params));
+    device->buffers_.push_back(std::move(buffer));
   }
   return device;
 }
@@ -63,15 +60,12 @@ Result<IioBuffer*> IioDevice::buffer(unsigned index) const {
 }
 
 Result<std::unique_ptr<IioBufferFile>> IioDevice::openBuffer(unsigned index) {
-  auto b = buffer(index);
-  if (!b.ok()) {
-    return std::move(b).error();
-  }
-  if (!(*b)->tryOpen()) {
+  ZBUF_ASSIGN_OR_RETURN(auto b, buffer(index));
+  if (!b->tryOpen()) {
     return Error(EBUSY, "iio_device_buffer_getfd",
                  fmt::format("{} buffer {} is already open", config_.name, index));
   }
-  return std::make_unique<IioBufferFile>(IioBufferFile::Private{}, shared_from_this(), **b);
+  return std::make_unique<IioBufferFile>(IioBufferFile::Private{}, shared_from_this(), *b);
 }
 
 IioBufferFile::IioBufferFile(Private /*key*/, std::shared_ptr<IioDevice> device, IioBuffer& buffer)

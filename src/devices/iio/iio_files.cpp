@@ -54,47 +54,29 @@ class BufferOps final : public uapi::FileOperations {
         if (!file.buffer().dmabufSupported()) {
           return Error(EPERM, "iio_buffer_attach_dmabuf", "this buffer has no DMABUF interface");
         }
-        auto fd = uapi::copyFromUser<int>(arg, "iio_buffer_attach_dmabuf");
-        if (!fd.ok()) {
-          return std::move(fd).error();
-        }
-        auto buffer = f.context().bufferFromFd(*fd);
-        if (!buffer.ok()) {
-          return std::move(buffer).error();
-        }
-        ZBUF_TRY(file.attach(*buffer));
+        ZBUF_ASSIGN_OR_RETURN(auto fd, uapi::copyFromUser<int>(arg, "iio_buffer_attach_dmabuf"));
+        ZBUF_ASSIGN_OR_RETURN(auto buffer, f.context().bufferFromFd(fd));
+        ZBUF_TRY(file.attach(buffer));
         return 0L;
       }
       case kDmabufDetachIoctl: {
-        auto fd = uapi::copyFromUser<int>(arg, "iio_buffer_detach_dmabuf");
-        if (!fd.ok()) {
-          return std::move(fd).error();
-        }
-        auto buffer = f.context().bufferFromFd(*fd);
-        if (!buffer.ok()) {
-          return std::move(buffer).error();
-        }
-        ZBUF_TRY(file.detach(**buffer));
+        ZBUF_ASSIGN_OR_RETURN(auto fd, uapi::copyFromUser<int>(arg, "iio_buffer_detach_dmabuf"));
+        ZBUF_ASSIGN_OR_RETURN(auto buffer, f.context().bufferFromFd(fd));
+        ZBUF_TRY(file.detach(*buffer));
         return 0L;
       }
       case kDmabufEnqueueIoctl: {
         constexpr const char* kOp = "iio_buffer_enqueue_dmabuf";
-        auto req = uapi::copyFromUser<iio_dmabuf>(arg, kOp);
-        if (!req.ok()) {
-          return std::move(req).error();
-        }
+        ZBUF_ASSIGN_OR_RETURN(auto req, uapi::copyFromUser<iio_dmabuf>(arg, kOp));
         // The kernel checks the flags before it looks the fd up.
-        if ((req->flags & ~kDmabufSupportedFlags) != 0) {
-          return Error(EINVAL, kOp, fmt::format("unknown flags {:#x}", req->flags));
+        if ((req.flags & ~kDmabufSupportedFlags) != 0) {
+          return Error(EINVAL, kOp, fmt::format("unknown flags {:#x}", req.flags));
         }
-        if ((req->flags & kDmabufCyclic) != 0 && file.buffer().isInput()) {
+        if ((req.flags & kDmabufCyclic) != 0 && file.buffer().isInput()) {
           return Error(EINVAL, kOp, "CYCLIC is only supported on output");
         }
-        auto buffer = f.context().bufferFromFd(static_cast<int>(req->fd));
-        if (!buffer.ok()) {
-          return std::move(buffer).error();
-        }
-        ZBUF_TRY(file.enqueue(**buffer, req->bytes_used, req->flags));
+        ZBUF_ASSIGN_OR_RETURN(auto buffer, f.context().bufferFromFd(static_cast<int>(req.fd)));
+        ZBUF_TRY(file.enqueue(*buffer, req.bytes_used, req.flags));
         return 0L;
       }
       default:
@@ -140,46 +122,33 @@ class DeviceOps final : public uapi::FileOperations {
     if (cmd != kGetFdIoctl) {
       return Error(ENODEV, "iio_ioctl", fmt::format("unhandled ioctl {:#x}", cmd));
     }
-    auto index = uapi::copyFromUser<int>(arg, kOp);
-    if (!index.ok()) {
-      return std::move(index).error();
-    }
-    if (*index < 0) {
-      return Error(ENODEV, kOp, fmt::format("no buffer {}", *index));
+    ZBUF_ASSIGN_OR_RETURN(auto index, uapi::copyFromUser<int>(arg, kOp));
+    if (index < 0) {
+      return Error(ENODEV, kOp, fmt::format("no buffer {}", index));
     }
     const DeviceNode& node = f.file().data<DeviceNode>();
-    auto opened = node.device->openBuffer(static_cast<unsigned>(*index));
-    if (!opened.ok()) {
-      return std::move(opened).error();
-    }
-    auto fd = f.context().installFile(
-        kBufferOps, std::shared_ptr<IioBufferFile>(std::move(*opened)), "iio:buffer", O_RDWR);
-    if (!fd.ok()) {
-      return std::move(fd).error();
-    }
-    const int out = fd->get();
+    ZBUF_ASSIGN_OR_RETURN(auto opened, node.device->openBuffer(static_cast<unsigned>(index)));
+    ZBUF_ASSIGN_OR_RETURN(
+        auto fd,
+        f.context().installFile(kBufferOps, std::shared_ptr<IioBufferFile>(std::move(opened)),
+                                "iio:buffer", O_RDWR));
+    const int out = fd.get();
     ZBUF_TRY(uapi::copyToUser(arg, out, kOp));
-    (void)fd->release();
+    (void)fd.release();
     return 0L;
   }
 
   // The legacy interface: read, write and poll of the character device are buffer 0's.
   Result<std::size_t> read(const OpenFile& f, std::span<std::byte> out,
                            std::int64_t& /*pos*/) const override {
-    auto buffer = f.file().data<DeviceNode>().device->buffer(0);
-    if (!buffer.ok()) {
-      return std::move(buffer).error();
-    }
-    return (*buffer)->read(out, f.nonBlocking());
+    ZBUF_ASSIGN_OR_RETURN(auto buffer, f.file().data<DeviceNode>().device->buffer(0));
+    return buffer->read(out, f.nonBlocking());
   }
 
   Result<std::size_t> write(const OpenFile& f, std::span<const std::byte> in,
                             std::int64_t& /*pos*/) const override {
-    auto buffer = f.file().data<DeviceNode>().device->buffer(0);
-    if (!buffer.ok()) {
-      return std::move(buffer).error();
-    }
-    return (*buffer)->write(in, f.nonBlocking());
+    ZBUF_ASSIGN_OR_RETURN(auto buffer, f.file().data<DeviceNode>().device->buffer(0));
+    return buffer->write(in, f.nonBlocking());
   }
 
   short poll(const OpenFile& f, short events, uapi::PollTable* table) const override {
@@ -212,11 +181,8 @@ Result<void> addBufferAttrs(uapi::Context& ctx, const std::string& dir, IioBuffe
       ctx, dir + "/enable",
       {[node, &buffer]() -> Result<std::string> { return line(buffer.enabled() ? 1 : 0); },
        [node, &buffer](std::string_view text) -> Result<void> {
-         auto on = uapi::parseSysfsBool(text);
-         if (!on.ok()) {
-           return std::move(on).error();
-         }
-         if (*on) {
+         ZBUF_ASSIGN_OR_RETURN(auto on, uapi::parseSysfsBool(text));
+         if (on) {
            return buffer.enable();
          }
          buffer.disable();
@@ -226,21 +192,15 @@ Result<void> addBufferAttrs(uapi::Context& ctx, const std::string& dir, IioBuffe
       ctx, dir + "/length",
       {[node, &buffer]() -> Result<std::string> { return line(buffer.length()); },
        [node, &buffer](std::string_view text) -> Result<void> {
-         auto v = uapi::parseSysfsU64(text);
-         if (!v.ok()) {
-           return std::move(v).error();
-         }
-         return buffer.setLength(*v);
+         ZBUF_ASSIGN_OR_RETURN(auto v, uapi::parseSysfsU64(text));
+         return buffer.setLength(v);
        }}));
   ZBUF_TRY(uapi::addSysfsAttr(
       ctx, dir + "/watermark",
       {[node, &buffer]() -> Result<std::string> { return line(buffer.watermark()); },
        [node, &buffer](std::string_view text) -> Result<void> {
-         auto v = uapi::parseSysfsU64(text);
-         if (!v.ok()) {
-           return std::move(v).error();
-         }
-         return buffer.setWatermark(*v);
+         ZBUF_ASSIGN_OR_RETURN(auto v, uapi::parseSysfsU64(text));
+         return buffer.setWatermark(v);
        }}));
   return {};
 }
@@ -255,11 +215,8 @@ Result<void> addScanElements(uapi::Context& ctx, const std::string& dir, const I
         ctx, base + "_en",
         {[node]() -> Result<std::string> { return std::string("1\n"); },
          [node](std::string_view text) -> Result<void> {
-           auto on = uapi::parseSysfsBool(text);
-           if (!on.ok()) {
-             return std::move(on).error();
-           }
-           if (!*on) {
+           ZBUF_ASSIGN_OR_RETURN(auto on, uapi::parseSysfsBool(text));
+           if (!on) {
              return Error(EINVAL, "iio_scan_el_store",
                           "the emulated device streams every channel; it cannot be disabled");
            }
@@ -313,14 +270,11 @@ Result<void> addToContext(uapi::Context& context, std::shared_ptr<IioDevice> dev
       uapi::addSysfsAttr(context, sys + "/sampling_frequency",
                          {[node]() -> Result<std::string> { return line(node->sampleRate.load()); },
                           [node](std::string_view text) -> Result<void> {
-                            auto v = uapi::parseSysfsU64(text);
-                            if (!v.ok()) {
-                              return std::move(v).error();
-                            }
+                            ZBUF_ASSIGN_OR_RETURN(auto v, uapi::parseSysfsU64(text));
                             for (unsigned b = 0; b < node->device->bufferCount(); ++b) {
-                              (*node->device->buffer(b))->setSampleRate(*v);
+                              (*node->device->buffer(b))->setSampleRate(v);
                             }
-                            node->sampleRate = *v;
+                            node->sampleRate = v;
                             return {};
                           }}));
   ZBUF_TRY(addScanElements(context, sys + "/scan_elements", dev, node));

@@ -250,11 +250,8 @@ Result<FfsDescriptors> parseFfsDescriptors(std::span<const std::byte> blob) {
     if (blob.size() - at < 4) {
       return invalid(kDescsOp, "the eventfd is cut short");
     }
-    auto efd = eventfdFromFd(static_cast<int>(le32(blob, at)));
-    if (!efd.ok()) {
-      return std::move(efd).error();
-    }
-    out.eventfd = std::move(*efd);
+    ZBUF_ASSIGN_OR_RETURN(auto efd, eventfdFromFd(static_cast<int>(le32(blob, at))));
+    out.eventfd = std::move(efd);
     at += 4;
   }
   std::array<unsigned, 3> counts{};

@@ -422,10 +422,7 @@ Result<std::size_t> EndpointFile::write(std::span<const std::byte> data) {
   const bool nonblock = nonblocking();
   auto enabled = function_->waitEnabled(nonblock);
   ZBUF_TRY(enabled);
-  auto lock = lockFileio(*state_, nonblock, kOp);
-  if (!lock.ok()) {
-    return std::move(lock).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto lock, lockFileio(*state_, nonblock, kOp));
   if (!function_->stillEnabled(enabled->generation)) {
     return Error(ESHUTDOWN, kOp, fmt::format("ep{} was disabled meanwhile", index_));
   }
@@ -453,10 +450,7 @@ Result<std::size_t> EndpointFile::read(std::span<std::byte> out) {
   const bool nonblock = nonblocking();
   auto enabled = function_->waitEnabled(nonblock);
   ZBUF_TRY(enabled);
-  auto lock = lockFileio(*state_, nonblock, kOp);
-  if (!lock.ok()) {
-    return std::move(lock).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto lock, lockFileio(*state_, nonblock, kOp));
   if (!function_->stillEnabled(enabled->generation)) {
     return Error(ESHUTDOWN, kOp, fmt::format("ep{} was disabled meanwhile", index_));
   }

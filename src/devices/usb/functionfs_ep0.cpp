@@ -30,10 +30,7 @@ Result<std::unique_lock<std::mutex>> lockEp0(std::mutex& m, bool nonblock, const
 
 Result<std::size_t> FunctionFs::ep0Write(std::span<const std::byte> data, bool nonblock) {
   constexpr const char* kOp = "ffs_ep0_write";
-  auto lock = lockEp0(ep0Mutex_, nonblock, kOp);
-  if (!lock.ok()) {
-    return std::move(lock).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto lock, lockEp0(ep0Mutex_, nonblock, kOp));
   switch (state()) {
     case FfsState::ReadDescriptors:
     case FfsState::ReadStrings:
@@ -54,12 +51,9 @@ Result<std::size_t> FunctionFs::ep0Write(std::span<const std::byte> data, bool n
 }
 
 Result<std::size_t> FunctionFs::ep0WriteDescriptors(std::span<const std::byte> data) {
-  auto parsed = detail::parseFfsDescriptors(data);
-  if (!parsed.ok()) {
-    return std::move(parsed).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto parsed, detail::parseFfsDescriptors(data));
   const std::lock_guard lock(m_);
-  descs_ = std::make_unique<detail::FfsDescriptors>(std::move(*parsed));
+  descs_ = std::make_unique<detail::FfsDescriptors>(std::move(parsed));
   state_ = FfsState::ReadStrings;
   return data.size();
 }
@@ -131,10 +125,7 @@ Result<std::size_t> FunctionFs::ep0WriteStrings(std::span<const std::byte> data)
 
 Result<std::size_t> FunctionFs::ep0Read(std::span<std::byte> out, bool nonblock) {
   constexpr const char* kOp = "ffs_ep0_read";
-  auto lock = lockEp0(ep0Mutex_, nonblock, kOp);
-  if (!lock.ok()) {
-    return std::move(lock).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto lock, lockEp0(ep0Mutex_, nonblock, kOp));
   if (state() != FfsState::Active) {
     return Error(EBADFD, kOp,
                  fmt::format("function '{}' has no events before its descriptors and strings",
