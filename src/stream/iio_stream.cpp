@@ -12,15 +12,10 @@ namespace zbuf::pipeline {
 namespace {
 
 Result<void> writeAttr(uapi::Context& ctx, const std::string& path, const std::string& value) {
-  auto fd = ctx.open(path, O_WRONLY);
-  if (!fd.ok()) {
-    return std::move(fd).error();
-  }
-  auto n = ctx.write(fd->get(), std::as_bytes(std::span(value)));
-  (void)ctx.close(std::move(*fd));
-  if (!n.ok()) {
-    return std::move(n).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto fd, ctx.open(path, O_WRONLY));
+  auto n = ctx.write(fd.get(), std::as_bytes(std::span(value)));
+  (void)ctx.close(std::move(fd));
+  ZBUF_TRY(std::move(n));
   return {};
 }
 
@@ -43,16 +38,13 @@ IioStream::~IioStream() {
 Result<std::unique_ptr<IioStream>> IioStream::open(uapi::Context& ctx, const char* devPath,
                                                    const char* sysfsDir, std::uint64_t lengthFrames,
                                                    bool input) {
-  auto dev = ctx.open(devPath, O_RDWR);
-  if (!dev.ok()) {
-    return std::move(dev).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto dev, ctx.open(devPath, O_RDWR));
   const std::string sysfs(sysfsDir);
   ZBUF_TRY(writeAttr(ctx, sysfs + "/buffer0/enable", "0"));
   ZBUF_TRY(writeAttr(ctx, sysfs + "/buffer0/length", fmt::format("{}", lengthFrames)));
   int fd = 0;  // buffer index in, fd out
-  ZBUF_TRY(ioctlVoid(ctx, dev->get(), IIO_BUFFER_GET_FD_IOCTL, &fd));
-  return std::make_unique<IioStream>(ctx, sysfs, input, std::move(*dev), UniqueFd::adopt(fd));
+  ZBUF_TRY(ioctlVoid(ctx, dev.get(), IIO_BUFFER_GET_FD_IOCTL, &fd));
+  return std::make_unique<IioStream>(ctx, sysfs, input, std::move(dev), UniqueFd::adopt(fd));
 }
 
 Result<void> IioStream::enable(bool on) {

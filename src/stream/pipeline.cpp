@@ -65,11 +65,8 @@ Result<StreamCoherency> parseStreamCoherency(std::string_view s) {
     return Error(EINVAL, kOp, fmt::format("unknown coherency '{}' (coherent or non-coherent)", v));
   };
   if (s.find('=') == std::string_view::npos) {
-    auto all = value(s);
-    if (!all.ok()) {
-      return std::move(all).error();
-    }
-    return StreamCoherency{*all, *all, *all};
+    ZBUF_ASSIGN_OR_RETURN(auto all, value(s));
+    return StreamCoherency{all, all, all};
   }
   StreamCoherency c;
   while (!s.empty()) {
@@ -81,16 +78,13 @@ Result<StreamCoherency> parseStreamCoherency(std::string_view s) {
       return Error(EINVAL, kOp, fmt::format("'{}' is not device=coherency", item));
     }
     const std::string_view name = item.substr(0, eq);
-    auto v = value(item.substr(eq + 1));
-    if (!v.ok()) {
-      return std::move(v).error();
-    }
+    ZBUF_ASSIGN_OR_RETURN(auto v, value(item.substr(eq + 1)));
     if (name == "adc") {
-      c.adc = *v;
+      c.adc = v;
     } else if (name == "dac") {
-      c.dac = *v;
+      c.dac = v;
     } else if (name == "usb") {
-      c.usb = *v;
+      c.usb = v;
     } else {
       return Error(EINVAL, kOp, fmt::format("unknown device '{}' (adc, dac or usb)", name));
     }
@@ -213,18 +207,12 @@ class BufferSet {
                                   std::vector<DmabufStage*> stages) {
     BufferSet set(ctx);
     set.stages_ = std::move(stages);
-    auto heap = ctx.open("/dev/dma_heap/system", O_RDONLY);
-    if (!heap.ok()) {
-      return std::move(heap).error();
-    }
+    ZBUF_ASSIGN_OR_RETURN(auto heap, ctx.open("/dev/dma_heap/system", O_RDONLY));
     for (unsigned i = 0; i < c.blocks; ++i) {
       uapi::DmaHeapAllocationData data{};
       data.len = c.blockBytes;
       data.fdFlags = O_RDWR | O_CLOEXEC;
-      auto r = ctx.ioctl(heap->get(), uapi::kDmaHeapIoctlAlloc, &data);
-      if (!r.ok()) {
-        return std::move(r).error();
-      }
+      ZBUF_TRY(ctx.ioctl(heap.get(), uapi::kDmaHeapIoctlAlloc, &data));
       const int fd = static_cast<int>(data.fd);
       set.fds_.push_back(UniqueFd::adopt(fd));
       set.raw_.push_back(fd);
@@ -242,7 +230,7 @@ class BufferSet {
         set.attached_.emplace_back(s, fd);
       }
     }
-    (void)ctx.close(std::move(*heap));
+    (void)ctx.close(std::move(heap));
     return set;
   }
   explicit BufferSet(uapi::Context& ctx) : ctx_(&ctx) {}
@@ -284,40 +272,31 @@ struct PathOutcome {
 
 Result<PathOutcome> runIioToUsb(uapi::Context& ctx, Board& board, const StreamConfig& c,
                                 StreamMode mode, RunControl& control) {
-  auto ep = openEndpoint(ctx, Board::kUsbIn);
-  if (!ep.ok()) {
-    return std::move(ep).error();
-  }
-  auto adc = openAdc(ctx, c);
-  if (!adc.ok()) {
-    return std::move(adc).error();
-  }
-  IioStream& port = **adc;
+  ZBUF_ASSIGN_OR_RETURN(auto ep, openEndpoint(ctx, Board::kUsbIn));
+  ZBUF_ASSIGN_OR_RETURN(auto adc, openAdc(ctx, c));
+  IioStream& port = *adc;
   if (mode == StreamMode::Fileio) {
     ZBUF_TRY(port.enable(true));
     control.begin();
     {
       const StopWatch watch(control, [&port] { (void)port.enable(false); });
-      pipeline::runFileioCopy(port, **ep, c.blockBytes, control);
+      pipeline::runFileioCopy(port, *ep, c.blockBytes, control);
     }
     control.end();
     (void)port.enable(false);
   } else {
-    auto set = BufferSet::create(ctx, c, {adc->get(), ep->get()});
-    if (!set.ok()) {
-      return std::move(set).error();
-    }
+    ZBUF_ASSIGN_OR_RETURN(auto set, BufferSet::create(ctx, c, {adc.get(), ep.get()}));
     ZBUF_TRY(port.enable(true));
     control.begin();
     {
       const StopWatch watch(control, [&port] { (void)port.enable(false); });
-      pipeline::runDmabufChain(ctx, port, **ep, set->fds(), c.blockBytes, control);
+      pipeline::runDmabufChain(ctx, port, *ep, set.fds(), c.blockBytes, control);
     }
     control.end();
     (void)port.enable(false);  // blocks still queued to the ADC signal -EINTR
   }
-  adc->reset();
-  ep->reset();
+  adc.reset();
+  ep.reset();
   const usb::EndpointStats s = board.host().stats(Board::kUsbIn);
   PathOutcome out;
   out.bytes = s.bytes;
@@ -328,24 +307,18 @@ Result<PathOutcome> runIioToUsb(uapi::Context& ctx, Board& board, const StreamCo
 
 Result<PathOutcome> runUsbToDac(uapi::Context& ctx, Board& board, const StreamConfig& c,
                                 StreamMode mode, RunControl& control) {
-  auto ep = openEndpoint(ctx, Board::kUsbOut);
-  if (!ep.ok()) {
-    return std::move(ep).error();
-  }
-  auto dac = openDac(ctx, c);
-  if (!dac.ok()) {
-    return std::move(dac).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto ep, openEndpoint(ctx, Board::kUsbOut));
+  ZBUF_ASSIGN_OR_RETURN(auto dac, openDac(ctx, c));
   board.host().startSending(Board::kUsbOut);
   std::uint64_t bytes = 0;
   iio::IioBuffer& hw = **board.dac().buffer(0);
-  IioStream& port = **dac;
+  IioStream& port = *dac;
   if (mode == StreamMode::Fileio) {
     ZBUF_TRY(port.enable(true));
     control.begin();
     {
       const StopWatch watch(control, [&port] { (void)port.enable(false); });
-      const std::uint64_t written = pipeline::runFileioCopy(**ep, port, c.blockBytes, control);
+      const std::uint64_t written = pipeline::runFileioCopy(*ep, port, c.blockBytes, control);
       // write() returns once the DAC's ring took the data: let the hardware play it out (the
       // board is the test bench here, as a logic analyser on the DAC's output would be),
       // unless the run was stopped.
@@ -359,22 +332,19 @@ Result<PathOutcome> runUsbToDac(uapi::Context& ctx, Board& board, const StreamCo
     (void)port.enable(false);
     bytes = hw.stats().hardwareBytes;  // what the DAC played, not what it was handed
   } else {
-    auto set = BufferSet::create(ctx, c, {ep->get(), dac->get()});
-    if (!set.ok()) {
-      return std::move(set).error();
-    }
+    ZBUF_ASSIGN_OR_RETURN(auto set, BufferSet::create(ctx, c, {ep.get(), dac.get()}));
     ZBUF_TRY(port.enable(true));
     control.begin();
     {
       const StopWatch watch(control, [&port] { (void)port.enable(false); });
-      bytes = pipeline::runDmabufChain(ctx, **ep, port, set->fds(), c.blockBytes, control);
+      bytes = pipeline::runDmabufChain(ctx, *ep, port, set.fds(), c.blockBytes, control);
     }
     control.end();
     (void)port.enable(false);
   }
   board.host().stopSending(Board::kUsbOut);
-  dac->reset();
-  ep->reset();
+  dac.reset();
+  ep.reset();
   PathOutcome out;
   out.bytes = bytes;
   out.verified = hw.stats().checkedBytes;
@@ -384,10 +354,7 @@ Result<PathOutcome> runUsbToDac(uapi::Context& ctx, Board& board, const StreamCo
 
 Result<PathOutcome> runIioToApp(uapi::Context& ctx, Board& /*board*/, const StreamConfig& c,
                                 StreamMode mode, RunControl& control) {
-  auto adc = openAdc(ctx, c);
-  if (!adc.ok()) {
-    return std::move(adc).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto adc, openAdc(ctx, c));
   const PatternChecker checker(c.format, c.pattern);
   PathOutcome out;
   std::uint64_t offset = 0;  // the application's position in the stream
@@ -414,7 +381,7 @@ Result<PathOutcome> runIioToApp(uapi::Context& ctx, Board& /*board*/, const Stre
      private:
       decltype(check)& fn_;
     } sink(check);
-    IioStream& port = **adc;
+    IioStream& port = *adc;
     ZBUF_TRY(port.enable(true));
     control.begin();
     {
@@ -425,20 +392,14 @@ Result<PathOutcome> runIioToApp(uapi::Context& ctx, Board& /*board*/, const Stre
     (void)port.enable(false);
     return out;
   }
-  auto set = BufferSet::create(ctx, c, {adc->get()});
-  if (!set.ok()) {
-    return std::move(set).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto set, BufferSet::create(ctx, c, {adc.get()}));
   // Map every buffer once, up front: no per-block mapping.
   std::vector<sys::Mapping> maps;
-  for (int fd : set->fds()) {
-    auto m = ctx.mmap(fd, c.blockBytes, PROT_READ, MAP_SHARED, 0);
-    if (!m.ok()) {
-      return std::move(m).error();
-    }
-    maps.push_back(std::move(*m));
+  for (int fd : set.fds()) {
+    ZBUF_ASSIGN_OR_RETURN(auto m, ctx.mmap(fd, c.blockBytes, PROT_READ, MAP_SHARED, 0));
+    maps.push_back(std::move(m));
   }
-  ZBUF_TRY((*adc)->enable(true));
+  ZBUF_TRY(adc->enable(true));
   uapi::DmaBufSync start{uapi::kDmaBufSyncStart | uapi::kDmaBufSyncRead};
   uapi::DmaBufSync end{uapi::kDmaBufSyncEnd | uapi::kDmaBufSyncRead};
   auto consume = [&](std::size_t slot) {
@@ -446,7 +407,7 @@ Result<PathOutcome> runIioToApp(uapi::Context& ctx, Board& /*board*/, const Stre
       offset += c.blockBytes;  // touch nothing, like iio_rwdev -B
       return;
     }
-    const int fd = set->fds()[slot];
+    const int fd = set.fds()[slot];
     if (c.skipSync.test(SkippedSync::AppStart)) {
       // fault injection: read without SYNC START
     } else if (auto r = ctx.ioctl(fd, uapi::kDmaBufIoctlSync, &start); !r.ok()) {
@@ -455,11 +416,11 @@ Result<PathOutcome> runIioToApp(uapi::Context& ctx, Board& /*board*/, const Stre
     check(maps[slot].bytes().first(c.blockBytes));
     (void)ctx.ioctl(fd, uapi::kDmaBufIoctlSync, &end);
   };
-  IioStream& port = **adc;
+  IioStream& port = *adc;
   control.begin();
   {
     const StopWatch watch(control, [&port] { (void)port.enable(false); });
-    out.bytes = pipeline::runDmabufToApp(ctx, port, set->fds(), c.blockBytes, consume, control);
+    out.bytes = pipeline::runDmabufToApp(ctx, port, set.fds(), c.blockBytes, consume, control);
   }
   control.end();
   (void)port.enable(false);
@@ -472,10 +433,7 @@ Result<StreamResult> Pipeline::run(StreamMode mode,
                                    const std::function<void(const StreamProgress&)>& progress) {
   // The machine: a fresh context with this run's board (set up before the clock starts).
   auto ctx = uapi::Context::create();
-  auto board = Board::create(*ctx, boardConfig(config_));
-  if (!board.ok()) {
-    return std::move(board).error();
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto board, Board::create(*ctx, boardConfig(config_)));
   RunControl control(config_, *stop_, progress);
   control.statusOf = [&](int bufferFd, const pipeline::DmabufStage& stage) {
     return Board::lastFenceStatus(*ctx, bufferFd, stage.fenceDriver());
@@ -483,13 +441,13 @@ Result<StreamResult> Pipeline::run(StreamMode mode,
   Result<PathOutcome> outcome = PathOutcome{};
   switch (config_.path) {
     case StreamPath::IioToUsb:
-      outcome = runIioToUsb(*ctx, **board, config_, mode, control);
+      outcome = runIioToUsb(*ctx, *board, config_, mode, control);
       break;
     case StreamPath::IioToApp:
-      outcome = runIioToApp(*ctx, **board, config_, mode, control);
+      outcome = runIioToApp(*ctx, *board, config_, mode, control);
       break;
     case StreamPath::UsbToDac:
-      outcome = runUsbToDac(*ctx, **board, config_, mode, control);
+      outcome = runUsbToDac(*ctx, *board, config_, mode, control);
       break;
   }
   if (!outcome.ok()) {
@@ -503,9 +461,9 @@ Result<StreamResult> Pipeline::run(StreamMode mode,
   // What the hardware failed: the application cannot see a failed block's fence status through
   // the buffer fds (on the kernel neither, short of exporting a sync file per block), so the
   // board counts it, as the far end's checker counts mismatches.
-  const std::uint64_t failed = iioFailures((*board)->adc()) + iioFailures((*board)->dac()) +
-                               (*board)->host().stats(Board::kUsbIn).gaps +
-                               (*board)->host().stats(Board::kUsbOut).gaps;
+  const std::uint64_t failed = iioFailures(board->adc()) + iioFailures(board->dac()) +
+                               board->host().stats(Board::kUsbIn).gaps +
+                               board->host().stats(Board::kUsbOut).gaps;
   for (std::uint64_t i = control.errors; i < failed; ++i) {
     control.error(Error(config_.failErrno, "hardware", "a transfer failed on the board"));
   }

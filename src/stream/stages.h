@@ -26,10 +26,7 @@ namespace zbuf::pipeline {
 // ioctl through the context, for the calls whose return value is only success or an errno.
 [[nodiscard]] inline Result<void> ioctlVoid(uapi::Context& ctx, int fd, unsigned long request,
                                             void* arg) {
-  auto r = ctx.ioctl(fd, request, arg);
-  if (!r.ok()) {
-    return std::move(r).error();
-  }
+  ZBUF_TRY(ctx.ioctl(fd, request, arg));
   return {};
 }
 

@@ -16,11 +16,8 @@ UsbEndpoint::~UsbEndpoint() {
 
 Result<std::unique_ptr<UsbEndpoint>> UsbEndpoint::open(uapi::Context& ctx, const std::string& path,
                                                        bool in) {
-  auto fd = ctx.open(path, O_RDWR);
-  if (!fd.ok()) {
-    return std::move(fd).error();
-  }
-  return std::make_unique<UsbEndpoint>(ctx, in, std::move(*fd));
+  ZBUF_ASSIGN_OR_RETURN(auto fd, ctx.open(path, O_RDWR));
+  return std::make_unique<UsbEndpoint>(ctx, in, std::move(fd));
 }
 
 Result<void> UsbEndpoint::attach(int bufferFd) {

@@ -36,24 +36,18 @@ Result<std::vector<unsigned>> parseCpuList(std::string_view text) {
     const std::size_t comma = std::min(text.find(',', pos), text.size());
     const std::string_view item = text.substr(pos, comma - pos);
     const std::size_t dash = item.find('-');
-    auto first = parseCpu(item.substr(0, dash), text);
-    if (!first.ok()) {
-      return std::move(first).error();
-    }
-    unsigned last = *first;
+    ZBUF_ASSIGN_OR_RETURN(auto first, parseCpu(item.substr(0, dash), text));
+    unsigned last = first;
     if (dash != std::string_view::npos) {
-      auto l = parseCpu(item.substr(dash + 1), text);
-      if (!l.ok()) {
-        return std::move(l).error();
-      }
-      last = *l;
-      if (last < *first) {
+      ZBUF_ASSIGN_OR_RETURN(auto l, parseCpu(item.substr(dash + 1), text));
+      last = l;
+      if (last < first) {
         return Error(
             EINVAL, "affinity",
             fmt::format("'{}' is not a CPU list: the range {} runs backwards", text, item));
       }
     }
-    for (unsigned cpu = *first; cpu <= last; ++cpu) {
+    for (unsigned cpu = first; cpu <= last; ++cpu) {
       cpus.push_back(cpu);
     }
     pos = comma + 1;
@@ -91,11 +85,8 @@ Result<Affinity> parseAffinity(std::string_view text) {
     if (list.empty()) {
       continue;
     }
-    auto cpus = parseCpuList(list);
-    if (!cpus.ok()) {
-      return std::move(cpus).error();
-    }
-    *out = std::move(*cpus);
+    ZBUF_ASSIGN_OR_RETURN(auto cpus, parseCpuList(list));
+    *out = std::move(cpus);
   }
   return a;
 }

@@ -138,11 +138,8 @@ Result<void> openOutput(const std::string& path, std::optional<OutputFile>& out)
   if (path.empty()) {
     return {};
   }
-  auto f = OutputFile::open(path);
-  if (!f.ok()) {
-    return std::move(f).error();
-  }
-  out.emplace(std::move(*f));
+  ZBUF_ASSIGN_OR_RETURN(auto f, OutputFile::open(path));
+  out.emplace(std::move(f));
   if (out->isStdout()) {
     std::fflush(stdout);
     if (::dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
@@ -153,12 +150,9 @@ Result<void> openOutput(const std::string& path, std::optional<OutputFile>& out)
 }
 
 Result<void> writeWholeFile(const std::string& path, std::string_view text) {
-  auto out = OutputFile::open(path);
-  if (!out.ok()) {
-    return std::move(out).error();
-  }
-  ZBUF_TRY(out->write(text));
-  return out->commit();
+  ZBUF_ASSIGN_OR_RETURN(auto out, OutputFile::open(path));
+  ZBUF_TRY(out.write(text));
+  return out.commit();
 }
 
 }  // namespace zbuf::cli
