@@ -361,6 +361,9 @@ Result<UniqueFd> Context::installFile(const FileOperations& ops, std::shared_ptr
   return files_.openDescription(*file, flags);
 }
 
+// The buffer is taken by value, as ownership passes to the file table; a retry after EEXIST
+// needs it again, so it is copied into the table rather than moved.
+// NOLINTNEXTLINE(performance-unnecessary-value-param): see above
 Result<UniqueFd> Context::installBuffer(BufferPtr buffer, int flags) {
   constexpr const char* kOp = "dma_buf_fd";
   if (!buffer) {

@@ -29,10 +29,14 @@ Result<BufferPtr> bufferFor(int fd, const char* op, int notBuffer) {
 }  // namespace
 
 Result<void> dmaBufSync(int fd, const DmaBufSync* sync) {
+  // ioctl(2) takes a void* for every request; this one only reads it.
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): see above
   return call(fd, kDmaBufIoctlSync, const_cast<DmaBufSync*>(sync));
 }
 
 Result<void> dmaBufSetName(int fd, const char* name) {
+  // ioctl(2) takes a void* for every request; this one only reads it.
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): see above
   return call(fd, kDmaBufSetName, const_cast<char*>(name));
 }
 
@@ -41,6 +45,8 @@ Result<void> dmaBufExportSyncFile(int fd, DmaBufExportSyncFile* data) {
 }
 
 Result<void> dmaBufImportSyncFile(int fd, const DmaBufImportSyncFile* data) {
+  // ioctl(2) takes a void* for every request; this one only reads it.
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): see above
   return call(fd, kDmaBufIoctlImportSyncFile, const_cast<DmaBufImportSyncFile*>(data));
 }
 

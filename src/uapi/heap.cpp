@@ -22,14 +22,18 @@ Result<void> heapAlloc(int heapFd, DmaHeapAllocationData* data) {
 }
 
 Result<UniqueFd> udmabufCreate(int udmabufFd, const UdmabufCreate* create) {
-  ZBUF_ASSIGN_OR_RETURN(auto r, Context::current().ioctl(udmabufFd, kUdmabufCreate,
-                                                         const_cast<UdmabufCreate*>(create)));
+  // ioctl(2) takes a void* for every request; this one only reads it.
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): see above
+  void* arg = const_cast<UdmabufCreate*>(create);
+  ZBUF_ASSIGN_OR_RETURN(auto r, Context::current().ioctl(udmabufFd, kUdmabufCreate, arg));
   return UniqueFd::adopt(static_cast<int>(r));
 }
 
 Result<UniqueFd> udmabufCreateList(int udmabufFd, const UdmabufCreateList* list) {
-  ZBUF_ASSIGN_OR_RETURN(auto r, Context::current().ioctl(udmabufFd, kUdmabufCreateList,
-                                                         const_cast<UdmabufCreateList*>(list)));
+  // ioctl(2) takes a void* for every request; this one only reads it.
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): see above
+  void* arg = const_cast<UdmabufCreateList*>(list);
+  ZBUF_ASSIGN_OR_RETURN(auto r, Context::current().ioctl(udmabufFd, kUdmabufCreateList, arg));
   return UniqueFd::adopt(static_cast<int>(r));
 }
 

@@ -29,6 +29,8 @@ Result<void> syncFileInfo(int fd, SyncFileInfo* info) {
 }
 
 Result<void> syncSetDeadline(int fd, const SyncSetDeadline* data) {
+  // ioctl(2) takes a void* for every request; this one only reads it.
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): see above
   return call(fd, kSyncIocSetDeadline, const_cast<SyncSetDeadline*>(data));
 }
 

@@ -47,7 +47,7 @@ struct SyncFenceInfo {
 struct SyncFileInfo {
   std::string name;                   // at most 31 characters
   int status = 0;                     // see SyncFile::info()
-  std::size_t numFences;              // the number of leaf fences
+  std::size_t numFences = 0;          // the number of leaf fences
   std::vector<SyncFenceInfo> fences;  // empty unless asked for
 };
 

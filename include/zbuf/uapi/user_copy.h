@@ -19,7 +19,7 @@ requires std::is_trivially_copyable_v<T>
   if (arg == nullptr) {
     return Error(EFAULT, op, "argument pointer is null");
   }
-  T value;
+  T value;  // NOLINT(cppcoreguidelines-pro-type-member-init): the memcpy below fills it
   std::memcpy(&value, arg, sizeof value);
   return value;
 }
