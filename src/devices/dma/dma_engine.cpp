@@ -381,6 +381,9 @@ void DmaEngine::run() {
       if (spinForWork()) {
         continue;  // a submission came while spinning: no wake-up was needed
       }
+      if (stop_ || head_ != nullptr) {
+        continue;  // stopped (or given work) while the lock was dropped for the spin
+      }
       workerWaiting_ = true;
       workCv_.wait(lock);
       workerWaiting_ = false;

@@ -292,6 +292,50 @@ TEST(DmaEngine, ASubmitRightAfterAVainSpinIsTaken) {
   f.engine.reset();  // before the regions its descriptors point into
 }
 
+// The engine's end (stop_ set and the worker notified) while the worker spins with the lock
+// dropped: the notify finds no waiter, so the worker must see stop_ when it relocks, or the
+// destructor's join waits for ever (seen: `zbuf bench` hung in ~DmaEngine).
+TEST(DmaEngine, DestroyingTheEngineDuringAVainSpinEndsTheWorker) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool inSeam = false;   // guarded by m
+  bool release = false;  // guarded by m
+  Fixture f(TransferDirection::DevToMem, DataMode::Data, 0, std::chrono::microseconds(1), [&] {
+    std::unique_lock lock(m);
+    if (release) {
+      return;
+    }
+    inSeam = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  });
+  {
+    std::unique_lock lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return inSeam; })) << "no idle spin ran out";
+  }
+  std::atomic<bool> destroyed{false};
+  testing_support::ThreadMark destroyer;
+  std::thread t([&] {
+    destroyer.mark();
+    f.engine.reset();  // sets stop_ and notifies while the worker is held in the seam
+    destroyed = true;
+  });
+  // Asleep in the join: the destructor has set stop_ and notified nobody.
+  EXPECT_TRUE(destroyer.waitUntilAsleep());
+  {
+    const std::lock_guard lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  const bool ended = testing_support::waitUntil([&] { return destroyed.load(); }, 10s);
+  EXPECT_TRUE(ended) << "the worker slept through the stop";
+  if (!ended) {
+    t.detach();  // it cannot be joined; the process reports the failure and ends
+    return;
+  }
+  t.join();
+}
+
 TEST(DmaEngine, DescriptorOutsideTheMappingFailsWithEfaultAndStreamingContinues) {
   Fixture f(TransferDirection::DevToMem);
   Recorder rec;
