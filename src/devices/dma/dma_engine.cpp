@@ -63,15 +63,17 @@ Result<std::unique_ptr<DmaEngine>> DmaEngine::create(DmaEngineConfig config) {
     }
   }
   if (config.chunkBytes == 0) {
-    config.chunkBytes = 256 * 1024;
+    config.chunkBytes = std::uint64_t{256} * 1024;
   }
   return std::make_unique<DmaEngine>(Private{}, std::move(config));
 }
 
 DmaEngine::DmaEngine(Private /*key*/, DmaEngineConfig config)
-    : config_(std::move(config)), bytesPerSecond_(config_.bytesPerSecond), mode_(config_.mode) {
+    : config_(std::move(config)),
+      idleSpin_(config_.idleSpin),
+      bytesPerSecond_(config_.bytesPerSecond),
+      mode_(config_.mode) {
   faults_.reserve(16);
-  idleSpin_ = config_.idleSpin;
   if (const char* us = std::getenv("ZBUF_DMA_IDLE_SPIN_US"); us != nullptr) {
     idleSpin_ = std::chrono::microseconds(std::strtoul(us, nullptr, 10));
   }

@@ -94,8 +94,7 @@ class DmabufQueue {
   void complete(Block& block, int status);
   // Unmaps and detaches; no lock held.
   static void release(Block& block);
-  [[nodiscard]] std::shared_ptr<Block> findLocked(const Buffer& buffer) const
-      ZBUF_REQUIRES(mutex_);
+  [[nodiscard]] std::shared_ptr<Block> findLocked(const Buffer& buffer) const ZBUF_REQUIRES(mutex_);
 
   dma::DmaEngine& engine_;
   const bool input_;
@@ -104,7 +103,7 @@ class DmabufQueue {
   mutable Mutex mutex_;
   std::vector<std::shared_ptr<Block>> blocks_ ZBUF_GUARDED_BY(mutex_);   // attached
   std::vector<std::shared_ptr<Block>> zombies_ ZBUF_GUARDED_BY(mutex_);  // detached, in flight
-  Block* parkedHead_ ZBUF_GUARDED_BY(mutex_) = nullptr;  // enqueued while disabled
+  Block* parkedHead_ ZBUF_GUARDED_BY(mutex_) = nullptr;                  // enqueued while disabled
   Block* parkedTail_ ZBUF_GUARDED_BY(mutex_) = nullptr;
   bool enabled_ ZBUF_GUARDED_BY(mutex_) = false;
   DmabufStats stats_ ZBUF_GUARDED_BY(mutex_);
