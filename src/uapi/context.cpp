@@ -74,7 +74,7 @@ Result<void> Context::addNode(std::string path, NodeOpen open) {
   if (path.empty() || path.front() != '/') {
     return Error(EINVAL, "Context::addNode", fmt::format("path '{}' is not absolute", path));
   }
-  const std::lock_guard lock(nodeMutex_);
+  const MutexLocker lock(nodeMutex_);
   if (nodes_.contains(path)) {
     return Error(EEXIST, "Context::addNode", fmt::format("{} exists", path));
   }
@@ -83,7 +83,7 @@ Result<void> Context::addNode(std::string path, NodeOpen open) {
 }
 
 bool Context::removeNode(std::string_view path) {
-  const std::lock_guard lock(nodeMutex_);
+  const MutexLocker lock(nodeMutex_);
   auto it = nodes_.find(std::string(path));
   if (it == nodes_.end()) {
     return false;
@@ -93,7 +93,7 @@ bool Context::removeNode(std::string_view path) {
 }
 
 std::vector<std::string> Context::nodes() const {
-  const std::lock_guard lock(nodeMutex_);
+  const MutexLocker lock(nodeMutex_);
   std::vector<std::string> out;
   out.reserve(nodes_.size());
   for (const auto& [path, open] : nodes_) {
@@ -116,7 +116,7 @@ Result<OpenFile> Context::openFile(int fd) {
 Result<UniqueFd> Context::open(std::string_view path, int flags) {
   NodeOpen open;
   {
-    const std::lock_guard lock(nodeMutex_);
+    const MutexLocker lock(nodeMutex_);
     auto it = nodes_.find(std::string(path));
     if (it == nodes_.end()) {
       return Error(ENOENT, "open", fmt::format("{}: no such file or directory", path));

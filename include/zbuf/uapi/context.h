@@ -41,6 +41,7 @@
 #include <string_view>
 #include <vector>
 
+#include "zbuf/base/mutex.h"
 #include "zbuf/base/result.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/base/unique_fd.h"
@@ -147,8 +148,8 @@ class Context : public std::enable_shared_from_this<Context> {
   [[nodiscard]] Result<OpenFile> openFile(int fd);
 
   FileTable files_;
-  mutable std::mutex nodeMutex_;           // guards nodes_
-  std::map<std::string, NodeOpen> nodes_;  // path -> open
+  mutable Mutex nodeMutex_;
+  std::map<std::string, NodeOpen> nodes_ ZBUF_GUARDED_BY(nodeMutex_);  // path -> open
 };
 
 using ContextPtr = std::shared_ptr<Context>;

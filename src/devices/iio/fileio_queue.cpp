@@ -34,9 +34,9 @@ Result<void> FileioQueue::configure(unsigned count, std::uint64_t blockBytes) {
   if (count == 0 || blockBytes == 0) {
     return Error(EINVAL, "iio_fileio_configure", "fileio needs at least one non-empty block");
   }
-  const std::lock_guard io(ioMutex_);
+  const MutexLocker io(ioMutex_);
   {
-    const std::lock_guard list(listMutex_);
+    const MutexLocker list(listMutex_);
     if (enabled_) {
       return Error(EBUSY, "iio_fileio_configure", "buffer is enabled");
     }
@@ -74,7 +74,7 @@ Result<void> FileioQueue::configure(unsigned count, std::uint64_t blockBytes) {
   }
   std::vector<std::unique_ptr<Block>> old;
   {
-    const std::lock_guard list(listMutex_);
+    const MutexLocker list(listMutex_);
     old.swap(blocks_);
     blocks_ = std::move(blocks);
     blockBytes_ = blockBytes;
@@ -97,12 +97,12 @@ Result<void> FileioQueue::configure(unsigned count, std::uint64_t blockBytes) {
 }
 
 std::uint64_t FileioQueue::blockBytes() const {
-  const std::lock_guard list(listMutex_);
+  const MutexLocker list(listMutex_);
   return blockBytes_;
 }
 
 unsigned FileioQueue::blockCount() const {
-  const std::lock_guard list(listMutex_);
+  const MutexLocker list(listMutex_);
   return static_cast<unsigned>(blocks_.size());
 }
 
@@ -125,7 +125,7 @@ std::uint64_t FileioQueue::availableLocked() const {
 }
 
 std::uint64_t FileioQueue::available() const {
-  const std::lock_guard list(listMutex_);
+  const MutexLocker list(listMutex_);
   return availableLocked();
 }
 
@@ -152,7 +152,7 @@ void FileioQueue::submitLocked(Block& block) {
 }
 
 void FileioQueue::complete(Block& block, int status) {
-  const std::lock_guard list(listMutex_);
+  const MutexLocker list(listMutex_);
   if (status == 0) {
     ++stats_.blocks;
   } else if (enabled_) {
@@ -173,13 +173,13 @@ void FileioQueue::complete(Block& block, int status) {
     ready_[(readyHead_ + readyCount_++) % ready_.size()] = &block;
   }
   if (waiters_ != 0) {
-    cv_.notify_all();
+    cv_.notifyAll();
   }
   pollWait_.wakeUp();
 }
 
 void FileioQueue::enable() {
-  const std::lock_guard list(listMutex_);
+  const MutexLocker list(listMutex_);
   if (enabled_) {
     return;
   }
@@ -201,15 +201,15 @@ void FileioQueue::enable() {
 }
 
 void FileioQueue::stop() {
-  const std::lock_guard list(listMutex_);
+  const MutexLocker list(listMutex_);
   enabled_ = false;
-  cv_.notify_all();
+  cv_.notifyAll();
   pollWait_.wakeUp();
 }
 
 void FileioQueue::reset() {
-  const std::lock_guard io(ioMutex_);
-  const std::lock_guard list(listMutex_);
+  const MutexLocker io(ioMutex_);
+  const MutexLocker list(listMutex_);
   readyHead_ = 0;
   readyCount_ = 0;
   current_ = nullptr;
@@ -239,7 +239,7 @@ Result<std::size_t> FileioQueue::read(std::span<std::byte> out, bool nonblock,
     return copied;
   }
   {
-    std::unique_lock list(listMutex_);
+    MutexLocker list(listMutex_);
     const std::uint64_t want =
         std::max<std::uint64_t>(std::min<std::uint64_t>(watermarkBytes, n), frameBytes_);
     while (enabled_ && availableLocked() < want) {
@@ -262,7 +262,7 @@ Result<std::size_t> FileioQueue::write(std::span<const std::byte> in, bool nonbl
   }
   const std::size_t n = in.size() - in.size() % frameBytes_;
   {
-    std::unique_lock list(listMutex_);
+    MutexLocker list(listMutex_);
     while (availableLocked() == 0) {
       if (nonblock) {
         return Error(EAGAIN, "iio_buffer_write");
@@ -276,8 +276,8 @@ Result<std::size_t> FileioQueue::write(std::span<const std::byte> in, bool nonbl
 }
 
 std::size_t FileioQueue::copyBlocks(std::byte* app, std::size_t n, bool toApplication) {
-  const std::lock_guard io(ioMutex_);
-  std::unique_lock list(listMutex_);
+  const MutexLocker io(ioMutex_);
+  MutexLocker list(listMutex_);
   std::size_t copied = 0;
   // Input stops at a disable (the data is dropped); output may fill blocks while disabled.
   while (copied < n && (enabled_ || !input_)) {
@@ -308,7 +308,7 @@ std::size_t FileioQueue::copyBlocks(std::byte* app, std::size_t n, bool toApplic
 }
 
 void FileioQueue::onStarved() {
-  const std::lock_guard list(listMutex_);
+  const MutexLocker list(listMutex_);
   if (!enabled_) {
     return;
   }
@@ -320,7 +320,7 @@ void FileioQueue::onStarved() {
 }
 
 FileioStats FileioQueue::stats() const {
-  const std::lock_guard list(listMutex_);
+  const MutexLocker list(listMutex_);
   return stats_;
 }
 

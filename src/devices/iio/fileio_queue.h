@@ -16,14 +16,13 @@
 // Thread-safety: thread-safe.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <vector>
 
+#include "zbuf/base/mutex.h"
 #include "zbuf/base/result.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/devices/dma/dma_engine.h"
@@ -93,29 +92,29 @@ class FileioQueue {
   // `app` is only read from when !toApplication.
   [[nodiscard]] std::size_t copyBlocks(std::byte* app, std::size_t n, bool toApplication);
   // Hands `block` to the hardware (or to incoming_ while disabled). listMutex_ held.
-  void submitLocked(Block& block);
-  [[nodiscard]] Block* popReadyLocked();
-  [[nodiscard]] std::uint64_t availableLocked() const;
+  void submitLocked(Block& block) ZBUF_REQUIRES(listMutex_);
+  [[nodiscard]] Block* popReadyLocked() ZBUF_REQUIRES(listMutex_);
+  [[nodiscard]] std::uint64_t availableLocked() const ZBUF_REQUIRES(listMutex_);
   void releaseBlocks();
 
   dma::DmaEngine& engine_;
   const bool input_;
   const std::size_t frameBytes_;
 
-  std::mutex ioMutex_;  // serialises read/write/configure/reset; held during copies
-  mutable std::mutex listMutex_;
-  std::condition_variable cv_;                  // listMutex_: a block became ready/free, or stop
-  std::vector<std::unique_ptr<Block>> blocks_;  // set by configure (both locks held)
-  std::uint64_t blockBytes_ = 0;                // both locks for writing
-  std::vector<Block*> ready_;                   // listMutex_: FIFO ring, capacity = blocks
-  std::size_t readyHead_ = 0;                   // listMutex_
-  std::size_t readyCount_ = 0;                  // listMutex_
-  std::vector<Block*> incoming_;                // listMutex_: output blocks filled while disabled
-  Block* current_ = nullptr;                    // listMutex_: partly read / written block
-  bool enabled_ = false;                        // listMutex_
-  unsigned waiters_ = 0;                        // listMutex_
-  FileioStats stats_;                           // listMutex_
-  uapi::WaitQueue pollWait_;                    // its own lock; woken under listMutex_
+  Mutex ioMutex_ ZBUF_ACQUIRED_BEFORE(listMutex_);  // serialises read/write/configure/reset
+  mutable Mutex listMutex_;
+  ConditionVariable cv_;                                   // a block became ready/free, or stop
+  std::vector<std::unique_ptr<Block>> blocks_;             // set by configure (both locks held)
+  std::uint64_t blockBytes_ = 0;                           // both locks for writing
+  std::vector<Block*> ready_ ZBUF_GUARDED_BY(listMutex_);  // FIFO ring, capacity = blocks
+  std::size_t readyHead_ ZBUF_GUARDED_BY(listMutex_) = 0;
+  std::size_t readyCount_ ZBUF_GUARDED_BY(listMutex_) = 0;
+  std::vector<Block*> incoming_ ZBUF_GUARDED_BY(listMutex_);  // output blocks filled while disabled
+  Block* current_ ZBUF_GUARDED_BY(listMutex_) = nullptr;      // partly read / written block
+  bool enabled_ ZBUF_GUARDED_BY(listMutex_) = false;
+  unsigned waiters_ ZBUF_GUARDED_BY(listMutex_) = 0;
+  FileioStats stats_ ZBUF_GUARDED_BY(listMutex_);
+  uapi::WaitQueue pollWait_;  // its own lock; woken under listMutex_
 };
 
 }  // namespace zbuf::iio

@@ -30,7 +30,12 @@ Result<std::unique_ptr<IioBuffer>> IioBuffer::create(std::shared_ptr<Device> dev
   if (!buffer->engine_) {
     return Error(EINVAL, "iio_buffer_create", "the DMA engine could not be created");
   }
-  ZBUF_TRY(buffer->fileio_->configure(params.fileioBlocks, buffer->blockBytesFor(buffer->length_)));
+  std::uint64_t length = 0;
+  {
+    const MutexLocker lock(buffer->stateMutex_);  // nobody else has the buffer yet
+    length = buffer->length_;
+  }
+  ZBUF_TRY(buffer->fileio_->configure(params.fileioBlocks, buffer->blockBytesFor(length)));
   return buffer;
 }
 
@@ -88,7 +93,7 @@ std::uint64_t IioBuffer::blockBytesFor(std::uint64_t frames) const {
 }
 
 Result<void> IioBuffer::enable() {
-  const std::lock_guard lock(stateMutex_);
+  const MutexLocker lock(stateMutex_);
   if (enabled_) {
     return {};
   }
@@ -110,7 +115,7 @@ Result<void> IioBuffer::enable() {
 }
 
 void IioBuffer::disable() {
-  const std::lock_guard lock(stateMutex_);
+  const MutexLocker lock(stateMutex_);
   if (!enabled_) {
     return;
   }
@@ -127,12 +132,12 @@ void IioBuffer::disable() {
 }
 
 bool IioBuffer::enabled() const {
-  const std::lock_guard lock(stateMutex_);
+  const MutexLocker lock(stateMutex_);
   return enabled_;
 }
 
 Result<void> IioBuffer::setLength(std::uint64_t frames) {
-  const std::lock_guard lock(stateMutex_);
+  const MutexLocker lock(stateMutex_);
   if (frames == length_) {
     return {};
   }
@@ -146,12 +151,12 @@ Result<void> IioBuffer::setLength(std::uint64_t frames) {
 }
 
 std::uint64_t IioBuffer::length() const {
-  const std::lock_guard lock(stateMutex_);
+  const MutexLocker lock(stateMutex_);
   return length_;
 }
 
 Result<void> IioBuffer::setWatermark(std::uint64_t frames) {
-  const std::lock_guard lock(stateMutex_);
+  const MutexLocker lock(stateMutex_);
   if (frames == 0) {
     return Error(EINVAL, "iio_buffer_store_watermark", "watermark 0");
   }
@@ -168,12 +173,12 @@ Result<void> IioBuffer::setWatermark(std::uint64_t frames) {
 }
 
 std::uint64_t IioBuffer::watermark() const {
-  const std::lock_guard lock(stateMutex_);
+  const MutexLocker lock(stateMutex_);
   return watermark_;
 }
 
 std::uint64_t IioBuffer::fileioBlockBytes() const {
-  const std::lock_guard lock(stateMutex_);
+  const MutexLocker lock(stateMutex_);
   return blockBytesFor(length_);
 }
 
@@ -234,7 +239,7 @@ Result<std::size_t> IioBuffer::read(std::span<std::byte> out, bool nonblock) {
     return Error(EPERM, "iio_buffer_read", "read() on an output buffer");
   }
   {
-    const std::lock_guard lock(stateMutex_);
+    const MutexLocker lock(stateMutex_);
     if (enabled_ && mode_ == Mode::Dmabuf) {
       return Error(EBUSY, "iio_buffer_read", "buffer is streaming through DMABUFs");
     }
@@ -247,7 +252,7 @@ Result<std::size_t> IioBuffer::write(std::span<const std::byte> in, bool nonbloc
     return Error(EPERM, "iio_buffer_write", "write() on an input buffer");
   }
   {
-    const std::lock_guard lock(stateMutex_);
+    const MutexLocker lock(stateMutex_);
     if (enabled_ && mode_ == Mode::Dmabuf) {
       return Error(EBUSY, "iio_buffer_write", "buffer is streaming through DMABUFs");
     }
@@ -264,7 +269,7 @@ Result<void> IioBuffer::attachDmabuf(const BufferPtr& buffer, bool nonblock) {
     return Error(EPERM, "iio_buffer_attach_dmabuf", "this buffer has no DMABUF support");
   }
   {
-    const std::lock_guard lock(stateMutex_);
+    const MutexLocker lock(stateMutex_);
     if (enabled_ && mode_ == Mode::Fileio) {
       return Error(EBUSY, "iio_buffer_attach_dmabuf", "buffer is enabled in fileio mode");
     }

@@ -17,7 +17,7 @@ UsbHost::~UsbHost() {
 
 void UsbHost::startSending(unsigned endpoint, std::uint64_t bytes) {
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(m_);
     Ep& ep = eps_[endpoint];
     ep.sending = true;
     ep.sendUnbounded = bytes == 0;
@@ -28,29 +28,29 @@ void UsbHost::startSending(unsigned endpoint, std::uint64_t bytes) {
 
 void UsbHost::stopSending(unsigned endpoint) {
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(m_);
     eps_[endpoint].sending = false;
   }
   link_->hostStateChanged();
 }
 
 EndpointStats UsbHost::stats(unsigned endpoint) const {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   auto it = eps_.find(endpoint);
   return it == eps_.end() ? EndpointStats{} : it->second.stats;
 }
 
 bool UsbHost::waitInBytes(unsigned endpoint, std::uint64_t bytes,
                           std::chrono::milliseconds timeout) const {
-  std::unique_lock lock(m_);
-  return cv_.wait_for(lock, timeout, [&] {
+  MutexLocker lock(m_);
+  return cv_.waitFor(lock, timeout, [&]() ZBUF_REQUIRES(m_) {
     auto it = eps_.find(endpoint);
     return it != eps_.end() && it->second.stats.bytes + it->second.stats.lostBytes >= bytes;
   });
 }
 
 void UsbHost::reset(unsigned endpoint, std::uint64_t offset) {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   Ep& ep = eps_[endpoint];
   ep.stats = EndpointStats{};
   ep.stats.offset = offset;
@@ -63,7 +63,7 @@ void UsbHost::onInTransfer(unsigned endpoint, std::span<const std::span<std::byt
   }
   std::uint64_t offset = 0;
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(m_);
     EndpointStats& s = eps_[endpoint].stats;
     offset = s.offset;
     s.offset += length;
@@ -77,29 +77,29 @@ void UsbHost::onInTransfer(unsigned endpoint, std::span<const std::span<std::byt
     }
   }
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(m_);
     EndpointStats& s = eps_[endpoint].stats;
     s.bytes += length;
     s.blocks += 1;
     s.mismatches += mismatches;
     s.verifiedBytes += config_.benchmark ? 0 : length;
   }
-  cv_.notify_all();
+  cv_.notifyAll();
 }
 
 void UsbHost::onInLost(unsigned endpoint, std::uint64_t length, int /*status*/) {
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(m_);
     EndpointStats& s = eps_[endpoint].stats;
     s.offset += length;
     s.gaps += 1;
     s.lostBytes += length;
   }
-  cv_.notify_all();
+  cv_.notifyAll();
 }
 
 bool UsbHost::outReady(unsigned endpoint) {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   auto it = eps_.find(endpoint);
   return it != eps_.end() && it->second.sending &&
          (it->second.sendUnbounded || it->second.sendLeft > 0);
@@ -113,7 +113,7 @@ std::uint64_t UsbHost::onOutTransfer(unsigned endpoint,
     length += p.size();
   }
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(m_);
     Ep& ep = eps_[endpoint];
     if (!ep.sendUnbounded) {
       length = std::min(length, ep.sendLeft);
@@ -138,7 +138,7 @@ std::uint64_t UsbHost::onOutTransfer(unsigned endpoint,
 }
 
 void UsbHost::onOutFailed(unsigned endpoint, std::uint64_t length) {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   Ep& ep = eps_[endpoint];
   ep.stats.offset -= length;
   ep.stats.bytes -= length;

@@ -72,21 +72,21 @@ std::shared_ptr<UsbLink> UsbLink::create(LinkConfig config) {
 
 UsbLink::~UsbLink() {
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(m_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.notifyAll();
   thread_.join();
   UsbRequest* list = nullptr;
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(m_);
     list = takeAllLocked();
   }
   completeList(list, -ESHUTDOWN);
 }
 
 Result<void> UsbLink::bindGadget(const std::shared_ptr<UsbGadget>& gadget, std::uint64_t owner) {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   if (owner == 0) {
     return Error(EINVAL, "UsbLink::bindGadget", "owner 0 means 'no function'");
   }
@@ -145,7 +145,7 @@ void UsbLink::unbindGadget(std::uint64_t owner) {
   std::shared_ptr<UsbGadget> gadget;
   UsbRequest* cancelled = nullptr;
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(m_);
     if (gadgetOwner_ == 0 || gadgetOwner_ != owner) {
       return;
     }
@@ -163,7 +163,7 @@ void UsbLink::unbindGadget(std::uint64_t owner) {
 
 Result<void> UsbLink::queue(UsbRequestPtr request) {
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(m_);
     if (gadgetOwner_ == 0 || gadgetOwner_ != request->owner || !configured_ || stop_) {
       return Error(ESHUTDOWN, "usb_ep_queue",
                    fmt::format("ep{} is not enabled (the host has not configured the function)",
@@ -176,14 +176,14 @@ Result<void> UsbLink::queue(UsbRequestPtr request) {
     (tail_ == nullptr ? head_ : tail_->next_) = r;
     tail_ = r;
   }
-  cv_.notify_all();
+  cv_.notifyAll();
   return {};
 }
 
 bool UsbLink::dequeue(const UsbRequest& request) {
   UsbRequest* found = nullptr;
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(m_);
     if (current_ == &request) {
       currentCancelled_ = true;
       return true;
@@ -206,18 +206,18 @@ bool UsbLink::dequeue(const UsbRequest& request) {
 
 void UsbLink::setHostPort(UsbHostPort* port) {
   {
-    std::unique_lock lock(m_);
+    MutexLocker lock(m_);
     // The link thread may be inside the old host: let it finish first.
-    cv_.wait(lock, [&] { return current_ == nullptr; });
+    cv_.wait(lock, [&]() ZBUF_REQUIRES(m_) { return current_ == nullptr; });
     host_ = port;
   }
-  cv_.notify_all();
+  cv_.notifyAll();
 }
 
 Result<void> UsbLink::configure() {
   std::shared_ptr<UsbGadget> gadget;
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(m_);
     gadget = gadget_.lock();
     if (gadget == nullptr) {  // none bound, or it is being released
       return Error(ENODEV, "UsbLink::configure", "no function is bound to the controller");
@@ -235,7 +235,7 @@ void UsbLink::disconnect() {
   std::shared_ptr<UsbGadget> gadget;
   UsbRequest* cancelled = nullptr;
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(m_);
     if (!configured_) {
       return;
     }
@@ -250,7 +250,7 @@ void UsbLink::disconnect() {
 }
 
 std::shared_ptr<UsbGadget> UsbLink::configuredGadget() const {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   return configured_ ? gadget_.lock() : nullptr;
 }
 
@@ -269,7 +269,7 @@ void UsbLink::resume() {
 void UsbLink::connect() {
   bool enumerate = false;
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(m_);
     enumerate = !gadget_.expired() && host_ != nullptr && host_->enumeratesOnConnect();
   }
   if (enumerate) {
@@ -278,28 +278,28 @@ void UsbLink::connect() {
 }
 
 bool UsbLink::configured() const {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   return configured_;
 }
 
 void UsbLink::hostStateChanged() {
-  { const std::lock_guard lock(m_); }
-  cv_.notify_all();
+  { const MutexLocker lock(m_); }
+  cv_.notifyAll();
 }
 
 void UsbLink::failNth(std::uint64_t n, int err) {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   failAt_ = n == 0 ? 0 : executed_ + n;
   failErrno_ = err;
 }
 
 std::uint64_t UsbLink::executed() const {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   return executed_;
 }
 
 std::uint64_t UsbLink::bytesMoved() const {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(m_);
   return bytes_;
 }
 
@@ -331,12 +331,11 @@ int resolve(UsbRequest& r, std::vector<std::span<std::byte>>& pieces) {
 
 }  // namespace
 
-int UsbLink::transferLocked(UsbRequest& r, std::uint64_t& actual,
-                            std::unique_lock<std::mutex>& lock) {
+int UsbLink::transferLocked(UsbRequest& r, std::uint64_t& actual) {
   UsbHostPort* host = host_;
   const bool fail = failAt_ != 0 && executed_ + 1 == failAt_;
   const int failErrno = failErrno_;
-  lock.unlock();
+  m_.unlock();
   int status = resolve(r, pieces_);
   actual = 0;
   if (status == 0) {
@@ -376,16 +375,16 @@ int UsbLink::transferLocked(UsbRequest& r, std::uint64_t& actual,
       std::this_thread::sleep_for(std::chrono::nanoseconds(busyUntilNs_ - now));
     }
   }
-  lock.lock();
+  m_.lock();
   return status;
 }
 
 void UsbLink::run() {
-  std::unique_lock lock(m_);
+  MutexLocker lock(m_);
   for (;;) {
     UsbRequest* prev = nullptr;
     UsbRequest* ready = nullptr;
-    cv_.wait(lock, [&] {
+    cv_.wait(lock, [&]() ZBUF_REQUIRES(m_) {
       if (stop_) {
         return true;
       }
@@ -405,7 +404,7 @@ void UsbLink::run() {
     current_ = ready;
     currentCancelled_ = false;
     std::uint64_t actual = 0;
-    int status = transferLocked(*ready, actual, lock);
+    int status = transferLocked(*ready, actual);
     ++executed_;
     bytes_ += actual;
     if (currentCancelled_) {
@@ -414,7 +413,7 @@ void UsbLink::run() {
     current_ = nullptr;
     UsbRequestPtr done = std::move(ready->self_);
     lock.unlock();
-    cv_.notify_all();  // setHostPort() may wait for the end of the transfer
+    cv_.notifyAll();  // setHostPort() may wait for the end of the transfer
     done->complete(status, actual);
     done.reset();
     lock.lock();

@@ -28,6 +28,7 @@
 #include <mutex>
 #include <span>
 
+#include "zbuf/base/mutex.h"
 #include "zbuf/base/result.h"
 #include "zbuf/core/buffer.h"
 #include "zbuf/core/fence.h"
@@ -173,11 +174,11 @@ class IioBuffer {
   std::unique_ptr<FileioQueue> fileio_;
   std::unique_ptr<DmabufQueue> dmabuf_;
 
-  mutable std::mutex stateMutex_;  // guards enabled_, mode_, length_, watermark_
-  bool enabled_ = false;
-  Mode mode_ = Mode::Fileio;
-  std::uint64_t length_ = 0;
-  std::uint64_t watermark_ = 0;
+  mutable Mutex stateMutex_;
+  bool enabled_ ZBUF_GUARDED_BY(stateMutex_) = false;
+  Mode mode_ ZBUF_GUARDED_BY(stateMutex_) = Mode::Fileio;
+  std::uint64_t length_ ZBUF_GUARDED_BY(stateMutex_) = 0;
+  std::uint64_t watermark_ ZBUF_GUARDED_BY(stateMutex_) = 0;
   std::atomic<std::uint64_t> watermarkBytes_{0};  // read() reads it without stateMutex_
   std::atomic<bool> open_{false};
   std::atomic<std::uint64_t> checkedBytes_{0};

@@ -14,12 +14,12 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 
+#include "zbuf/base/mutex.h"
 #include "zbuf/devices/pattern.h"
 #include "zbuf/devices/usb/link.h"
 
@@ -91,9 +91,9 @@ class UsbHost final : public UsbHostPort {
   std::shared_ptr<UsbLink> link_;
   const HostConfig config_;
   const PatternChecker checker_;
-  mutable std::mutex m_;  // guards eps_
-  mutable std::condition_variable cv_;
-  std::map<unsigned, Ep> eps_;
+  mutable Mutex m_;
+  mutable ConditionVariable cv_;
+  std::map<unsigned, Ep> eps_ ZBUF_GUARDED_BY(m_);
 };
 
 }  // namespace zbuf::usb

@@ -23,7 +23,6 @@
 // configuration state and the fault settings; it is never held while a request completes.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -32,6 +31,7 @@
 #include <vector>
 
 #include "zbuf/base/hw_thread.h"
+#include "zbuf/base/mutex.h"
 #include "zbuf/base/result.h"
 #include "zbuf/core/device.h"
 #include "zbuf/core/sg_table.h"
@@ -158,34 +158,35 @@ class UsbLink : public std::enable_shared_from_this<UsbLink> {
  private:
   void run();
   // Unlinks every queued request of `owner` into a list (linked through next_).
-  UsbRequest* takeOwnerLocked(std::uint64_t owner);
-  UsbRequest* takeAllLocked();
-  void unlinkLocked(UsbRequest* prev, UsbRequest* r);
+  UsbRequest* takeOwnerLocked(std::uint64_t owner) ZBUF_REQUIRES(m_);
+  UsbRequest* takeAllLocked() ZBUF_REQUIRES(m_);
+  void unlinkLocked(UsbRequest* prev, UsbRequest* r) ZBUF_REQUIRES(m_);
   static void completeList(UsbRequest* list, int status);
-  int transferLocked(UsbRequest& r, std::uint64_t& actual, std::unique_lock<std::mutex>& lock);
+  // Drops m_ while the transfer runs and takes it again.
+  int transferLocked(UsbRequest& r, std::uint64_t& actual) ZBUF_REQUIRES(m_);
 
   const LinkConfig config_;
   std::shared_ptr<Device> udc_;
 
-  mutable std::mutex m_;  // guards everything below
-  std::condition_variable cv_;
-  UsbRequest* head_ = nullptr;  // the queue, oldest first
-  UsbRequest* tail_ = nullptr;
-  UsbRequest* current_ = nullptr;  // the request being executed
-  bool currentCancelled_ = false;
+  mutable Mutex m_;  // guards what is marked so below
+  ConditionVariable cv_;
+  UsbRequest* head_ ZBUF_GUARDED_BY(m_) = nullptr;  // the queue, oldest first
+  UsbRequest* tail_ ZBUF_GUARDED_BY(m_) = nullptr;
+  UsbRequest* current_ ZBUF_GUARDED_BY(m_) = nullptr;  // the request being executed
+  bool currentCancelled_ ZBUF_GUARDED_BY(m_) = false;
   // The bound gadget if the host has configured it, else null (takes m_).
-  [[nodiscard]] std::shared_ptr<UsbGadget> configuredGadget() const;
-  std::weak_ptr<UsbGadget> gadget_;  // bound when gadgetOwner_ != 0
-  std::uint64_t gadgetOwner_ = 0;
-  bool configured_ = false;
-  UsbHostPort* host_ = nullptr;
-  std::uint64_t failAt_ = 0;  // value of executed_ that fails; 0 none
-  int failErrno_ = 0;
-  std::uint64_t executed_ = 0;
-  std::uint64_t bytes_ = 0;
+  [[nodiscard]] std::shared_ptr<UsbGadget> configuredGadget() const ZBUF_EXCLUDES(m_);
+  std::weak_ptr<UsbGadget> gadget_ ZBUF_GUARDED_BY(m_);  // bound when gadgetOwner_ != 0
+  std::uint64_t gadgetOwner_ ZBUF_GUARDED_BY(m_) = 0;
+  bool configured_ ZBUF_GUARDED_BY(m_) = false;
+  UsbHostPort* host_ ZBUF_GUARDED_BY(m_) = nullptr;
+  std::uint64_t failAt_ ZBUF_GUARDED_BY(m_) = 0;  // value of executed_ that fails; 0 none
+  int failErrno_ ZBUF_GUARDED_BY(m_) = 0;
+  std::uint64_t executed_ ZBUF_GUARDED_BY(m_) = 0;
+  std::uint64_t bytes_ ZBUF_GUARDED_BY(m_) = 0;
   std::uint64_t busyUntilNs_ = 0;             // the wire's modelled busy time (link thread only)
   std::vector<std::span<std::byte>> pieces_;  // reused per request (link thread only)
-  bool stop_ = false;
+  bool stop_ ZBUF_GUARDED_BY(m_) = false;
   HardwareThread thread_;
 };
 
