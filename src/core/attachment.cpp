@@ -219,6 +219,20 @@ Result<MappedAttachment> MappedAttachment::create(AttachmentPtr attachment, DmaD
     return Error(EINVAL, "dma_buf_map_attachment", "no attachment");
   }
   ZBUF_ASSIGN_OR_RETURN(auto table, attachment->mapUnlocked(dir));
+  return adopt(std::move(attachment), std::move(table), dir);
+}
+
+Result<MappedAttachment> MappedAttachment::createLocked(AttachmentPtr attachment,
+                                                        DmaDirection dir) {
+  if (!attachment) {
+    return Error(EINVAL, "dma_buf_map_attachment", "no attachment");
+  }
+  ZBUF_ASSIGN_OR_RETURN(auto table, attachment->mapLocked(dir));
+  return adopt(std::move(attachment), std::move(table), dir);
+}
+
+MappedAttachment MappedAttachment::adopt(AttachmentPtr attachment, SgTable table,
+                                         DmaDirection dir) {
   MappedAttachment m;
   m.attachment_ = std::move(attachment);
   m.table_ = std::move(table);

@@ -27,27 +27,14 @@ Result<ImportedBuffer> ImportedBuffer::create(const BufferPtr& buffer,
   if (!buffer) {
     return Error(EINVAL, op, "no buffer");
   }
-  auto attachment = buffer->attach(std::move(device));
-  if (!attachment.ok()) {
-    return std::move(attachment).error();
-  }
   ImportedBuffer out;
+  ZBUF_ASSIGN_OR_RETURN(out.attachment_, buffer->attach(std::move(device)));
   out.buffer_ = buffer;
-  out.attachment_ = std::move(*attachment);
-  out.dir_ = dir;
   // From here `out` detaches on every failure: it is not mapped yet.
   // The mapping is kept until release: a non-coherent device needs begin/end device access.
   ZBUF_TRY(out.attachment_->checkDeviceAccessBracketing());
-  auto locked = ResvLock::acquire(buffer->resv(), nonblock, op);
-  if (!locked.ok()) {
-    return std::move(locked).error();
-  }
-  auto table = out.attachment_->mapLocked(dir);
-  locked->unlock();
-  if (!table.ok()) {
-    return std::move(table).error();
-  }
-  out.table_ = std::move(*table);
+  ZBUF_ASSIGN_OR_RETURN(auto locked, ResvLock::acquire(buffer->resv(), nonblock, op));
+  ZBUF_ASSIGN_OR_RETURN(out.mapped_, MappedAttachment::createLocked(out.attachment_, dir));
   return out;
 }
 
@@ -56,8 +43,7 @@ ImportedBuffer& ImportedBuffer::operator=(ImportedBuffer&& other) noexcept {
     release();
     buffer_ = std::move(other.buffer_);
     attachment_ = std::move(other.attachment_);
-    table_ = std::move(other.table_);
-    dir_ = other.dir_;
+    mapped_ = std::move(other.mapped_);
   }
   return *this;
 }
@@ -66,21 +52,18 @@ void ImportedBuffer::release() noexcept {
   if (!attachment_) {
     return;
   }
-  if (!table_.empty()) {
-    attachment_->unmapUnlocked(table_, dir_);
-  }
+  mapped_.reset();  // unmaps, taking the lock
   buffer_->detach(attachment_);
   attachment_.reset();
   buffer_.reset();
-  table_ = SgTable();
 }
 
 Result<void> ImportedBuffer::beginDeviceAccess() const {
-  return attachment_->beginDeviceAccess(table_, dir_);
+  return attachment_->beginDeviceAccess(table(), direction());
 }
 
 Result<void> ImportedBuffer::endDeviceAccess() const {
-  return attachment_->endDeviceAccess(table_, dir_);
+  return attachment_->endDeviceAccess(table(), direction());
 }
 
 // --- FenceSlot ---------------------------------------------------------------------------------
@@ -88,18 +71,12 @@ Result<void> ImportedBuffer::endDeviceAccess() const {
 Result<FenceSlot> FenceSlot::reserve(Resv& resv, ResvUsage conflicts,
                                      std::chrono::milliseconds timeout, bool nonblock,
                                      const char* op) {
-  auto locked = ResvLock::acquire(resv, nonblock, op);
-  if (!locked.ok()) {
-    return std::move(locked).error();
-  }
-  FenceSlot slot(std::move(*locked));
+  ZBUF_ASSIGN_OR_RETURN(auto locked, ResvLock::acquire(resv, nonblock, op));
+  FenceSlot slot(std::move(locked));
   const auto budget = nonblock ? std::chrono::milliseconds(0) : timeout;
   // dma_resv_wait_timeout with the lock held (importer.h: the lock policy).
-  auto waited = resv.waitTimeout(conflicts, budget);
-  if (!waited.ok()) {
-    return std::move(waited).error();
-  }
-  if (waited->count() == 0) {
+  ZBUF_ASSIGN_OR_RETURN(const auto left, resv.waitTimeout(conflicts, budget));
+  if (left.count() == 0) {
     return Error(EBUSY, op,
                  fmt::format("pending fences on the buffer ({} usage) did not signal in {} ms",
                              toString(conflicts), budget.count()));

@@ -241,6 +241,10 @@ class MappedAttachment {
  public:
   MappedAttachment() = default;
   [[nodiscard]] static Result<MappedAttachment> create(AttachmentPtr attachment, DmaDirection dir);
+  // The same with the buffer's reservation lock already held (an importer that took it
+  // non-blocking); the mapping is still undone with the lock taken by reset().
+  [[nodiscard]] static Result<MappedAttachment> createLocked(AttachmentPtr attachment,
+                                                             DmaDirection dir);
   ~MappedAttachment() { reset(); }
   MappedAttachment(MappedAttachment&& other) noexcept = default;
   MappedAttachment& operator=(MappedAttachment&& other) noexcept;
@@ -249,10 +253,13 @@ class MappedAttachment {
 
   [[nodiscard]] const SgTable& table() const noexcept { return table_; }
   [[nodiscard]] const AttachmentPtr& attachment() const noexcept { return attachment_; }
+  [[nodiscard]] DmaDirection direction() const noexcept { return dir_; }
   [[nodiscard]] bool isMapped() const noexcept { return attachment_ != nullptr; }
   void reset() noexcept;
 
  private:
+  static MappedAttachment adopt(AttachmentPtr attachment, SgTable table, DmaDirection dir);
+
   AttachmentPtr attachment_;
   SgTable table_;
   DmaDirection dir_ = DmaDirection::Bidirectional;

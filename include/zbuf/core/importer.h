@@ -61,17 +61,16 @@ class ImportedBuffer {
 
   [[nodiscard]] const BufferPtr& buffer() const noexcept { return buffer_; }
   [[nodiscard]] const AttachmentPtr& attachment() const noexcept { return attachment_; }
-  [[nodiscard]] const SgTable& table() const noexcept { return table_; }
-  [[nodiscard]] DmaDirection direction() const noexcept { return dir_; }
+  [[nodiscard]] const SgTable& table() const noexcept { return mapped_.table(); }
+  [[nodiscard]] DmaDirection direction() const noexcept { return mapped_.direction(); }
   // dma_buf_begin_access / dma_buf_end_access around one device access through the mapping.
   [[nodiscard]] Result<void> beginDeviceAccess() const;
   [[nodiscard]] Result<void> endDeviceAccess() const;
 
  private:
   BufferPtr buffer_;
-  AttachmentPtr attachment_;
-  SgTable table_;
-  DmaDirection dir_ = DmaDirection::Bidirectional;
+  AttachmentPtr attachment_;  // attached (detached by release), mapped once mapped_ is
+  MappedAttachment mapped_;
 };
 
 // One transfer's place among a buffer's fences: the reservation lock, held from the conflict
