@@ -94,41 +94,62 @@ DmaEngine::~DmaEngine() {
 }
 
 Result<void> DmaEngine::submit(DmaDescriptor& d) noexcept {
-  if (d.vecs_.empty()) {
-    return Error(EINVAL, "dma_submit");
-  }
-  if (d.length_ > d.total_) {
-    return Error(EINVAL, "dma_submit");
-  }
   bool wake = false;
-  {
-    const MutexLocker lock(mutex_);
-    if (stop_) {
-      return Error(ESHUTDOWN, "dma_submit");
-    }
-    if (d.queued_) {
-      return Error(EBUSY, "dma_submit");
-    }
-    d.queued_ = true;
-    d.next_ = nullptr;
-    d.passes_ = 0;
-    d.bytesTransferred_ = 0;
-    if (tail_ != nullptr) {
-      tail_->next_ = &d;
-    } else {
-      head_ = &d;
-    }
-    tail_ = &d;
-    ++pending_;
-    ++stats_.submitted;
-    submitSeq_.fetch_add(1, std::memory_order_release);
-    wake = workerWaiting_;
+  if (auto r = queue(d, wake); !r.ok()) {
+    return r;
   }
   // Woken after the unlock: a worker woken under the lock would only block on it again (two
   // futex wakes per submit instead of one).
   if (wake) {
     workCv_.notifyOne();
   }
+  return {};
+}
+
+Result<void> DmaEngine::queue(DmaDescriptor& d) noexcept {
+  bool wake = false;
+  return queue(d, wake);
+}
+
+void DmaEngine::issuePending() noexcept {
+  bool wake = false;
+  {
+    const MutexLocker lock(mutex_);
+    wake = workerWaiting_ && head_ != nullptr;
+  }
+  if (wake) {
+    workCv_.notifyOne();
+  }
+}
+
+Result<void> DmaEngine::queue(DmaDescriptor& d, bool& wake) noexcept {
+  if (d.vecs_.empty()) {
+    return Error(EINVAL, "dma_submit");
+  }
+  if (d.length_ > d.total_) {
+    return Error(EINVAL, "dma_submit");
+  }
+  const MutexLocker lock(mutex_);
+  if (stop_) {
+    return Error(ESHUTDOWN, "dma_submit");
+  }
+  if (d.queued_) {
+    return Error(EBUSY, "dma_submit");
+  }
+  d.queued_ = true;
+  d.next_ = nullptr;
+  d.passes_ = 0;
+  d.bytesTransferred_ = 0;
+  if (tail_ != nullptr) {
+    tail_->next_ = &d;
+  } else {
+    head_ = &d;
+  }
+  tail_ = &d;
+  ++pending_;
+  ++stats_.submitted;
+  submitSeq_.fetch_add(1, std::memory_order_release);
+  wake = workerWaiting_;
   return {};
 }
 

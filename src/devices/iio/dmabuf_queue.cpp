@@ -228,7 +228,7 @@ Result<FencePtr> DmabufQueue::enqueue(const Buffer& buffer, bool cyclic, std::ui
       block->descriptor.setCyclic(cyclic);
       if (enabled_) {
         block->state = State::Active;
-        auto r = engine_.submit(block->descriptor);
+        auto r = engine_.queue(block->descriptor);  // issued after the queue lock, below
         if (!r.ok()) {
           block->state = State::Idle;
           block->fence.reset();
@@ -256,6 +256,9 @@ Result<FencePtr> DmabufQueue::enqueue(const Buffer& buffer, bool cyclic, std::ui
   if (error != 0) {
     return Error(error, "iio_buffer_enqueue_dmabuf", why);
   }
+  // A sleeping worker is woken only now: woken under the queue lock, it would finish a small
+  // block and block at once on that lock in complete() (a second futex wake per enqueue).
+  engine_.issuePending();
   return fence;
 }
 

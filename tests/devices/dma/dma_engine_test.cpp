@@ -336,6 +336,41 @@ TEST(DmaEngine, DestroyingTheEngineDuringAVainSpinEndsTheWorker) {
   t.join();
 }
 
+// dmaengine_submit then dma_async_issue_pending: queue() leaves a sleeping worker asleep (a
+// driver queues under its own lock and wakes the worker after it), issuePending() starts it;
+// a worker that is already running takes what is queued behind its transfer without one.
+TEST(DmaEngine, QueuedWorkWaitsForIssuePendingWhileTheWorkerSleeps) {
+  Fixture f(TransferDirection::DevToMem);
+  Recorder rec;
+  Region a(*f.device, 4096, DmaDirection::FromDevice);
+  Region b(*f.device, 4096, DmaDirection::FromDevice);
+  DmaDescriptor da;
+  DmaDescriptor db;
+  da.setVecs(a.vecs());
+  db.setVecs(b.vecs());
+  da.setCompletion(rec.completion(1));
+  db.setCompletion(rec.completion(2));
+  ASSERT_TRUE(testing_support::waitUntilAsleep("dma-test"));  // idle: asleep on its condition
+  ASSERT_TRUE(f.engine->queue(da).ok());
+  EXPECT_EQ(f.engine->queue(da).code(), EBUSY);  // checked as submit() checks
+  // Nothing woke the worker: it has not taken the descriptor (the spin is off by default).
+  EXPECT_EQ(testing_support::threadState(testing_support::threadNamed("dma-test")),
+            testing_support::ThreadState::Asleep);
+  EXPECT_TRUE(rec.ids().empty());
+  EXPECT_EQ(f.engine->stats().completed, 0U);
+  f.engine->issuePending();
+  ASSERT_TRUE(rec.waitFor(1));
+  // Running (or stalled in a transfer) the worker takes queued work in turn.
+  f.engine->injectStall(1, 50ms);
+  ASSERT_TRUE(f.engine->submit(da).ok());
+  ASSERT_TRUE(f.engine->queue(db).ok());
+  ASSERT_TRUE(rec.waitFor(3));
+  EXPECT_EQ(rec.ids(), (std::vector<int>{1, 1, 2}));
+  EXPECT_EQ(rec.statuses(), (std::vector<int>{0, 0, 0}));
+  f.engine->issuePending();  // nothing queued: a no-op
+  EXPECT_EQ(f.engine->stats().completed, 3U);
+}
+
 TEST(DmaEngine, DescriptorOutsideTheMappingFailsWithEfaultAndStreamingContinues) {
   Fixture f(TransferDirection::DevToMem);
   Recorder rec;

@@ -127,6 +127,14 @@ class DmaEngine {
   // length beyond its vecs; EBUSY if it is already submitted; ESHUTDOWN once the engine is
   // shutting down. Never allocates (the error paths use static messages).
   [[nodiscard]] Result<void> submit(DmaDescriptor& descriptor) noexcept;
+  // dmaengine_submit alone: queued (and checked) as by submit(), but a sleeping worker is not
+  // woken until issuePending() (dma_async_issue_pending); a worker that is running or spinning
+  // takes it in turn anyway. For a driver that submits under its own lock, which the
+  // completion takes too: waking the worker after that lock is released keeps it from
+  // blocking on the lock at once (IIO's DmabufQueue::enqueue).
+  [[nodiscard]] Result<void> queue(DmaDescriptor& descriptor) noexcept;
+  // dma_async_issue_pending: wakes the worker if it sleeps with work queued.
+  void issuePending() noexcept;
 
   // dmaengine_terminate_sync: every queued descriptor and the active one complete with
   // `status` (negative errno), in submission order; returns when none of them is in use any
@@ -175,6 +183,8 @@ class DmaEngine {
   // Idle, lock held: polls for a submission for up to idleSpin_ (lock released meanwhile), as
   // the adaptive policy allows. True if one came.
   bool spinForWork() ZBUF_REQUIRES(mutex_);
+  // submit() and queue(): appends under the lock; `wake` says whether the worker sleeps.
+  Result<void> queue(DmaDescriptor& descriptor, bool& wake) noexcept ZBUF_EXCLUDES(mutex_);
   // Runs one pass of `d` (no lock held). Returns 0 or a negative errno.
   int executePass(DmaDescriptor& d, std::uint64_t streamBase, DataMode mode, std::uint64_t rate);
   // Sleeps until `deadline` unless aborted; lock held on entry and exit. False if aborted.
