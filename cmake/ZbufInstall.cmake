@@ -38,7 +38,7 @@ set(ZBUF_PC_DIR ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 file(RELATIVE_PATH ZBUF_PC_TO_PREFIX ${CMAKE_INSTALL_PREFIX}/${ZBUF_PC_DIR} ${CMAKE_INSTALL_PREFIX})
 string(REGEX REPLACE "/$" "" ZBUF_PC_TO_PREFIX "${ZBUF_PC_TO_PREFIX}")
 set(ZBUF_PC_LIBS)
-foreach(t zbuf_stream zbuf_devices zbuf_uapi zbuf_heaps zbuf_core zbuf_base)  # top down
+foreach(t zbuf_stream zbuf_devices zbuf_daemon zbuf_ipc zbuf_uapi zbuf_heaps zbuf_core zbuf_base)  # top down
   string(APPEND ZBUF_PC_LIBS " -l${t}")
 endforeach()
 set(ZBUF_PC_CFLAGS "")

@@ -348,10 +348,6 @@ Result<void> Context::close(int fd) {
   return {};
 }
 
-Result<void> Context::close(UniqueFd fd) {
-  return close(fd.release());
-}
-
 // --- making files -------------------------------------------------------------------------------
 
 Result<UniqueFd> Context::installFile(const FileOperations& ops, std::shared_ptr<void> data,

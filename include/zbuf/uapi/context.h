@@ -47,6 +47,7 @@
 #include "zbuf/base/unique_fd.h"
 #include "zbuf/core/buffer.h"
 #include "zbuf/core/fence.h"
+#include "zbuf/uapi/fd_calls.h"
 #include "zbuf/uapi/file.h"
 #include "zbuf/uapi/file_table.h"
 
@@ -57,7 +58,7 @@ namespace zbuf::uapi {
 // A device node's open(): makes the file for one open(path, flags) (the driver's ->open).
 using NodeOpen = std::function<Result<UniqueFd>(Context& context, int flags)>;
 
-class Context : public std::enable_shared_from_this<Context> {
+class Context : public FdCalls, public std::enable_shared_from_this<Context> {
  public:
   // A context with the heaps ("system", "hugepage") and /dev/udmabuf.
   [[nodiscard]] static std::shared_ptr<Context> create();
@@ -80,7 +81,7 @@ class Context : public std::enable_shared_from_this<Context> {
     Context* previous_;
   };
 
-  ~Context();
+  ~Context() override;
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
   Context(Context&&) = delete;
@@ -98,26 +99,26 @@ class Context : public std::enable_shared_from_this<Context> {
   // open(2): a node's file, or, for a path no node has, ENOENT (zbuf paths) — real files are
   // opened with open(2) itself. O_CLOEXEC is always set; O_NONBLOCK and the access mode are the
   // description's flags.
-  [[nodiscard]] Result<UniqueFd> open(std::string_view path, int flags);
+  [[nodiscard]] Result<UniqueFd> open(std::string_view path, int flags) override;
   // ioctl(2). `request` is cut to 32 bits as the kernel's unsigned int cmd.
-  [[nodiscard]] Result<long> ioctl(int fd, unsigned long request, void* arg);
-  [[nodiscard]] Result<std::size_t> read(int fd, std::span<std::byte> out);
-  [[nodiscard]] Result<std::size_t> write(int fd, std::span<const std::byte> in);
+  [[nodiscard]] Result<long> ioctl(int fd, unsigned long request, void* arg) override;
+  [[nodiscard]] Result<std::size_t> read(int fd, std::span<std::byte> out) override;
+  [[nodiscard]] Result<std::size_t> write(int fd, std::span<const std::byte> in) override;
   // poll(2) over a mix of zbuf and other fds; returns the number of entries with revents != 0
   // (0 on timeout). timeoutMs < 0 waits forever.
-  [[nodiscard]] Result<int> poll(std::span<struct pollfd> fds, int timeoutMs);
+  [[nodiscard]] Result<int> poll(std::span<struct pollfd> fds, int timeoutMs) override;
   [[nodiscard]] Result<sys::Mapping> mmap(int fd, std::size_t length, int prot, int flags,
-                                          std::uint64_t offset = 0);
-  [[nodiscard]] Result<std::int64_t> lseek(int fd, std::int64_t offset, int whence);
-  [[nodiscard]] Result<FileStat> fstat(int fd);
+                                          std::uint64_t offset = 0) override;
+  [[nodiscard]] Result<std::int64_t> lseek(int fd, std::int64_t offset, int whence) override;
+  [[nodiscard]] Result<FileStat> fstat(int fd) override;
   // What /proc/self/fdinfo/<fd> shows ("pos:\t0\nflags:\t02000002\n" then the kind's lines).
-  [[nodiscard]] Result<std::string> fdinfo(int fd);
+  [[nodiscard]] Result<std::string> fdinfo(int fd) override;
   // What readlink(/proc/self/fd/<fd>) shows: "/dmabuf:<name>" for a buffer,
   // "anon_inode:sync_file", "/dev/iio:device0", ...
-  [[nodiscard]] Result<std::string> fdPath(int fd);
+  [[nodiscard]] Result<std::string> fdPath(int fd) override;
   // close(2). The file is released when its last description closes, here or anywhere.
-  [[nodiscard]] Result<void> close(int fd);
-  Result<void> close(UniqueFd fd);
+  Result<void> close(int fd) override;
+  using FdCalls::close;  // close(UniqueFd)
 
   // --- for drivers: making files ---------------------------------------------------------------
   // anon_inode_getfd: a new file of kind `ops` with private data `data`, backed by a new memfd

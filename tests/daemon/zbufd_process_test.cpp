@@ -1,0 +1,241 @@
+// zbufd as a process of its own, with clients in other processes: this test process, and a
+// child client (this binary re-executed with ZBUFD_TEST_CHILD set) that takes buffers, attaches
+// them to the ADC, and dies by SIGKILL with everything held. What a dead client held is
+// released (the daemon's fd count comes back), SIGTERM stops the daemon cleanly, and it
+// removes its socket.
+// ctest-labels: concurrency
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "support/wait_until.h"
+#include "zbuf/devices/board.h"
+#include "zbuf/devices/iio/iio_uapi.h"
+#include "zbuf/ipc/remote_context.h"
+#include "zbuf/uapi/abi.h"
+
+extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, for posix_spawn
+
+namespace zbuf {
+namespace {
+
+namespace fs = std::filesystem;
+
+UniqueFd allocate(uapi::FdCalls& k, std::uint64_t len) {
+  auto heap = k.open("/dev/dma_heap/system", O_RDONLY);
+  if (!heap.ok()) {
+    return {};
+  }
+  uapi::DmaHeapAllocationData data{};
+  data.len = len;
+  data.fdFlags = O_RDWR | O_CLOEXEC;
+  const bool ok = k.ioctl(heap->get(), uapi::kDmaHeapIoctlAlloc, &data).ok();
+  (void)k.close(std::move(*heap));  // released in the daemon before close() returns
+  return ok ? UniqueFd::adopt(static_cast<int>(data.fd)) : UniqueFd();
+}
+
+// The child client: holds an IIO buffer with attached, enqueued blocks, says so on fd 1, and
+// waits to be killed. Runs before main() when the variable is set.
+[[noreturn]] void childClient(const char* socket) {
+  auto k = ipc::RemoteContext::connect(socket);
+  if (!k.ok()) {
+    ::_exit(10);
+  }
+  auto dev = (*k)->open(Board::kAdcPath, O_RDWR);
+  int ring = 0;
+  if (!dev.ok() || !(*k)->ioctl(dev->get(), IIO_BUFFER_GET_FD_IOCTL, &ring).ok()) {
+    ::_exit(11);
+  }
+  std::vector<UniqueFd> held;
+  for (int i = 0; i < 8; ++i) {
+    held.push_back(allocate(**k, 64 * 1024));
+    int fd = held.back().get();
+    if (!(*k)->ioctl(ring, IIO_BUFFER_DMABUF_ATTACH_IOCTL, &fd).ok()) {
+      ::_exit(12);
+    }
+  }
+  const char ready = 'r';
+  if (::write(STDOUT_FILENO, &ready, 1) != 1) {
+    ::_exit(13);
+  }
+  for (;;) {
+    ::pause();  // until SIGKILL
+  }
+}
+
+[[maybe_unused]] const bool kIsChild = [] {
+  if (const char* s = std::getenv("ZBUFD_TEST_CHILD"); s != nullptr) {
+    childClient(s);
+  }
+  return false;
+}();
+
+std::size_t fdCount(pid_t pid) {
+  std::error_code ec;
+  std::size_t n = 0;
+  for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
+class ZbufdProcess : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() / ("zbufd-proc-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    socket = (dir / "zbufd.sock").string();
+    daemon = spawn({ZBUFD_PATH, "--socket", socket}, {}, nullptr);
+    ASSERT_GT(daemon, 0);
+    ASSERT_TRUE(testing_support::waitUntil([&] { return fs::exists(socket); }))
+        << "zbufd did not make its socket within 10 s";
+    auto k = ipc::RemoteContext::connect(socket);
+    ASSERT_TRUE(k.ok()) << k.error().describe();
+    remote = std::move(*k);
+  }
+  void TearDown() override {
+    remote.reset();
+    if (daemon > 0) {
+      ::kill(daemon, SIGTERM);  // our own child, by pid
+      int status = 0;
+      ::waitpid(daemon, &status, 0);
+    }
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+
+  // Starts `argv` with `env` added; its stdout goes to `out` when given. The child dies with
+  // this process (PR_SET_PDEATHSIG is set by zbufd's test child only through the variable).
+  static pid_t spawn(std::vector<std::string> argv, std::vector<std::string> env, int* out) {
+    std::vector<char*> args;
+    for (auto& a : argv) {
+      args.push_back(a.data());
+    }
+    args.push_back(nullptr);
+    std::vector<std::string> envStrings;
+    for (char** e = environ; *e != nullptr; ++e) {
+      envStrings.emplace_back(*e);
+    }
+    envStrings.insert(envStrings.end(), env.begin(), env.end());
+    std::vector<char*> envp;
+    for (auto& e : envStrings) {
+      envp.push_back(e.data());
+    }
+    envp.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    int pipeFds[2] = {-1, -1};
+    if (out != nullptr) {
+      if (::pipe2(pipeFds, O_CLOEXEC) != 0) {
+        return -1;
+      }
+      posix_spawn_file_actions_adddup2(&actions, pipeFds[1], STDOUT_FILENO);
+    }
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (out != nullptr) {
+      ::close(pipeFds[1]);
+      *out = pipeFds[0];
+    }
+    return rc == 0 ? pid : -1;
+  }
+
+  fs::path dir;
+  std::string socket;
+  pid_t daemon = -1;
+  std::shared_ptr<ipc::RemoteContext> remote;
+};
+
+TEST_F(ZbufdProcess, AClientInAnotherProcessStreamsFromTheAdc) {
+  UniqueFd dev = std::move(remote->open(Board::kAdcPath, O_RDWR).value());
+  int ring = 0;
+  ASSERT_TRUE(remote->ioctl(dev.get(), IIO_BUFFER_GET_FD_IOCTL, &ring).ok());
+  UniqueFd block = allocate(*remote, 16 * 1024);
+  ASSERT_TRUE(block.isValid());
+  auto map = remote->mmap(block.get(), 16 * 1024, PROT_READ, MAP_SHARED, 0);
+  ASSERT_TRUE(map.ok());
+  int fd = block.get();
+  ASSERT_TRUE(remote->ioctl(ring, IIO_BUFFER_DMABUF_ATTACH_IOCTL, &fd).ok());
+  auto enable = remote->open(std::string(Board::kAdcSysfs) + "/buffer0/enable", O_WRONLY);
+  ASSERT_TRUE(enable.ok());
+  ASSERT_TRUE(remote->write(enable->get(), std::as_bytes(std::span("1\n", 2))).ok());
+  iio_dmabuf req{static_cast<std::uint32_t>(block.get()), 0, 16 * 1024};
+  ASSERT_TRUE(remote->ioctl(ring, IIO_BUFFER_DMABUF_ENQUEUE_IOCTL, &req).ok());
+  // The daemon's fence wakes a poll(2) made here on the buffer's readiness, through zbufd.
+  std::array<struct pollfd, 1> p{{{block.get(), POLLIN, 0}}};
+  ASSERT_EQ(remote->poll(p, 5000).value(), 1);
+  // A sync file exported here polls readable with plain poll(2): it is a pipe of the daemon's.
+  uapi::DmaBufExportSyncFile exp{uapi::kDmaBufSyncRead, -1};
+  ASSERT_TRUE(remote->ioctl(block.get(), uapi::kDmaBufIoctlExportSyncFile, &exp).ok());
+  UniqueFd sync = UniqueFd::adopt(exp.fd);
+  struct pollfd plain {
+    sync.get(), POLLIN, 0
+  };
+  EXPECT_EQ(::poll(&plain, 1, 5000), 1);
+  // The ramp the ADC wrote (the board's default pattern) is in this process's mapping.
+  bool nonzero = false;
+  for (std::byte b : map->bytes()) {
+    nonzero = nonzero || b != std::byte{0};
+  }
+  EXPECT_TRUE(nonzero);
+  ASSERT_TRUE(remote->close(ring).ok());
+}
+
+TEST_F(ZbufdProcess, WhatAKilledClientHeldIsReleased) {
+  // Settle the daemon: a round trip of ours whose files are all closed through the calls (so
+  // released before they return): what is open in the daemon now is what it keeps.
+  ASSERT_TRUE(remote->close(allocate(*remote, 4096)).ok());
+  const std::size_t before = fdCount(daemon);
+  int out = -1;
+  const pid_t child = spawn({"/proc/self/exe"}, {"ZBUFD_TEST_CHILD=" + socket}, &out);
+  ASSERT_GT(child, 0);
+  char ready = 0;
+  ASSERT_EQ(::read(out, &ready, 1), 1) << "the child client did not get ready";
+  ::close(out);
+  EXPECT_GT(fdCount(daemon), before);    // its connection at least
+  ASSERT_EQ(::kill(child, SIGKILL), 0);  // our own child, by pid
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  // Its connection closes, its buffers' and the IIO buffer's descriptions are released, and
+  // the IIO buffer can be taken again (its attachments went with it).
+  EXPECT_TRUE(testing_support::waitUntil([&] { return fdCount(daemon) == before; }))
+      << fdCount(daemon) << " fds in the daemon, " << before << " before the child";
+  UniqueFd dev = std::move(remote->open(Board::kAdcPath, O_RDWR).value());
+  int ring = 0;
+  EXPECT_TRUE(testing_support::waitUntil(
+      [&] { return remote->ioctl(dev.get(), IIO_BUFFER_GET_FD_IOCTL, &ring).ok(); }));
+}
+
+TEST_F(ZbufdProcess, SigtermStopsTheDaemonAndRemovesItsSocket) {
+  UniqueFd buf = allocate(*remote, 4096);  // held across the stop
+  ASSERT_EQ(::kill(daemon, SIGTERM), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(daemon, &status, 0), daemon);
+  daemon = -1;
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_FALSE(fs::exists(socket));
+  // The fd still maps: the memory is the client's too. Calls through the daemon fail.
+  EXPECT_TRUE(sys::mmap(4096, PROT_READ, MAP_SHARED, buf.get(), 0).ok());
+  const int code = remote->fstat(buf.get()).code();
+  EXPECT_TRUE(code == ECONNRESET || code == EPIPE || code == ENOENT || code == ECONNREFUSED)
+      << code;
+}
+
+}  // namespace
+}  // namespace zbuf

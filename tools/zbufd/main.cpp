@@ -1,0 +1,105 @@
+// zbufd: the emulated kernel as a daemon (docs/daemon.md). A thin main over zbuf::daemon::Server:
+// one Context with the heaps and, unless --no-board, the board's devices (the ADC, the DAC, the
+// FunctionFS function with its link and host), served on a Unix socket until SIGTERM or SIGINT.
+#include <grp.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+
+#include "zbuf/base/log.h"
+#include "zbuf/base/unique_fd.h"
+#include "zbuf/daemon/server.h"
+#include "zbuf/devices/board.h"
+#include "zbuf/ipc/socket_path.h"
+#include "zbuf/uapi/context.h"
+
+namespace {
+
+// systemd socket activation (sd_listen_fds(3)): one socket, fd 3, meant for this process.
+zbuf::UniqueFd inheritedSocket() {
+  const char* pid = std::getenv("LISTEN_PID");
+  const char* fds = std::getenv("LISTEN_FDS");
+  if (pid == nullptr || fds == nullptr || std::atol(pid) != ::getpid() || std::atoi(fds) != 1) {
+    return {};
+  }
+  ::unsetenv("LISTEN_PID");
+  ::unsetenv("LISTEN_FDS");
+  ::unsetenv("LISTEN_FDNAMES");
+  return zbuf::UniqueFd::adopt(3);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"zbufd: zbuf's emulated kernel (heaps, IIO ADC/DAC, FunctionFS) as a daemon"};
+  std::string socket;
+  std::string group;
+  std::string mode = "0600";
+  bool noBoard = false;
+  app.add_option("-s,--socket", socket,
+                 "socket path (default: $ZBUF_SOCKET, else $XDG_RUNTIME_DIR/zbuf/zbufd.sock, "
+                 "/run/zbuf/zbufd.sock as root)");
+  app.add_option("-g,--group", group, "admit this group too (the socket file gets it, mode 0660)");
+  app.add_option("-m,--mode", mode, "the socket file's permissions, octal")->capture_default_str();
+  app.add_flag("--no-board", noBoard, "serve the heaps and udmabuf only, no devices");
+  app.footer("Logging: ZBUF_LOG=\"Daemon:info\" logs every connection (the peer's pid, uid, gid).");
+  CLI11_PARSE(app, argc, argv);
+
+  zbuf::daemon::ServerConfig config;
+  config.socketPath = socket.empty() ? zbuf::ipc::defaultSocketPath() : socket;
+  char* end = nullptr;
+  const unsigned long m = std::strtoul(mode.c_str(), &end, 8);
+  if (end == mode.c_str() || *end != '\0' || m > 07777) {
+    std::fprintf(stderr, "zbufd: --mode %s: not an octal mode\n", mode.c_str());
+    return 2;
+  }
+  config.mode = static_cast<mode_t>(m);
+  if (!group.empty()) {
+    const struct group* g = ::getgrnam(group.c_str());
+    if (g == nullptr) {
+      std::fprintf(stderr, "zbufd: --group %s: no such group\n", group.c_str());
+      return 2;
+    }
+    config.group = g->gr_gid;
+    if (config.mode == 0600) {
+      config.mode = 0660;
+    }
+  }
+  config.listening = inheritedSocket();
+  // The signals are taken by sigwait below, in this thread only.
+  sigset_t stopSignals;
+  sigemptyset(&stopSignals);
+  sigaddset(&stopSignals, SIGTERM);
+  sigaddset(&stopSignals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
+
+  auto context = zbuf::uapi::Context::create();
+  std::shared_ptr<zbuf::Board> board;
+  if (!noBoard) {
+    auto b = zbuf::Board::create(*context, zbuf::BoardConfig{});
+    if (!b.ok()) {
+      std::fprintf(stderr, "zbufd: %s\n", b.error().describe().c_str());
+      return 1;
+    }
+    board = std::move(*b);
+  }
+  config.context = context;
+  auto server = zbuf::daemon::Server::create(std::move(config));
+  if (!server.ok()) {
+    std::fprintf(stderr, "zbufd: %s\n", server.error().describe().c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "zbufd: listening on %s\n", (*server)->socketPath().c_str());
+  int sig = 0;
+  sigwait(&stopSignals, &sig);
+  std::fprintf(stderr, "zbufd: %s: stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*server)->stop();
+  server->reset();
+  board.reset();  // in-flight transfers end (ECANCELED) and their fences signal
+  return 0;
+}
