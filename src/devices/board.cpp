@@ -36,8 +36,10 @@ Result<void> Board::build() {
   const BoardConfig& c = config_;
   link_ = usb::UsbLink::create(
       usb::LinkConfig{.speed = c.link,
+                      .coherent = c.coherentUsb,
                       .failTransfer = c.faultSite == FaultSite::UsbLink ? c.faultTransfer : 0,
                       .failErrno = c.faultErrno});
+  link_->controller()->forgetDeviceAccess(c.skipUsbBegin, c.skipUsbEnd);
   host_ = std::make_unique<usb::UsbHost>(
       link_, usb::HostConfig{.format = c.format, .pattern = c.pattern, .benchmark = c.benchmark});
   function_ = usb::FunctionFs::create(usb::FunctionConfig{
