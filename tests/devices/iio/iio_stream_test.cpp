@@ -2,7 +2,9 @@
 // End to end: the ADC streams to the application through fileio and through DMABUF, and the
 // application verifies every byte against the pattern (256 MiB per interface in regular
 // builds; 32 MiB under the sanitizers, whose instrumentation makes the pattern code ~10-20x
-// slower: see kStreamBytes).
+// slower: see kStreamBytes). The application uses the context's files only, as against the
+// kernel: the buffer fd's read(), or heap buffers attached and enqueued by ioctl, waited for
+// with poll and read inside DMA_BUF_IOCTL_SYNC.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/mman.h>
@@ -10,14 +12,8 @@
 #include <chrono>
 #include <vector>
 
-#include "zbuf/core/buffer.h"
-#include "zbuf/core/resv.h"
-#include "zbuf/devices/iio/iio_buffer_file.h"
-#include "zbuf/devices/iio/iio_device.h"
-#include "zbuf/heaps/system_heap.h"
-#include "zbuf/uapi/abi.h"
-#include "zbuf/uapi/context.h"
-#include "zbuf/uapi/dma_buf.h"
+#include "support/iio_rig.h"
+#include "zbuf/devices/pattern.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define ZBUF_IIO_SANITIZED 1
@@ -31,6 +27,7 @@ namespace zbuf::iio {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::IioRig;
 
 #ifdef ZBUF_IIO_SANITIZED
 constexpr std::uint64_t kStreamBytes = 32ULL << 20;
@@ -39,53 +36,48 @@ constexpr std::uint64_t kStreamBytes = 256ULL << 20;
 #endif
 constexpr std::uint64_t kBlock = 1ULL << 20;
 
-std::shared_ptr<IioDevice> makeAdc(PatternKind pattern) {
+IioDeviceConfig adc(PatternKind pattern) {
   IioDeviceConfig config;
   config.name = "cf-ad9361-lpc";
   config.pattern = pattern;
   config.length = 4 * kBlock / 8;  // 4 fileio blocks of 1 MiB
-  return std::move(IioDevice::create(config).value());
+  return config;
 }
 
 TEST(IioStream, FileioDeliversEveryByteOfThePattern) {
-  auto adc = makeAdc(PatternKind::Prbs);
-  auto file = std::move(adc->openBuffer(0).value());
-  ASSERT_TRUE(file->buffer().enable().ok());
-  PatternChecker checker(adc->format(), PatternKind::Prbs);
+  IioRig s(adc(PatternKind::Prbs));
+  ASSERT_EQ(s.enable(), 0);
+  PatternChecker checker(s.device->format(), PatternKind::Prbs);
   std::vector<std::byte> out(kBlock);
   std::uint64_t offset = 0;
   std::uint64_t mismatches = 0;
   while (offset < kStreamBytes) {
-    auto r = file->read(out);
-    ASSERT_TRUE(r.ok()) << r.error().describe();
-    ASSERT_GT(*r, 0U);
-    mismatches += checker.countMismatches(std::span(out).first(*r), offset);
-    offset += *r;
+    const long r = s.read(out);
+    ASSERT_GT(r, 0) << r;
+    const auto got = static_cast<std::size_t>(r);
+    mismatches += checker.countMismatches(std::span(out).first(got), offset);
+    offset += got;
   }
   EXPECT_EQ(mismatches, 0U);
-  EXPECT_GE(file->buffer().stats().fileioBytes, kStreamBytes);
-  file->buffer().disable();
+  EXPECT_GE(s.stats().fileioBytes, kStreamBytes);
+  ASSERT_EQ(s.disable(), 0);
 }
 
 TEST(IioStream, DmabufDeliversEveryByteOfThePattern) {
-  auto adc = makeAdc(PatternKind::Ramp);
-  auto file = std::move(adc->openBuffer(0).value());
+  IioRig s(adc(PatternKind::Ramp));
   constexpr int kBuffers = 4;
-  std::vector<BufferPtr> bufs;
-  std::vector<UniqueFd> fds;  // the buffers as dma-buf files of the current context
+  std::vector<UniqueFd> fds;
   std::vector<sys::Mapping> maps;
   for (int i = 0; i < kBuffers; ++i) {
-    bufs.push_back(std::move(SystemHeap::instance()->allocate(kBlock).value()));
-    fds.push_back(std::move(uapi::Context::current().installBuffer(bufs.back()).value()));
-    maps.push_back(
-        std::move(bufs.back()->mmap(0, kBlock, PROT_READ | PROT_WRITE, MAP_SHARED).value()));
-    ASSERT_TRUE(file->attach(bufs.back()).ok());
+    fds.push_back(s.allocate(kBlock));
+    maps.push_back(s.map(fds.back().get(), kBlock, PROT_READ));
+    ASSERT_EQ(s.attach(fds.back().get()), 0);
   }
-  ASSERT_TRUE(file->buffer().enable().ok());
-  for (auto& b : bufs) {
-    ASSERT_TRUE(file->enqueue(*b, kBlock).ok());
+  ASSERT_EQ(s.enable(), 0);
+  for (auto& fd : fds) {
+    ASSERT_EQ(s.enqueue(fd.get(), kBlock), 0);
   }
-  PatternChecker checker(adc->format(), PatternKind::Ramp);
+  PatternChecker checker(s.device->format(), PatternKind::Ramp);
   std::uint64_t offset = 0;
   std::uint64_t mismatches = 0;
   std::uint64_t lastSeqno = 0;
@@ -93,27 +85,24 @@ TEST(IioStream, DmabufDeliversEveryByteOfThePattern) {
     const int i = static_cast<int>(n % kBuffers);
     // poll(POLLIN), then SYNC START/END (READ) around the CPU access, as on the kernel.
     const int fd = fds[i].get();
-    auto ready = uapi::pollBuffer(fd, POLLIN, std::chrono::milliseconds(10000));
-    ASSERT_TRUE(ready.ok());
-    ASSERT_TRUE((*ready & POLLIN) != 0) << "block " << n << " never completed";
-    {
-      auto access = uapi::syncScope(fd, uapi::kDmaBufSyncRead);
-      ASSERT_TRUE(access.ok());
-      mismatches += checker.countMismatches(maps[i].bytes(), offset);
-    }
+    ASSERT_TRUE((s.poll(fd, POLLIN, 10'000) & POLLIN) != 0) << "block " << n << " never completed";
+    ASSERT_EQ(s.sync(fd, uapi::kDmaBufSyncStart | uapi::kDmaBufSyncRead), 0);
+    mismatches += checker.countMismatches(maps[i].bytes(), offset);
+    ASSERT_EQ(s.sync(fd, uapi::kDmaBufSyncEnd | uapi::kDmaBufSyncRead), 0);
     offset += kBlock;
-    auto f = file->enqueue(*bufs[i], kBlock);
-    ASSERT_TRUE(f.ok()) << f.error().describe();
+    ASSERT_EQ(s.enqueue(fd, kBlock), 0);
     if (i == 0) {
-      EXPECT_GT((*f)->seqno(), lastSeqno);
-      lastSeqno = (*f)->seqno();
+      const FencePtr f = s.lastFence(fd);
+      ASSERT_TRUE(f);
+      EXPECT_GT(f->seqno(), lastSeqno);
+      lastSeqno = f->seqno();
     }
   }
   EXPECT_EQ(mismatches, 0U);
-  const IioBufferStats s = file->buffer().stats();
-  EXPECT_EQ(s.dmabufFailed, 0U);
-  EXPECT_GE(s.dmabufCompleted, kStreamBytes / kBlock);
-  file->buffer().disable();
+  const IioBufferStats st = s.stats();
+  EXPECT_EQ(st.dmabufFailed, 0U);
+  EXPECT_GE(st.dmabufCompleted, kStreamBytes / kBlock);
+  ASSERT_EQ(s.disable(), 0);
 }
 
 }  // namespace
