@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "support/fd_calls.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/base/unique_fd.h"
 #include "zbuf/core/fence.h"
@@ -46,7 +47,7 @@ struct SyncInfo {
   std::vector<uapi::SyncFenceInfo> fences;
 };
 
-struct IioRig {
+struct IioRig : testing_support::FdCalls {
   // An ADC ("adc") or a DAC ("dac") of 4096 frames of 8 bytes (4 fileio blocks of 8 KiB).
   static IioDeviceConfig config(IioDirection dir = IioDirection::Input) {
     IioDeviceConfig c;
@@ -58,7 +59,7 @@ struct IioRig {
 
   // `getFd`: whether buffer 0 is opened (IIO_BUFFER_GET_FD_IOCTL) into `buf`.
   explicit IioRig(const IioDeviceConfig& c = config(), bool getFd = true)
-      : ctx(uapi::Context::create()), device(IioDevice::create(c).value()) {
+      : FdCalls(uapi::Context::create()), device(IioDevice::create(c).value()) {
     EXPECT_TRUE(addToContext(*ctx, device, 0).ok());
     dev = mustOpen(kDevPath);
     if (getFd) {
@@ -94,19 +95,9 @@ struct IioRig {
     EXPECT_TRUE(fd.ok()) << path << ": " << (fd.ok() ? "" : fd.error().describe());
     return fd.ok() ? std::move(*fd) : UniqueFd();
   }
-  long ioctl(int fd, unsigned long request, void* arg) {
-    auto r = ctx->ioctl(fd, request, arg);
-    return r.ok() ? *r : -static_cast<long>(r.code());
-  }
-  long ioctlFd(int fd, unsigned long request, int value) { return ioctl(fd, request, &value); }
-  long read(int fd, std::span<std::byte> out) {
-    auto r = ctx->read(fd, out);
-    return r.ok() ? static_cast<long>(*r) : -static_cast<long>(r.code());
-  }
-  long write(int fd, std::span<const std::byte> in) {
-    auto r = ctx->write(fd, in);
-    return r.ok() ? static_cast<long>(*r) : -static_cast<long>(r.code());
-  }
+  using FdCalls::read;
+  using FdCalls::write;
+  // read and write on the buffer file.
   long read(std::span<std::byte> out) { return read(buf.get(), out); }
   long write(std::span<const std::byte> in) { return write(buf.get(), in); }
   // Reads exactly out.size() bytes from the buffer file.
@@ -142,8 +133,9 @@ struct IioRig {
     return *r == 0 ? 0 : p[0].revents;
   }
 
-  // --- sysfs --------------------------------------------------------------------------------------
-  // `attr` is relative to /sys/bus/iio/devices/iio:device0 ("buffer0/enable").
+  // --- sysfs
+  // -------------------------------------------------------------------------------------- `attr`
+  // is relative to /sys/bus/iio/devices/iio:device0 ("buffer0/enable").
   std::string readAttr(const std::string& attr) {
     UniqueFd fd = mustOpen(std::string(kSysfsPath) + "/" + attr, O_RDONLY);
     std::array<std::byte, 256> text{};
@@ -241,6 +233,12 @@ struct IioRig {
     }
     return last;
   }
+  // ENQUEUE, returning the fence it added (null if the enqueue failed).
+  FencePtr enqueueFence(int dmabuf, std::uint64_t bytesUsed, std::uint32_t flags = 0) {
+    const long r = enqueue(dmabuf, bytesUsed, flags);
+    EXPECT_EQ(r, 0) << "ENQUEUE";
+    return r == 0 ? lastFence(dmabuf) : nullptr;
+  }
   // Another device's pending access to `dmabuf`: an unsignalled fence of its own, added with
   // DMA_BUF_IOCTL_IMPORT_SYNC_FILE as READ or WRITE. The test signals it as that device would.
   std::shared_ptr<TimelineFence> importForeignFence(int dmabuf, std::uint32_t usage) {
@@ -253,7 +251,6 @@ struct IioRig {
     return fence;
   }
 
-  std::shared_ptr<uapi::Context> ctx;
   std::shared_ptr<IioDevice> device;
   UniqueFd dev;  // /dev/iio:device0
   UniqueFd buf;  // buffer 0's file (GET_FD)

@@ -31,10 +31,9 @@ using testing_support::waitUntil;
 constexpr auto kRead = static_cast<std::uint32_t>(uapi::kDmaBufSyncRead);
 constexpr auto kWrite = static_cast<std::uint32_t>(uapi::kDmaBufSyncWrite);
 
-IioDeviceConfig device(IioDirection dir, std::uint64_t rate = 0,
-                       dma::DataMode mode = dma::DataMode::Data,
-                       std::chrono::milliseconds timeout = std::chrono::milliseconds(
-                           kEnqueueTimeoutMs)) {
+IioDeviceConfig device(
+    IioDirection dir, std::uint64_t rate = 0, dma::DataMode mode = dma::DataMode::Data,
+    std::chrono::milliseconds timeout = std::chrono::milliseconds(kEnqueueTimeoutMs)) {
   IioDeviceConfig c = IioRig::config(dir);
   c.sampleRate = rate;
   c.mode = mode;
@@ -125,7 +124,8 @@ TEST(IioDmabuf, EnqueueArgumentErrors) {
   EXPECT_EQ(s.enqueue(b.get(), 0), -EINVAL);                    // bytes_used 0
   EXPECT_EQ(s.enqueue(b.get(), 8193), -EINVAL);                 // beyond the buffer
   EXPECT_EQ(s.enqueue(other.get(), 4096), -EPERM);              // not attached
-  EXPECT_EQ(s.stats().dmabufEnqueued, 0U);  // none of them published a fence
+  // None of them published a fence.
+  EXPECT_EQ(s.stats().dmabufEnqueued, 0U);
 }
 
 TEST(IioDmabuf, InputEnqueueWaitsForReadersAndWriters) {
@@ -170,8 +170,7 @@ TEST(IioDmabuf, OutputEnqueueWaitsForWritersOnly) {
   ASSERT_EQ(s.attach(b.get()), 0);
   ASSERT_EQ(s.enable(), 0);
   auto reader = s.importForeignFence(b.get(), kRead);
-  ASSERT_EQ(s.enqueue(b.get(), 4096), 0);  // readers do not conflict with a device read
-  const FencePtr f1 = s.lastFence(b.get());
+  const FencePtr f1 = s.enqueueFence(b.get(), 4096);  // readers do not conflict with a read
   ASSERT_TRUE(f1);
   ASSERT_TRUE(f1->wait().ok());  // poll(POLLOUT) would wait for the foreign reader too
   auto writer = s.importForeignFence(b.get(), kWrite);
@@ -203,8 +202,7 @@ TEST(IioDmabuf, BlockAlreadyInFlightIsEbusyAndParkedIsEperm) {
   UniqueFd b = s.allocate(64 * 1024);
   ASSERT_EQ(s.attach(b.get()), 0);
   // Disabled: the first enqueue parks the block; a second one finds it queued.
-  ASSERT_EQ(s.enqueue(b.get(), 4096), 0);
-  const FencePtr parked = s.lastFence(b.get());
+  const FencePtr parked = s.enqueueFence(b.get(), 4096);
   ASSERT_TRUE(parked);
   EXPECT_EQ(s.enqueue(b.get(), 4096), -EPERM);
   ASSERT_EQ(s.enable(), 0);
@@ -224,13 +222,11 @@ TEST(IioDmabuf, FencesAreNamedIioWithPerAttachmentContextsAndUsages) {
   ASSERT_EQ(in.enable(), 0);
   std::vector<FencePtr> fa;
   for (int i = 0; i < 3; ++i) {
-    ASSERT_EQ(in.enqueue(a.get(), 4096), 0);
-    fa.push_back(in.lastFence(a.get()));
+    fa.push_back(in.enqueueFence(a.get(), 4096));
     ASSERT_TRUE(fa.back());
     ASSERT_TRUE(waitBlock(in, a.get()));
   }
-  ASSERT_EQ(in.enqueue(b.get(), 4096), 0);
-  const FencePtr fb = in.lastFence(b.get());
+  const FencePtr fb = in.enqueueFence(b.get(), 4096);
   ASSERT_TRUE(fb);
   EXPECT_EQ(fa[0]->driverName(), "iio");
   EXPECT_EQ(fa[0]->timelineName(), "iio");
@@ -283,8 +279,7 @@ TEST(IioDmabuf, BlocksCompleteInEnqueueOrder) {
     std::vector<int>& order;
   };
   for (int i = 0; i < kN; ++i) {
-    ASSERT_EQ(s.enqueue(bufs[i].get(), kBlock), 0);
-    FencePtr f = s.lastFence(bufs[i].get());
+    FencePtr f = s.enqueueFence(bufs[i].get(), kBlock);
     ASSERT_TRUE(f);
     callbacks.push_back(std::make_unique<Cb>(i, m, order));
     if (!f->addCallback(*callbacks.back()).ok()) {
@@ -335,8 +330,7 @@ TEST(IioDmabuf, FailedTransferSurfacesOnItsFenceAndStreamingContinues) {
   ASSERT_EQ(s.enable(), 0);
   std::vector<FencePtr> fences;
   for (auto& b : bufs) {
-    ASSERT_EQ(s.enqueue(b.get(), 8192), 0);
-    fences.push_back(s.lastFence(b.get()));
+    fences.push_back(s.enqueueFence(b.get(), 8192));
     ASSERT_TRUE(fences.back());
   }
   for (auto& b : bufs) {
@@ -354,8 +348,7 @@ TEST(IioDmabuf, FailedTransferSurfacesOnItsFenceAndStreamingContinues) {
     ASSERT_EQ(s.sync(bufs[2].get(), uapi::kDmaBufSyncEnd | uapi::kDmaBufSyncRead), 0);
   }
   // The failed buffer can be enqueued again and then succeeds.
-  ASSERT_EQ(s.enqueue(bufs[1].get(), 8192), 0);
-  const FencePtr retry = s.lastFence(bufs[1].get());
+  const FencePtr retry = s.enqueueFence(bufs[1].get(), 8192);
   ASSERT_TRUE(retry);
   ASSERT_TRUE(waitBlock(s, bufs[1].get()));
   EXPECT_EQ(retry->status(), 1);
@@ -384,8 +377,7 @@ TEST(IioDmabuf, FailedTransferShowsInTheExportedSyncFile) {
   EXPECT_STREQ(info.fences[0].objName, "iio");
   EXPECT_NE(info.fences[0].timestampNs, 0U);
   // The next enqueue of the same buffer streams normally.
-  ASSERT_EQ(s.enqueue(a.get(), 8192), 0);
-  const FencePtr f = s.lastFence(a.get());
+  const FencePtr f = s.enqueueFence(a.get(), 8192);
   ASSERT_TRUE(f);
   ASSERT_TRUE(waitBlock(s, a.get()));
   EXPECT_EQ(f->status(), 1);
@@ -398,10 +390,8 @@ TEST(IioDmabuf, DetachWithTransfersInFlightIsSafe) {
   ASSERT_EQ(s.attach(a.get()), 0);
   ASSERT_EQ(s.attach(b.get()), 0);
   ASSERT_EQ(s.enable(), 0);
-  ASSERT_EQ(s.enqueue(a.get(), 64 * 1024), 0);
-  ASSERT_EQ(s.enqueue(b.get(), 64 * 1024), 0);
-  const FencePtr fa = s.lastFence(a.get());
-  const FencePtr fb = s.lastFence(b.get());
+  const FencePtr fa = s.enqueueFence(a.get(), 64 * 1024);
+  const FencePtr fb = s.enqueueFence(b.get(), 64 * 1024);
   ASSERT_TRUE(fa && fb);
   ASSERT_EQ(s.detach(a.get()), 0);  // a is being written right now
   ASSERT_EQ(s.detach(b.get()), 0);  // b is queued behind it
@@ -423,8 +413,7 @@ TEST(IioDmabuf, ClosingTheFileWithTransfersInFlightIsSafe) {
   UniqueFd a = s.allocate(64 * 1024);
   ASSERT_EQ(s.attach(a.get()), 0);
   ASSERT_EQ(s.enable(), 0);
-  ASSERT_EQ(s.enqueue(a.get(), 64 * 1024), 0);
-  const FencePtr fa = s.lastFence(a.get());
+  const FencePtr fa = s.enqueueFence(a.get(), 64 * 1024);
   ASSERT_TRUE(fa);
   ASSERT_TRUE(s.ctx->close(std::move(s.buf)).ok());
   ASSERT_TRUE(waitBlock(s, a.get()));
@@ -439,8 +428,7 @@ TEST(IioDmabuf, DestroyingTheDeviceWithTransfersInFlightSignalsTheFences) {
   UniqueFd a = s->allocate(64 * 1024);
   ASSERT_EQ(s->attach(a.get()), 0);
   ASSERT_EQ(s->enable(), 0);
-  ASSERT_EQ(s->enqueue(a.get(), 64 * 1024), 0);
-  const FencePtr fa = s->lastFence(a.get());
+  const FencePtr fa = s->enqueueFence(a.get(), 64 * 1024);
   ASSERT_TRUE(fa);
   const BufferPtr buffer = s->ctx->bufferFromFd(a.get()).value();
   ASSERT_TRUE(s->ctx->close(std::move(s->buf)).ok());
@@ -470,15 +458,13 @@ TEST(IioDmabuf, CyclicOutputRepeatsUntilReplacedThenStops) {
   ASSERT_EQ(s.attach(a.get()), 0);
   ASSERT_EQ(s.attach(b.get()), 0);
   ASSERT_EQ(s.enable(), 0);
-  ASSERT_EQ(s.enqueue(a.get(), kBlock, kDmabufCyclic), 0);
-  const FencePtr fa = s.lastFence(a.get());
+  const FencePtr fa = s.enqueueFence(a.get(), kBlock, kDmabufCyclic);
   ASSERT_TRUE(fa);
   EXPECT_TRUE(waitUntil([&] { return s.stats().checkedBytes >= 5 * kBlock; }))
       << "the block was not repeated";
   EXPECT_EQ(s.poll(a.get(), POLLOUT, 0), 0);  // and is still running
   EXPECT_FALSE(fa->isSignaled());
-  ASSERT_EQ(s.enqueue(b.get(), kBlock), 0);  // replaces it
-  const FencePtr fb = s.lastFence(b.get());
+  const FencePtr fb = s.enqueueFence(b.get(), kBlock);  // replaces it
   ASSERT_TRUE(fb);
   ASSERT_TRUE(waitBlock(s, b.get()));
   ASSERT_TRUE(waitBlock(s, a.get()));
@@ -497,11 +483,9 @@ TEST(IioDmabuf, CyclicOutputStopsWhenTheBufferIsDisabled) {
   UniqueFd a = s.allocate(4096);
   ASSERT_EQ(s.attach(a.get()), 0);
   ASSERT_EQ(s.enable(), 0);
-  ASSERT_EQ(s.enqueue(a.get(), 4096, kDmabufCyclic), 0);
-  const FencePtr fa = s.lastFence(a.get());
+  const FencePtr fa = s.enqueueFence(a.get(), 4096, kDmabufCyclic);
   ASSERT_TRUE(fa);
-  EXPECT_TRUE(waitUntil([&] { return s.stats().transfers >= 10; }))
-      << "the block was not repeated";
+  EXPECT_TRUE(waitUntil([&] { return s.stats().transfers >= 10; })) << "the block was not repeated";
   ASSERT_EQ(s.disable(), 0);
   EXPECT_EQ(fa->status(), -EINTR);  // the kernel's abort status
   const auto passes = s.stats().transfers;
@@ -529,8 +513,7 @@ TEST(IioDmabuf, EnqueueWhileDisabledRunsAtEnable) {
   IioRig s;
   UniqueFd a = s.allocate(4096);
   ASSERT_EQ(s.attach(a.get()), 0);
-  ASSERT_EQ(s.enqueue(a.get(), 4096), 0);
-  const FencePtr fa = s.lastFence(a.get());
+  const FencePtr fa = s.enqueueFence(a.get(), 4096);
   ASSERT_TRUE(fa);
   // The engine has finished all it was given, and the block is still pending: it waits for
   // enable, not in the engine.
@@ -546,8 +529,7 @@ TEST(IioDmabuf, DetachingAParkedBlockSignalsItsFence) {
   IioRig s;
   UniqueFd a = s.allocate(4096);
   ASSERT_EQ(s.attach(a.get()), 0);
-  ASSERT_EQ(s.enqueue(a.get(), 4096), 0);
-  const FencePtr fa = s.lastFence(a.get());
+  const FencePtr fa = s.enqueueFence(a.get(), 4096);
   ASSERT_TRUE(fa);
   ASSERT_EQ(s.detach(a.get()), 0);
   EXPECT_EQ(fa->status(), -ECANCELED);

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "support/iio_rig.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/core/buffer.h"
 #include "zbuf/devices/iio/iio_uapi.h"
@@ -25,55 +26,22 @@
 namespace zbuf::iio {
 namespace {
 
-constexpr const char* kDev = "/dev/iio:device0";
-constexpr const char* kSys = "/sys/bus/iio/devices/iio:device0";
+using testing::IioRig;
+using testing::kDevPath;
 
-struct Machine {
-  std::shared_ptr<uapi::Context> ctx = uapi::Context::create();
-  std::shared_ptr<IioDevice> adc;
-
-  explicit Machine(IioDeviceConfig config = defaultConfig()) {
-    adc = std::move(IioDevice::create(config).value());
-    EXPECT_TRUE(addToContext(*ctx, adc, 0).ok());
-  }
+// The board of these tests: an AD9361's ADC, buffer 0 not opened yet.
+struct Machine : IioRig {
+  explicit Machine(IioDeviceConfig config = defaultConfig()) : IioRig(config, false) {}
   static IioDeviceConfig defaultConfig() {
     IioDeviceConfig config;
     config.name = "cf-ad9361-lpc";
     config.length = 4096;
     return config;
   }
-  UniqueFd open(const std::string& path, int flags = O_RDWR) {
-    auto fd = ctx->open(path, flags);
-    EXPECT_TRUE(fd.ok()) << path << ": " << fd.error().describe();
-    return fd.ok() ? std::move(*fd) : UniqueFd();
-  }
-  std::string readAttr(const std::string& path) {
-    UniqueFd fd = open(path, O_RDONLY);
-    std::array<std::byte, 256> buf{};
-    auto n = ctx->read(fd.get(), buf);
-    EXPECT_TRUE(n.ok());
-    return n.ok() ? std::string(reinterpret_cast<const char*>(buf.data()), *n) : std::string();
-  }
-  int writeAttr(const std::string& path, const std::string& value) {
-    auto fd = ctx->open(path, O_WRONLY);
-    if (!fd.ok()) {
-      return fd.code();
-    }
-    return ctx->write(fd->get(), std::as_bytes(std::span(value))).code();
-  }
-  UniqueFd allocate(std::uint64_t len) {
-    UniqueFd heap = open("/dev/dma_heap/system", O_RDONLY);
-    uapi::DmaHeapAllocationData data{};
-    data.len = len;
-    data.fdFlags = O_RDWR | O_CLOEXEC;
-    EXPECT_TRUE(ctx->ioctl(heap.get(), uapi::kDmaHeapIoctlAlloc, &data).ok());
-    return UniqueFd::adopt(static_cast<int>(data.fd));
-  }
-  int getFd(int dev) {
-    int fd = 0;
-    auto r = ctx->ioctl(dev, IIO_BUFFER_GET_FD_IOCTL, &fd);
-    EXPECT_TRUE(r.ok()) << r.error().describe();
-    return fd;
+  int getFd() {
+    const long fd = getBufferFd();
+    EXPECT_GE(fd, 0) << "GET_FD: " << -fd;
+    return static_cast<int>(fd);
   }
 };
 
@@ -91,8 +59,7 @@ TEST(IioFiles, NumbersAndStructMatchTheKernel) {
 TEST(IioFiles, KernelStyleDmabufStreaming) {
   Machine m;
   auto& k = *m.ctx;
-  UniqueFd dev = m.open(kDev);
-  const int fd = m.getFd(dev.get());
+  const int fd = m.getFd();
   ASSERT_GE(fd, 0);
   EXPECT_TRUE((sys::getFdFlags(fd).value() & FD_CLOEXEC) != 0);
   EXPECT_EQ(k.fdPath(fd).value(), "anon_inode:iio:buffer");
@@ -106,9 +73,9 @@ TEST(IioFiles, KernelStyleDmabufStreaming) {
     int dmabuf = blocks.back().get();
     ASSERT_TRUE(k.ioctl(fd, IIO_BUFFER_DMABUF_ATTACH_IOCTL, &dmabuf).ok());
   }
-  ASSERT_EQ(m.writeAttr(std::string(kSys) + "/buffer0/enable", "1\n"), 0);
-  EXPECT_EQ(m.readAttr(std::string(kSys) + "/buffer0/enable"), "1\n");
-  PatternChecker checker(m.adc->format(), PatternKind::Ramp);
+  ASSERT_EQ(m.writeAttr("buffer0/enable", "1\n"), 0);
+  EXPECT_EQ(m.readAttr("buffer0/enable"), "1\n");
+  PatternChecker checker(m.device->format(), PatternKind::Ramp);
   std::uint64_t offset = 0;
   uapi::DmaBufSync start{uapi::kDmaBufSyncStart | uapi::kDmaBufSyncRead};
   uapi::DmaBufSync end{uapi::kDmaBufSyncEnd | uapi::kDmaBufSyncRead};
@@ -139,16 +106,15 @@ TEST(IioFiles, KernelStyleDmabufStreaming) {
 TEST(IioFiles, KernelStyleFileioAndTheLegacyDeviceRead) {
   Machine m;
   auto& k = *m.ctx;
-  UniqueFd dev = m.open(kDev);
-  ASSERT_EQ(m.writeAttr(std::string(kSys) + "/buffer/enable", "1"), 0);
+  ASSERT_EQ(m.writeAttr("buffer/enable", "1"), 0);
   std::vector<std::byte> out(8 * 1024);
   // The character device's read is buffer 0's (the legacy interface libiio still uses).
-  auto r = k.read(dev.get(), out);
+  auto r = k.read(m.dev.get(), out);
   ASSERT_TRUE(r.ok()) << r.error().describe();
   EXPECT_GT(*r, 0U);
-  PatternChecker checker(m.adc->format(), PatternKind::Ramp);
+  PatternChecker checker(m.device->format(), PatternKind::Ramp);
   EXPECT_EQ(checker.countMismatches(std::span(out).first(*r), 0), 0U);
-  EXPECT_EQ(k.write(dev.get(), out).code(), EPERM);  // an input buffer
+  EXPECT_EQ(k.write(m.dev.get(), out).code(), EPERM);  // an input buffer
 }
 
 TEST(IioFiles, PollWakesWhenABlockCompletes) {
@@ -156,11 +122,10 @@ TEST(IioFiles, PollWakesWhenABlockCompletes) {
   config.sampleRate = 1'000'000;
   Machine m(config);
   auto& k = *m.ctx;
-  UniqueFd dev = m.open(kDev);
-  const int fd = m.getFd(dev.get());
+  const int fd = m.getFd();
   std::array<struct pollfd, 1> p{{{fd, POLLIN, 0}}};
   EXPECT_EQ(k.poll(p, 0).value(), 0);  // disabled: nothing to read
-  ASSERT_EQ(m.writeAttr(std::string(kSys) + "/buffer0/enable", "1"), 0);
+  ASSERT_EQ(m.writeAttr("buffer0/enable", "1"), 0);
   ASSERT_EQ(k.poll(p, 10'000).value(), 1);
   EXPECT_TRUE((p[0].revents & POLLIN) != 0);
   std::vector<std::byte> out(4096);
@@ -173,12 +138,11 @@ TEST(IioFiles, NonBlockingComesFromTheFileFlags) {
   config.sampleRate = 1;  // nothing arrives
   Machine m(config);
   auto& k = *m.ctx;
-  UniqueFd dev = m.open(kDev);
-  const int fd = m.getFd(dev.get());
+  const int fd = m.getFd();
   int one = 1;
   ASSERT_TRUE(k.ioctl(fd, FIONBIO, &one).ok());  // handled for every file, as do_vfs_ioctl
   EXPECT_TRUE((sys::getFileFlags(fd).value() & O_NONBLOCK) != 0);
-  ASSERT_EQ(m.writeAttr(std::string(kSys) + "/buffer0/enable", "1"), 0);
+  ASSERT_EQ(m.writeAttr("buffer0/enable", "1"), 0);
   std::vector<std::byte> out(64);
   EXPECT_EQ(k.read(fd, out).code(), EAGAIN);
   ASSERT_TRUE(k.close(fd).ok());
@@ -186,27 +150,25 @@ TEST(IioFiles, NonBlockingComesFromTheFileFlags) {
 
 TEST(IioFiles, TheCharacterDeviceOpensOnceAtATime) {
   Machine m;
-  UniqueFd dev = m.open(kDev);
-  EXPECT_EQ(m.ctx->open(kDev, O_RDWR).code(), EBUSY);  // iio_chrdev_open's busy bit
-  ASSERT_TRUE(m.ctx->close(std::move(dev)).ok());
-  EXPECT_TRUE(m.ctx->open(kDev, O_RDWR).ok());
+  EXPECT_EQ(m.ctx->open(kDevPath, O_RDWR).code(), EBUSY);  // iio_chrdev_open's busy bit
+  ASSERT_TRUE(m.ctx->close(std::move(m.dev)).ok());
+  EXPECT_TRUE(m.ctx->open(kDevPath, O_RDWR).ok());
 }
 
 TEST(IioFiles, GetFdErrors) {
   Machine m;
   auto& k = *m.ctx;
-  UniqueFd dev = m.open(kDev);
   int idx = 1;
-  EXPECT_EQ(k.ioctl(dev.get(), IIO_BUFFER_GET_FD_IOCTL, &idx).code(), ENODEV);
+  EXPECT_EQ(k.ioctl(m.dev.get(), IIO_BUFFER_GET_FD_IOCTL, &idx).code(), ENODEV);
   idx = -1;
-  EXPECT_EQ(k.ioctl(dev.get(), IIO_BUFFER_GET_FD_IOCTL, &idx).code(), ENODEV);
-  const int fd = m.getFd(dev.get());
+  EXPECT_EQ(k.ioctl(m.dev.get(), IIO_BUFFER_GET_FD_IOCTL, &idx).code(), ENODEV);
+  const int fd = m.getFd();
   int again = 0;
-  EXPECT_EQ(k.ioctl(dev.get(), IIO_BUFFER_GET_FD_IOCTL, &again).code(), EBUSY);
-  EXPECT_EQ(k.ioctl(dev.get(), IIO_BUFFER_GET_FD_IOCTL, nullptr).code(), EFAULT);
-  EXPECT_EQ(k.ioctl(dev.get(), 0x1234, &again).code(), ENODEV);  // unhandled on the device
+  EXPECT_EQ(k.ioctl(m.dev.get(), IIO_BUFFER_GET_FD_IOCTL, &again).code(), EBUSY);
+  EXPECT_EQ(k.ioctl(m.dev.get(), IIO_BUFFER_GET_FD_IOCTL, nullptr).code(), EFAULT);
+  EXPECT_EQ(k.ioctl(m.dev.get(), 0x1234, &again).code(), ENODEV);  // unhandled on the device
   ASSERT_TRUE(k.close(fd).ok());
-  EXPECT_TRUE(k.ioctl(dev.get(), IIO_BUFFER_GET_FD_IOCTL, &again).ok());  // free again
+  EXPECT_TRUE(k.ioctl(m.dev.get(), IIO_BUFFER_GET_FD_IOCTL, &again).ok());  // free again
   ASSERT_TRUE(k.close(again).ok());
 }
 
@@ -215,15 +177,14 @@ TEST(IioFiles, GetFdErrors) {
 TEST(IioFiles, CloseWithPlainCloseReleasesTheBuffer) {
   Machine m;
   auto& k = *m.ctx;
-  UniqueFd dev = m.open(kDev);
   UniqueFd block = m.allocate(4096);
-  const int fd = m.getFd(dev.get());
+  const int fd = m.getFd();
   int dmabuf = block.get();
   ASSERT_TRUE(k.ioctl(fd, IIO_BUFFER_DMABUF_ATTACH_IOCTL, &dmabuf).ok());
   ASSERT_EQ(::close(fd), 0);
   k.files().reap();
   int again = 0;
-  ASSERT_TRUE(k.ioctl(dev.get(), IIO_BUFFER_GET_FD_IOCTL, &again).ok());
+  ASSERT_TRUE(k.ioctl(m.dev.get(), IIO_BUFFER_GET_FD_IOCTL, &again).ok());
   EXPECT_EQ(k.bufferFromFd(block.get()).value()->attachments().size(), 0U);
   ASSERT_TRUE(k.close(again).ok());
 }
@@ -231,14 +192,13 @@ TEST(IioFiles, CloseWithPlainCloseReleasesTheBuffer) {
 TEST(IioFiles, BufferFdErrors) {
   Machine m;
   auto& k = *m.ctx;
-  UniqueFd dev = m.open(kDev);
-  const int fd = m.getFd(dev.get());
+  const int fd = m.getFd();
   int arg = 0;
   EXPECT_EQ(k.ioctl(fd, 0x1234, &arg).code(), EINVAL);  // unknown ioctl on the buffer fd
   EXPECT_EQ(k.ioctl(fd, uapi::kDmaBufIoctlSync, &arg).code(), EINVAL);
   int bad = -1;
   EXPECT_EQ(k.ioctl(fd, IIO_BUFFER_DMABUF_ATTACH_IOCTL, &bad).code(), EBADF);
-  int notBuffer = dev.get();  // an open fd that is not a DMABUF
+  int notBuffer = m.dev.get();  // an open fd that is not a DMABUF
   EXPECT_EQ(k.ioctl(fd, IIO_BUFFER_DMABUF_ATTACH_IOCTL, &notBuffer).code(), EINVAL);
   EXPECT_EQ(k.ioctl(fd, IIO_BUFFER_DMABUF_ATTACH_IOCTL, nullptr).code(), EFAULT);
   UniqueFd b = m.allocate(4096);
@@ -272,49 +232,48 @@ TEST(IioFiles, AttachWithoutDmabufSupportIsEpermFirst) {
   IioDeviceConfig config = Machine::defaultConfig();
   config.dmabuf = false;
   Machine m(config);
-  UniqueFd dev = m.open(kDev);
-  const int fd = m.getFd(dev.get());
+  const int fd = m.getFd();
   int bad = -1;
   EXPECT_EQ(m.ctx->ioctl(fd, IIO_BUFFER_DMABUF_ATTACH_IOCTL, nullptr).code(), EPERM);
   EXPECT_EQ(m.ctx->ioctl(fd, IIO_BUFFER_DMABUF_ATTACH_IOCTL, &bad).code(), EPERM);
-  int notBuffer = dev.get();
+  int notBuffer = m.dev.get();
   EXPECT_EQ(m.ctx->ioctl(fd, IIO_BUFFER_DMABUF_ATTACH_IOCTL, &notBuffer).code(), EPERM);
   ASSERT_TRUE(m.ctx->close(fd).ok());
 }
 
 TEST(IioFiles, SysfsAttributes) {
   Machine m;
-  const std::string sys(kSys);
-  EXPECT_EQ(m.readAttr(sys + "/name"), "cf-ad9361-lpc\n");
+  const std::string sys(testing::kSysfsPath);
+  EXPECT_EQ(m.readAttr("name"), "cf-ad9361-lpc\n");
   EXPECT_EQ(m.ctx->open(sys + "/name", O_WRONLY).code(), EACCES);  // read-only attribute
-  EXPECT_EQ(m.readAttr(sys + "/buffer0/length"), "4096\n");
-  EXPECT_EQ(m.writeAttr(sys + "/buffer0/length", "8192\n"), 0);
-  EXPECT_EQ(m.readAttr(sys + "/buffer0/length"), "8192\n");
-  EXPECT_EQ(m.readAttr(sys + "/buffer/length"), "8192\n");  // buffer/ is buffer0
-  EXPECT_EQ(m.writeAttr(sys + "/buffer0/length", "lots"), EINVAL);
-  EXPECT_EQ(m.writeAttr(sys + "/buffer0/watermark", "0"), EINVAL);
-  EXPECT_EQ(m.writeAttr(sys + "/buffer0/watermark", "1024"), 0);
-  EXPECT_EQ(m.readAttr(sys + "/buffer0/watermark"), "1024\n");
-  EXPECT_EQ(m.writeAttr(sys + "/buffer0/enable", "maybe"), EINVAL);
-  EXPECT_EQ(m.writeAttr(sys + "/buffer0/enable", "1"), 0);
-  EXPECT_EQ(m.writeAttr(sys + "/buffer0/length", "4096"), EBUSY);  // while enabled
-  EXPECT_EQ(m.writeAttr(sys + "/buffer0/enable", "0"), 0);
-  EXPECT_EQ(m.writeAttr(sys + "/sampling_frequency", "30720000"), 0);
-  EXPECT_EQ(m.readAttr(sys + "/sampling_frequency"), "30720000\n");
-  EXPECT_EQ(m.readAttr(sys + "/scan_elements/in_voltage0_en"), "1\n");
-  EXPECT_EQ(m.readAttr(sys + "/scan_elements/in_voltage3_index"), "3\n");
-  EXPECT_EQ(m.readAttr(sys + "/scan_elements/in_voltage1_type"), "le:s16/16>>0\n");
-  EXPECT_EQ(m.readAttr(sys + "/buffer0/in_voltage2_en"), "1\n");
-  EXPECT_EQ(m.writeAttr(sys + "/scan_elements/in_voltage0_en", "0"), EINVAL);  // documented
+  EXPECT_EQ(m.readAttr("buffer0/length"), "4096\n");
+  EXPECT_EQ(m.writeAttr("buffer0/length", "8192\n"), 0);
+  EXPECT_EQ(m.readAttr("buffer0/length"), "8192\n");
+  EXPECT_EQ(m.readAttr("buffer/length"), "8192\n");  // buffer/ is buffer0
+  EXPECT_EQ(m.writeAttr("buffer0/length", "lots"), EINVAL);
+  EXPECT_EQ(m.writeAttr("buffer0/watermark", "0"), EINVAL);
+  EXPECT_EQ(m.writeAttr("buffer0/watermark", "1024"), 0);
+  EXPECT_EQ(m.readAttr("buffer0/watermark"), "1024\n");
+  EXPECT_EQ(m.writeAttr("buffer0/enable", "maybe"), EINVAL);
+  EXPECT_EQ(m.writeAttr("buffer0/enable", "1"), 0);
+  EXPECT_EQ(m.writeAttr("buffer0/length", "4096"), EBUSY);  // while enabled
+  EXPECT_EQ(m.writeAttr("buffer0/enable", "0"), 0);
+  EXPECT_EQ(m.writeAttr("sampling_frequency", "30720000"), 0);
+  EXPECT_EQ(m.readAttr("sampling_frequency"), "30720000\n");
+  EXPECT_EQ(m.readAttr("scan_elements/in_voltage0_en"), "1\n");
+  EXPECT_EQ(m.readAttr("scan_elements/in_voltage3_index"), "3\n");
+  EXPECT_EQ(m.readAttr("scan_elements/in_voltage1_type"), "le:s16/16>>0\n");
+  EXPECT_EQ(m.readAttr("buffer0/in_voltage2_en"), "1\n");
+  EXPECT_EQ(m.writeAttr("scan_elements/in_voltage0_en", "0"), EINVAL);  // documented
   EXPECT_EQ(m.ctx->open(sys + "/scan_elements/in_voltage4_en", O_RDONLY).code(), ENOENT);
-  auto st = m.ctx->fstat(m.open(sys + "/name", O_RDONLY).get());
+  auto st = m.ctx->fstat(m.mustOpen(sys + "/name", O_RDONLY).get());
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->size, 4096U);
 }
 
 TEST(IioFiles, AnAttributeReadsToItsEndAndSeeksBack) {
   Machine m;
-  UniqueFd fd = m.open(std::string(kSys) + "/name", O_RDONLY);
+  UniqueFd fd = m.mustOpen(std::string(testing::kSysfsPath) + "/name", O_RDONLY);
   std::array<std::byte, 4> small{};
   std::string got;
   for (;;) {

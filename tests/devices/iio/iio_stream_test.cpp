@@ -90,10 +90,9 @@ TEST(IioStream, DmabufDeliversEveryByteOfThePattern) {
     mismatches += checker.countMismatches(maps[i].bytes(), offset);
     ASSERT_EQ(s.sync(fd, uapi::kDmaBufSyncEnd | uapi::kDmaBufSyncRead), 0);
     offset += kBlock;
-    ASSERT_EQ(s.enqueue(fd, kBlock), 0);
+    const FencePtr f = s.enqueueFence(fd, kBlock);
+    ASSERT_TRUE(f);
     if (i == 0) {
-      const FencePtr f = s.lastFence(fd);
-      ASSERT_TRUE(f);
       EXPECT_GT(f->seqno(), lastSeqno);
       lastSeqno = f->seqno();
     }

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "support/fd_calls.h"
 #include "zbuf/core/buffer.h"
 #include "zbuf/core/resv.h"
 #include "zbuf/devices/usb/functionfs.h"
@@ -145,10 +146,10 @@ struct RigOptions {
   std::string name = "test";
 };
 
-struct Rig {
+struct Rig : testing_support::FdCalls {
   explicit Rig(RigOptions o = {})
-      : options(o),
-        ctx(uapi::Context::create()),
+      : FdCalls(uapi::Context::create()),
+        options(o),
         link(UsbLink::create(o.link)),
         host(link, HostConfig{.enumerate = o.enumerate}),
         function(FunctionFs::create(FunctionConfig{
@@ -172,23 +173,9 @@ struct Rig {
     EXPECT_TRUE(fd.ok()) << file << ": " << (fd.ok() ? "" : fd.error().describe());
     return fd.ok() ? std::move(*fd) : UniqueFd();
   }
-  // ioctl: the return value, or minus the errno.
-  long ioctl(int fd, unsigned long request, void* arg) {
-    auto r = ctx->ioctl(fd, request, arg);
-    return r.ok() ? *r : -static_cast<long>(r.code());
-  }
-  long ioctlFd(int fd, unsigned long request, int value) { return ioctl(fd, request, &value); }
   long transfer(int fd, int bufferFd, std::uint64_t length, std::uint32_t flags = 0) {
     DmabufTransferReq req{bufferFd, flags, length};
     return ioctl(fd, kFunctionfsDmabufTransfer, &req);
-  }
-  long write(int fd, std::span<const std::byte> data) {
-    auto r = ctx->write(fd, data);
-    return r.ok() ? static_cast<long>(*r) : -static_cast<long>(r.code());
-  }
-  long read(int fd, std::span<std::byte> out) {
-    auto r = ctx->read(fd, out);
-    return r.ok() ? static_cast<long>(*r) : -static_cast<long>(r.code());
   }
   // Writes the default descriptors and strings to `ep0`.
   void writeDescriptors(int ep0) {
@@ -212,7 +199,6 @@ struct Rig {
   }
 
   RigOptions options;
-  std::shared_ptr<uapi::Context> ctx;
   std::shared_ptr<UsbLink> link;
   UsbHost host;
   std::shared_ptr<FunctionFs> function;
