@@ -21,8 +21,8 @@ namespace {
 // last step of export and removed first thing in their destructor; entries are weak, so a
 // buffer being destroyed is simply skipped by lookups.
 struct Registry {
-  std::mutex m;  // guards byInode
-  std::map<std::uint64_t, std::weak_ptr<Buffer>> byInode;
+  Mutex mutex;
+  std::map<std::uint64_t, std::weak_ptr<Buffer>> byInode ZBUF_GUARDED_BY(mutex);
 };
 
 Registry& registry() {
@@ -69,7 +69,7 @@ Result<BufferPtr> Buffer::exportBuffer(ExportInfo info) {
 
   auto buffer = std::make_shared<Buffer>(Private{}, std::move(info));
   Registry& reg = registry();
-  const std::lock_guard lock(reg.m);
+  const MutexLocker lock(reg.mutex);
   reg.byInode.emplace(buffer->state_->inode, buffer);
   return buffer;
 }
@@ -89,7 +89,7 @@ Buffer::Buffer(Private /*key*/, ExportInfo info) : state_(std::make_unique<State
 Buffer::~Buffer() {
   {
     Registry& reg = registry();
-    std::lock_guard lock(reg.m);
+    const MutexLocker lock(reg.mutex);
     reg.byInode.erase(state_->inode);
   }
   if (state_->vmapCount != 0) {
@@ -102,7 +102,7 @@ Buffer::~Buffer() {
 std::vector<BufferPtr> Buffer::liveBuffers() {
   std::vector<BufferPtr> out;
   Registry& reg = registry();
-  std::lock_guard lock(reg.m);
+  const MutexLocker lock(reg.mutex);
   out.reserve(reg.byInode.size());
   for (const auto& [ino, weak] : reg.byInode) {
     if (BufferPtr b = weak.lock()) {

@@ -32,8 +32,16 @@ struct Slot {
   std::atomic<const CpuMappingGuard*> guard{nullptr};
 };
 
-std::array<Slot, CpuAccessChecker::kMaxMappings> gSlots;
-std::mutex gSlotsLock;  // guards slot allocation and release
+Mutex gSlotsLock;
+std::array<Slot, CpuAccessChecker::kMaxMappings> gSlots ZBUF_GUARDED_BY(gSlotsLock);
+
+// The signal handler's view of the slots, without the lock (a handler cannot take one): every
+// field is an atomic, a slot is published by its release store of `begin` and retired by the
+// store of 0, so the lock only serialises the writers (allocation and release).
+const std::array<Slot, CpuAccessChecker::kMaxMappings>& slotsForHandler() noexcept
+    ZBUF_NO_THREAD_SAFETY_ANALYSIS {
+  return gSlots;
+}
 
 std::atomic<int> gDefault{-1};  // -1: not decided yet (read the environment)
 std::atomic<CpuAccessChecker::OnViolation> gMode{CpuAccessChecker::OnViolation::Abort};
@@ -129,7 +137,7 @@ void chain(int sig, siginfo_t* info, void* context) {
 void onSegv(int sig, siginfo_t* info, void* context) {
   const auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
   const Slot* slot = nullptr;
-  for (const Slot& s : gSlots) {
+  for (const Slot& s : slotsForHandler()) {
     const std::uintptr_t begin = s.begin.load(std::memory_order_acquire);
     if (begin != 0 && addr >= begin && addr < s.end.load(std::memory_order_relaxed)) {
       slot = &s;
@@ -298,9 +306,9 @@ void CpuMappingGuard::adopt(sys::Mapping& mapping, std::uint64_t bufferOffset, i
     name_[i].store(i < name.size() && i + 1 < name_.size() ? name[i] : '\0',
                    std::memory_order_relaxed);
   }
-  std::size_t slot = gSlots.size();
+  std::size_t slot = CpuAccessChecker::kMaxMappings;
   {
-    const std::lock_guard lock(gSlotsLock);
+    const MutexLocker lock(gSlotsLock);
     for (std::size_t i = 0; i < gSlots.size(); ++i) {
       if (gSlots[i].begin.load(std::memory_order_relaxed) == 0) {
         slot = i;
@@ -329,7 +337,7 @@ void CpuMappingGuard::adopt(sys::Mapping& mapping, std::uint64_t bufferOffset, i
 }
 
 void CpuMappingGuard::forget(std::byte* addr) noexcept {
-  std::size_t slot = gSlots.size();
+  std::size_t slot = CpuAccessChecker::kMaxMappings;
   {
     const MutexLocker lock(m_);
     auto it = std::find_if(entries_.begin(), entries_.end(),
@@ -340,7 +348,7 @@ void CpuMappingGuard::forget(std::byte* addr) noexcept {
     slot = it->slot;
     entries_.erase(it);
   }
-  const std::lock_guard lock(gSlotsLock);
+  const MutexLocker lock(gSlotsLock);
   gSlots[slot].begin.store(0, std::memory_order_release);
   gSlots[slot].guard.store(nullptr, std::memory_order_release);
 }

@@ -177,7 +177,7 @@ namespace {
 // the lines the walks copied.
 template <typename F>
 std::uint64_t walkCached(const Device& device, const SgTable& table, F&& walk) noexcept {
-  const auto guard = table.cache()->lock();
+  const MutexLocker guard(table.cache()->mutex());
   std::uint64_t lines = 0;
   for (const SgSegment& s : table.segments()) {
     auto range = device.iommu().cachedRange(s.dmaAddress, s.length);

@@ -9,10 +9,10 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "zbuf/base/mutex.h"
 #include "zbuf/base/shared_fd.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/core/buffer.h"
@@ -40,8 +40,9 @@ struct MemfdBuffer {
   std::vector<PageRun> runs;  // the page model over `host`
   bool udmabufRules = false;  // udmabuf: end_cpu_access before any begin is EINVAL
   std::atomic<bool> cpuAccessBegun{false};
-  std::mutex cachedLock;              // guards cached
-  std::vector<CachedMapping> cached;  // live mappings of non-coherent devices
+  Mutex cachedLock;
+  // Live mappings of non-coherent devices.
+  std::vector<CachedMapping> cached ZBUF_GUARDED_BY(cachedLock);
 };
 
 // Maps the ranges once and builds the page runs. EINVAL for ranges the host cannot map

@@ -60,6 +60,16 @@ class ZBUF_CAPABILITY("mutex") Mutex {
   void lock() ZBUF_ACQUIRE() { m_.lock(); }
   void unlock() ZBUF_RELEASE() { m_.unlock(); }
   [[nodiscard]] bool tryLock() ZBUF_TRY_ACQUIRE(true) { return m_.try_lock(); }
+  // The kernel's "mutex_trylock when O_NONBLOCK, else mutex_lock": locks (waiting) unless
+  // `nonblock`, then only tries. False only when `nonblock` and another thread holds it; adopt
+  // the lock with MutexLocker(m, std::adopt_lock) after a true return.
+  [[nodiscard]] bool lockUnlessNonblock(bool nonblock) ZBUF_TRY_ACQUIRE(true) {
+    if (nonblock) {
+      return m_.try_lock();
+    }
+    m_.lock();
+    return true;
+  }
   // For code the analysis cannot follow (documented at the call): says the lock is held.
   void assertHeld() const ZBUF_ASSERT_CAPABILITY(this) {}
 
@@ -73,6 +83,9 @@ class ZBUF_CAPABILITY("mutex") Mutex {
 class ZBUF_SCOPED_CAPABILITY MutexLocker {
  public:
   explicit MutexLocker(Mutex& m) ZBUF_ACQUIRE(m) : lock_(m.m_) {}
+  // Takes over a lock the caller holds (after tryLock() or lockUnlessNonblock()).
+  MutexLocker(Mutex& m, std::adopt_lock_t /*tag*/) ZBUF_REQUIRES(m)
+      : lock_(m.m_, std::adopt_lock) {}
   ~MutexLocker() ZBUF_RELEASE() = default;
   MutexLocker(const MutexLocker&) = delete;
   MutexLocker& operator=(const MutexLocker&) = delete;

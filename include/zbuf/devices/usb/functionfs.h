@@ -67,15 +67,14 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "zbuf/base/mutex.h"
 #include "zbuf/base/result.h"
 #include "zbuf/base/unique_fd.h"
 #include "zbuf/core/buffer.h"
@@ -200,29 +199,33 @@ class FunctionFs final : public UsbGadget, public std::enable_shared_from_this<F
   const FunctionConfig config_;
   const std::uint64_t id_;
 
-  std::mutex ep0Mutex_;  // ffs->mutex: serialises ep0's calls; held by a waiting ep0 read
+  // ffs->mutex: serialises ep0's calls; held by a waiting ep0 read.
+  Mutex ep0Mutex_ ZBUF_ACQUIRED_BEFORE(m_);
 
-  mutable std::mutex m_;  // guards everything down to the event mutex
-  mutable std::condition_variable cv_;
-  FfsState state_ = FfsState::Active;
-  std::vector<std::shared_ptr<EndpointState>> eps_;  // per data endpoint (ep1 first)
-  std::vector<std::string> epNames_;
-  std::unique_ptr<detail::FfsDescriptors> descs_;  // written, their strings not yet
-  std::uint32_t userFlags_ = 0;                    // the descriptors' flags
-  unsigned interfaces_ = 1;
-  unsigned stringsNeeded_ = 0;
-  std::shared_ptr<UsbLink> link_;         // bound to
-  std::shared_ptr<UsbLink> pendingLink_;  // to bind to when active
-  bool enabled_ = false;
-  std::uint64_t generation_ = 0;  // changes on every enable and disable
-  long opened_ = 0;               // open files (ffs->opened)
-  FilesHooks hooks_;
-  bool mounted_ = false;
+  mutable Mutex m_ ZBUF_ACQUIRED_BEFORE(evMutex_);  // guards the members down to evMutex_
+  mutable ConditionVariable cv_;
+  FfsState state_ ZBUF_GUARDED_BY(m_) = FfsState::Active;
+  // Per data endpoint (ep1 first).
+  std::vector<std::shared_ptr<EndpointState>> eps_ ZBUF_GUARDED_BY(m_);
+  std::vector<std::string> epNames_ ZBUF_GUARDED_BY(m_);
+  // Written, their strings not yet.
+  std::unique_ptr<detail::FfsDescriptors> descs_ ZBUF_GUARDED_BY(m_);
+  std::uint32_t userFlags_ ZBUF_GUARDED_BY(m_) = 0;  // the descriptors' flags
+  unsigned interfaces_ ZBUF_GUARDED_BY(m_) = 1;
+  unsigned stringsNeeded_ ZBUF_GUARDED_BY(m_) = 0;
+  std::shared_ptr<UsbLink> link_ ZBUF_GUARDED_BY(m_);         // bound to
+  std::shared_ptr<UsbLink> pendingLink_ ZBUF_GUARDED_BY(m_);  // to bind to when active
+  bool enabled_ ZBUF_GUARDED_BY(m_) = false;
+  std::uint64_t generation_ ZBUF_GUARDED_BY(m_) = 0;  // changes on every enable and disable
+  long opened_ ZBUF_GUARDED_BY(m_) = 0;               // open files (ffs->opened)
+  FilesHooks hooks_ ZBUF_GUARDED_BY(m_);
+  bool mounted_ ZBUF_GUARDED_BY(m_) = false;
 
-  mutable std::mutex evMutex_;  // guards events_, eventfd_ (ffs->ev.waitq.lock)
-  std::condition_variable evCv_;
-  std::vector<FfsEventType> events_;  // at most four, as the kernel's ev.types
-  UniqueFd eventfd_;
+  mutable Mutex evMutex_;  // ffs->ev.waitq.lock
+  ConditionVariable evCv_;
+  // At most four, as the kernel's ev.types.
+  std::vector<FfsEventType> events_ ZBUF_GUARDED_BY(evMutex_);
+  UniqueFd eventfd_ ZBUF_GUARDED_BY(evMutex_);
   uapi::WaitQueue evWait_;
 };
 
