@@ -22,7 +22,7 @@ ZBUF_LOG_CATEGORY(CpuAccess);
 
 namespace {
 
-// One guarded mapping, as the handler sees it. begin == 0: free. Written under gSlotsLock,
+// One guarded mapping, as the handler sees it. begin == 0: free. Written under gSlotsMutex,
 // read by the handler without it.
 struct Slot {
   std::atomic<std::uintptr_t> begin{0};
@@ -32,8 +32,8 @@ struct Slot {
   std::atomic<const CpuMappingGuard*> guard{nullptr};
 };
 
-Mutex gSlotsLock;
-std::array<Slot, CpuAccessChecker::kMaxMappings> gSlots ZBUF_GUARDED_BY(gSlotsLock);
+Mutex gSlotsMutex;
+std::array<Slot, CpuAccessChecker::kMaxMappings> gSlots ZBUF_GUARDED_BY(gSlotsMutex);
 
 // The signal handler's view of the slots, without the lock (a handler cannot take one): every
 // field is an atomic, a slot is published by its release store of `begin` and retired by the
@@ -308,7 +308,7 @@ void CpuMappingGuard::adopt(sys::Mapping& mapping, std::uint64_t bufferOffset, i
   }
   std::size_t slot = CpuAccessChecker::kMaxMappings;
   {
-    const MutexLocker lock(gSlotsLock);
+    const MutexLocker lock(gSlotsMutex);
     for (std::size_t i = 0; i < gSlots.size(); ++i) {
       if (gSlots[i].begin.load(std::memory_order_relaxed) == 0) {
         slot = i;
@@ -331,7 +331,7 @@ void CpuMappingGuard::adopt(sys::Mapping& mapping, std::uint64_t bufferOffset, i
     s.begin.store(begin, std::memory_order_release);
   }
   mapping.setHook(std::make_shared<Hook>(shared_from_this()));
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   entries_.push_back({mapping.data(), mapping.size(), prot, slot});
   ::mprotect(mapping.data(), mapping.size(), allowedLocked(prot));
 }
@@ -339,7 +339,7 @@ void CpuMappingGuard::adopt(sys::Mapping& mapping, std::uint64_t bufferOffset, i
 void CpuMappingGuard::forget(std::byte* addr) noexcept {
   std::size_t slot = CpuAccessChecker::kMaxMappings;
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     auto it = std::find_if(entries_.begin(), entries_.end(),
                            [&](const Entry& e) { return e.addr == addr; });
     if (it == entries_.end()) {
@@ -348,13 +348,13 @@ void CpuMappingGuard::forget(std::byte* addr) noexcept {
     slot = it->slot;
     entries_.erase(it);
   }
-  const MutexLocker lock(gSlotsLock);
+  const MutexLocker lock(gSlotsMutex);
   gSlots[slot].begin.store(0, std::memory_order_release);
   gSlots[slot].guard.store(nullptr, std::memory_order_release);
 }
 
 void CpuMappingGuard::begin(DmaDirection dir) {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   if (dir == DmaDirection::FromDevice) {
     ++readers_;
   } else {
@@ -366,7 +366,7 @@ void CpuMappingGuard::begin(DmaDirection dir) {
 }
 
 void CpuMappingGuard::end(DmaDirection dir) {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   unsigned& own = dir == DmaDirection::FromDevice ? readers_ : writers_;
   unsigned& other = dir == DmaDirection::FromDevice ? writers_ : readers_;
   if (own > 0) {
@@ -381,7 +381,7 @@ void CpuMappingGuard::end(DmaDirection dir) {
 }
 
 std::size_t CpuMappingGuard::mappings() const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   return entries_.size();
 }
 

@@ -18,7 +18,7 @@ Result<std::uint64_t> Iommu::map(std::span<std::byte> host, DmaDirection dir) {
   const auto addr = reinterpret_cast<std::uintptr_t>(host.data());
   const std::uint64_t inPage = addr & (page - 1);
   const std::uint64_t span = (inPage + host.size() + page - 1) & ~(page - 1);
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   const std::uint64_t iova = next_ + inPage;
   next_ += span + page;  // one unmapped guard page after each range
   ranges_.emplace(iova, Range{host.data(), host.size(), dir});
@@ -36,7 +36,7 @@ Result<std::uint64_t> Iommu::mapCached(std::span<std::byte> lines, std::span<std
   if (!iova.ok()) {
     return iova;
   }
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   Range& r = ranges_.at(*iova);
   r.memory = memory.data();
   r.clean = clean;
@@ -64,7 +64,7 @@ Result<std::map<std::uint64_t, Iommu::Range>::const_iterator> Iommu::findLocked(
 }
 
 Result<Iommu::CachedRange> Iommu::cachedRange(std::uint64_t iova, std::uint64_t length) const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   ZBUF_ASSIGN_OR_RETURN(auto it, findLocked(iova, length));
   const Range& r = it->second;
   if (r.memory == nullptr) {
@@ -77,7 +77,7 @@ Result<Iommu::CachedRange> Iommu::cachedRange(std::uint64_t iova, std::uint64_t 
 }
 
 Result<void> Iommu::unmap(std::uint64_t iova) {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   generation_.fetch_add(1, std::memory_order_acq_rel);
   if (ranges_.erase(iova) == 0) {
     return Error(EINVAL, "iommu_unmap", fmt::format("IOVA {:#x} is not mapped", iova));
@@ -87,7 +87,7 @@ Result<void> Iommu::unmap(std::uint64_t iova) {
 
 Result<std::span<std::byte>> Iommu::translate(std::uint64_t iova, std::uint64_t length,
                                               bool write) const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   ZBUF_ASSIGN_OR_RETURN(auto it, findLocked(iova, length));
   const std::uint64_t offset = iova - it->first;
   const Range& r = it->second;
@@ -108,12 +108,12 @@ Result<std::span<std::byte>> Iommu::translate(std::uint64_t iova, std::uint64_t 
 }
 
 std::size_t Iommu::mappedRanges() const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   return ranges_.size();
 }
 
 std::uint64_t Iommu::faults() const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   return faults_;
 }
 

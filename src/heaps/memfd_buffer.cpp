@@ -23,7 +23,7 @@ MemfdBuffer& dataOf(Buffer& buffer) {
 // Syncs every live non-coherent mapping of `buffer` for the CPU or for the devices.
 void syncCachedMappings(Buffer& buffer, DmaDirection dir, bool forCpu) {
   MemfdBuffer& data = dataOf(buffer);
-  const MutexLocker lock(data.cachedLock);
+  const MutexLocker lock(data.cachedMutex);
   for (const CachedMapping& m : data.cached) {
     if (forCpu) {
       syncSgTableForCpu(*m.device, m.table, dir);
@@ -39,7 +39,7 @@ ExporterOps makeOps(bool udmabuf) {
     MemfdBuffer& data = dataOf(a.buffer());
     auto table = mapPageRuns(a.device(), data.runs, dir);
     if (table.ok() && table->cache()) {
-      const MutexLocker lock(data.cachedLock);
+      const MutexLocker lock(data.cachedMutex);
       data.cached.push_back({a.devicePtr(), *table});
     }
     return table;
@@ -47,7 +47,7 @@ ExporterOps makeOps(bool udmabuf) {
   ops.unmap = [](Attachment& a, SgTable& table, DmaDirection /*dir*/) {
     if (table.cache()) {
       MemfdBuffer& data = dataOf(a.buffer());
-      const MutexLocker lock(data.cachedLock);
+      const MutexLocker lock(data.cachedMutex);
       std::erase_if(data.cached,
                     [&](const CachedMapping& m) { return m.table.cache() == table.cache(); });
     }

@@ -43,9 +43,9 @@ struct MemfdBuffer {
   std::vector<PageRun> runs;  // the page model over `host`
   bool udmabufRules = false;  // udmabuf: end_cpu_access before any begin is EINVAL
   std::atomic<bool> cpuAccessBegun{false};
-  Mutex cachedLock;
+  Mutex cachedMutex;
   // Live mappings of non-coherent devices.
-  std::vector<CachedMapping> cached ZBUF_GUARDED_BY(cachedLock);
+  std::vector<CachedMapping> cached ZBUF_GUARDED_BY(cachedMutex);
 };
 
 // Maps the ranges once and builds the page runs. EINVAL for ranges the host cannot map

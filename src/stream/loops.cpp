@@ -106,7 +106,7 @@ double RunControl::elapsedSeconds() const {
 
 StopWatch::StopWatch(const RunControl& control, std::function<void()> cancel)
     : thread_([this, &control, cancel = std::move(cancel)] {
-        MutexLocker lock(m_);
+        MutexLocker lock(mutex_);
         while (!done_) {
           if (control.aborted()) {
             lock.unlock();
@@ -114,13 +114,13 @@ StopWatch::StopWatch(const RunControl& control, std::function<void()> cancel)
             return;
           }
           cv_.waitFor(lock, std::chrono::milliseconds(10),
-                      [&]() ZBUF_REQUIRES(m_) { return done_; });
+                      [&]() ZBUF_REQUIRES(mutex_) { return done_; });
         }
       }) {}
 
 StopWatch::~StopWatch() {
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     done_ = true;
   }
   cv_.notifyOne();

@@ -127,9 +127,9 @@ class StopWatch {
   StopWatch& operator=(const StopWatch&) = delete;
 
  private:
-  Mutex m_;
+  Mutex mutex_;
   ConditionVariable cv_;
-  bool done_ ZBUF_GUARDED_BY(m_) = false;
+  bool done_ ZBUF_GUARDED_BY(mutex_) = false;
   std::thread thread_;
 };
 

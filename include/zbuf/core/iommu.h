@@ -4,7 +4,7 @@
 // IOVAs are handed out page-granular and never reused while the IOMMU lives; each range is
 // followed by an unmapped guard page, so an access that runs past a segment faults instead of
 // reaching the next one. An IOVA keeps the host address's offset within its page.
-// Thread-safety: thread-safe (m_ guards the ranges).
+// Thread-safety: thread-safe (mutex_ guards the ranges).
 #pragma once
 
 #include <atomic>
@@ -71,15 +71,15 @@ class Iommu {
     std::byte* memory = nullptr;  // cached ranges: the memory behind the lines
     std::byte* clean = nullptr;   // cached ranges: the lines' clean image
   };
-  // The range holding [iova, iova + length), m_ held; EFAULT (counted) if there is none.
+  // The range holding [iova, iova + length), mutex_ held; EFAULT (counted) if there is none.
   [[nodiscard]] Result<std::map<std::uint64_t, Range>::const_iterator> findLocked(
-      std::uint64_t iova, std::uint64_t length) const ZBUF_REQUIRES(m_);
-  mutable Mutex m_;
-  std::map<std::uint64_t, Range> ranges_ ZBUF_GUARDED_BY(m_);
+      std::uint64_t iova, std::uint64_t length) const ZBUF_REQUIRES(mutex_);
+  mutable Mutex mutex_;
+  std::map<std::uint64_t, Range> ranges_ ZBUF_GUARDED_BY(mutex_);
   // IOVAs start high so a host pointer is never an IOVA.
-  std::uint64_t next_ ZBUF_GUARDED_BY(m_) = kIovaBase;
+  std::uint64_t next_ ZBUF_GUARDED_BY(mutex_) = kIovaBase;
   mutable std::uint64_t faults_ = 0;
-  std::atomic<std::uint64_t> generation_{0};  // written under m_
+  std::atomic<std::uint64_t> generation_{0};  // written under mutex_
 };
 
 }  // namespace zbuf

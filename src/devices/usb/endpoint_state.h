@@ -23,14 +23,14 @@ namespace zbuf::usb {
 class FileioRequest final : public UsbRequest {
  public:
   void reset() {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     done_ = false;
     status_ = 0;
     actual_ = 0;
   }
   void complete(int status, std::uint64_t actual) noexcept override {
     {
-      const MutexLocker lock(m_);
+      const MutexLocker lock(mutex_);
       done_ = true;
       status_ = status;
       actual_ = actual;
@@ -38,17 +38,17 @@ class FileioRequest final : public UsbRequest {
     cv_.notifyAll();
   }
   std::pair<int, std::uint64_t> wait() {
-    MutexLocker lock(m_);
-    cv_.wait(lock, [&]() ZBUF_REQUIRES(m_) { return done_; });
+    MutexLocker lock(mutex_);
+    cv_.wait(lock, [&]() ZBUF_REQUIRES(mutex_) { return done_; });
     return {status_, actual_};
   }
 
  private:
-  Mutex m_;
+  Mutex mutex_;
   ConditionVariable cv_;
-  bool done_ ZBUF_GUARDED_BY(m_) = false;
-  int status_ ZBUF_GUARDED_BY(m_) = 0;
-  std::uint64_t actual_ ZBUF_GUARDED_BY(m_) = 0;
+  bool done_ ZBUF_GUARDED_BY(mutex_) = false;
+  int status_ ZBUF_GUARDED_BY(mutex_) = 0;
+  std::uint64_t actual_ ZBUF_GUARDED_BY(mutex_) = 0;
 };
 
 class DmabufRequest;
@@ -86,23 +86,23 @@ class DmabufRecord {
   std::shared_ptr<Timeline> timeline;
 
   void addPending(std::shared_ptr<DmabufRequest> r) {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     pending_.push_back(std::move(r));
   }
   void removePending(const DmabufRequest* r) noexcept;
   std::vector<std::shared_ptr<DmabufRequest>> pending() const {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     return pending_;
   }
   void waitIdle() {
-    MutexLocker lock(m_);
-    cv_.wait(lock, [&]() ZBUF_REQUIRES(m_) { return pending_.empty(); });
+    MutexLocker lock(mutex_);
+    cv_.wait(lock, [&]() ZBUF_REQUIRES(mutex_) { return pending_.empty(); });
   }
 
  private:
-  mutable Mutex m_;
+  mutable Mutex mutex_;
   ConditionVariable cv_;
-  std::vector<std::shared_ptr<DmabufRequest>> pending_ ZBUF_GUARDED_BY(m_);
+  std::vector<std::shared_ptr<DmabufRequest>> pending_ ZBUF_GUARDED_BY(mutex_);
 };
 
 // One DMABUF transfer: completing it signals its fence with the transfer's status.

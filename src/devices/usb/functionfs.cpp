@@ -70,7 +70,7 @@ std::shared_ptr<FunctionFs> FunctionFs::create(FunctionConfig config) {
 FunctionFs::~FunctionFs() {
   std::shared_ptr<UsbLink> link;
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     link = std::move(link_);
   }
   if (link) {
@@ -79,24 +79,24 @@ FunctionFs::~FunctionFs() {
 }
 
 FfsState FunctionFs::state() const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   return state_;
 }
 
 unsigned FunctionFs::dataEndpoints() const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   return static_cast<unsigned>(eps_.size());
 }
 
 std::vector<std::string> FunctionFs::endpointFileNames() const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   return epNames_;
 }
 
 Result<void> FunctionFs::bindNow(const std::shared_ptr<UsbLink>& link) {
   ZBUF_TRY(link->bindGadget(shared_from_this(), id_));
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     link_ = link;
   }
   addEvent(FfsEventType::Bind);  // functionfs_bind
@@ -106,7 +106,7 @@ Result<void> FunctionFs::bindNow(const std::shared_ptr<UsbLink>& link) {
 
 Result<void> FunctionFs::bind(std::shared_ptr<UsbLink> link) {
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     if (link_ || pendingLink_) {
       return Error(EEXIST, "FunctionFs::bind",
                    fmt::format("function '{}' is already bound", config_.name));
@@ -119,7 +119,7 @@ Result<void> FunctionFs::bind(std::shared_ptr<UsbLink> link) {
   }
   auto bound = bindNow(link);
   if (!bound.ok()) {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     pendingLink_.reset();
   }
   return bound;
@@ -128,7 +128,7 @@ Result<void> FunctionFs::bind(std::shared_ptr<UsbLink> link) {
 void FunctionFs::unbind() {
   std::shared_ptr<UsbLink> link;
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     link = link_;
     pendingLink_.reset();
   }
@@ -137,7 +137,7 @@ void FunctionFs::unbind() {
   }
   bool wasBound = false;
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     wasBound = link_ != nullptr;
     link_.reset();
   }
@@ -148,18 +148,18 @@ void FunctionFs::unbind() {
 }
 
 bool FunctionFs::bound() const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   return link_ != nullptr;
 }
 
 bool FunctionFs::enabled() const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   return enabled_;
 }
 
 void FunctionFs::onConfigured() {
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     enabled_ = true;
     ++generation_;
   }
@@ -170,7 +170,7 @@ void FunctionFs::onConfigured() {
 void FunctionFs::onDisabled() {
   bool was = false;
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     was = enabled_;
     enabled_ = false;
     ++generation_;
@@ -190,7 +190,7 @@ void FunctionFs::onResume() {
 }
 
 Result<FunctionFs::Enabled> FunctionFs::waitEnabled(bool nonblock) const {
-  MutexLocker lock(m_);
+  MutexLocker lock(mutex_);
   if (!link_) {
     return Error(ENODEV, "ffs_epfile_wait_ep",
                  fmt::format("function '{}' is not bound to a controller", config_.name));
@@ -200,7 +200,7 @@ Result<FunctionFs::Enabled> FunctionFs::waitEnabled(bool nonblock) const {
       return Error(EAGAIN, "ffs_epfile_wait_ep",
                    "the endpoint is not enabled yet (the host has not configured the function)");
     }
-    cv_.wait(lock, [&]() ZBUF_REQUIRES(m_) { return enabled_ || !link_; });
+    cv_.wait(lock, [&]() ZBUF_REQUIRES(mutex_) { return enabled_ || !link_; });
     if (!link_) {
       return Error(ENODEV, "ffs_epfile_wait_ep",
                    fmt::format("function '{}' was unbound while waiting", config_.name));
@@ -210,22 +210,22 @@ Result<FunctionFs::Enabled> FunctionFs::waitEnabled(bool nonblock) const {
 }
 
 std::shared_ptr<UsbLink> FunctionFs::link() const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   return link_;
 }
 
 bool FunctionFs::stillEnabled(std::uint64_t generation) const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   return enabled_ && generation_ == generation;
 }
 
 LinkSpeed FunctionFs::speed() const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   return link_ ? link_->config().speed : LinkSpeed::Unlimited;
 }
 
 Result<long> FunctionFs::interfaceRevmap(unsigned long intf) const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   if (!link_) {
     return Error(ENODEV, "ffs_ep0_ioctl", "the function is not bound (no ffs_function)");
   }
@@ -238,12 +238,12 @@ Result<long> FunctionFs::interfaceRevmap(unsigned long intf) const {
 }
 
 void FunctionFs::fileOpened() {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   ++opened_;
 }
 
 Result<void> FunctionFs::ep0Opened() {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   if (state_ == FfsState::Closing) {
     return Error(EBUSY, "ffs_ep0_open", fmt::format("function '{}' is closing", config_.name));
   }
@@ -253,7 +253,7 @@ Result<void> FunctionFs::ep0Opened() {
 
 void FunctionFs::fileClosed() {
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     if (--opened_ > 0 || !config_.descriptorsFromEp0) {
       return;
     }
@@ -268,7 +268,7 @@ void FunctionFs::reset() {
   std::shared_ptr<UsbLink> link;
   std::function<void()> destroyed;
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     link = link_;
     destroyed = hooks_.destroyed;
   }
@@ -279,7 +279,7 @@ void FunctionFs::reset() {
     destroyed();
   }
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     link_.reset();
     eps_.clear();
     epNames_.clear();
@@ -299,7 +299,7 @@ Result<void> FunctionFs::setFilesHooks(FilesHooks hooks) {
   std::vector<std::string> names;
   std::function<Result<void>(const std::vector<std::string>&)> created;
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     if (mounted_) {
       return Error(EBUSY, "ffs_acquire_dev",
                    fmt::format("function '{}' is already mounted", config_.name));
@@ -320,7 +320,7 @@ Result<void> FunctionFs::setFilesHooks(FilesHooks hooks) {
 Result<std::unique_ptr<EndpointFile>> FunctionFs::open(unsigned index, int flags) {
   std::shared_ptr<EndpointState> ep;
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     if (index == 0 || index > eps_.size()) {
       return Error(ENOENT, "FunctionFs::open",
                    fmt::format("function '{}' has no endpoint file ep{} ({} data endpoints)",
@@ -382,7 +382,7 @@ UsbEndpointDescriptor EndpointFile::descriptor() const {
   UsbEndpointDescriptor d = found.value_or(UsbEndpointDescriptor{});
   bool virtualAddr = false;
   {
-    const MutexLocker lock(function_->m_);
+    const MutexLocker lock(function_->mutex_);
     virtualAddr = (function_->userFlags_ & kFfsVirtualAddr) != 0;
   }
   if (!virtualAddr) {

@@ -24,7 +24,7 @@ namespace zbuf::usb {
 
 void DmabufRecord::removePending(const DmabufRequest* r) noexcept {
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     auto it = std::find_if(pending_.begin(), pending_.end(),
                            [&](const std::shared_ptr<DmabufRequest>& p) { return p.get() == r; });
     if (it != pending_.end()) {

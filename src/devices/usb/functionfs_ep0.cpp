@@ -41,7 +41,7 @@ Result<std::size_t> FunctionFs::ep0Write(std::span<const std::byte> data, bool n
 
 Result<std::size_t> FunctionFs::ep0WriteDescriptors(std::span<const std::byte> data) {
   ZBUF_ASSIGN_OR_RETURN(auto parsed, detail::parseFfsDescriptors(data));
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   descs_ = std::make_unique<detail::FfsDescriptors>(std::move(parsed));
   state_ = FfsState::ReadStrings;
   return data.size();
@@ -51,12 +51,12 @@ Result<std::size_t> FunctionFs::ep0WriteStrings(std::span<const std::byte> data)
   constexpr const char* kOp = "ffs_ep0_write";
   std::unique_ptr<detail::FfsDescriptors> descs;
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     descs = std::move(descs_);
   }
   auto strings = detail::parseFfsStrings(data, descs->stringsNeeded);
   if (!strings.ok()) {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     descs_ = std::move(descs);  // still waiting for strings
     return std::move(strings).error();
   }
@@ -74,20 +74,20 @@ Result<std::size_t> FunctionFs::ep0WriteStrings(std::span<const std::byte> data)
   }
   std::function<Result<void>(const std::vector<std::string>&)> created;
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     created = hooks_.created;
   }
   if (created) {
     auto made = created(names);
     if (!made.ok()) {
-      const MutexLocker lock(m_);
+      const MutexLocker lock(mutex_);
       state_ = FfsState::Closing;
       return std::move(made).error();
     }
   }
   std::shared_ptr<UsbLink> pending;
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     eps_ = std::move(eps);
     epNames_ = std::move(names);
     userFlags_ = descs->flags;
@@ -102,7 +102,7 @@ Result<std::size_t> FunctionFs::ep0WriteStrings(std::span<const std::byte> data)
   if (pending) {
     auto bound = bindNow(pending);
     if (!bound.ok()) {
-      const MutexLocker lock(m_);
+      const MutexLocker lock(mutex_);
       state_ = FfsState::Closing;
       return Error(bound.code(), kOp,
                    fmt::format("function '{}' is ready but cannot bind: {}", config_.name,
@@ -149,7 +149,7 @@ short FunctionFs::ep0Poll(short /*events*/, uapi::PollTable* table) {
     table->wait(evWait_);  // poll_wait first, then the state
   }
   short mask = POLLWRNORM;
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   switch (state_) {
     case FfsState::ReadDescriptors:
     case FfsState::ReadStrings:

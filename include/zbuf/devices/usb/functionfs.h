@@ -58,7 +58,7 @@
 // in flight on one endpoint each keep their own fence.
 //
 // Thread-safety: FunctionFs and EndpointFile are thread-safe. Locks: the ep0 mutex (ffs->mutex,
-// held while an ep0 read waits for an event), then m_ (link, enable state, generation, the
+// held while an ep0 read waits for an event), then mutex_ (link, enable state, generation, the
 // endpoints, the state), then the event mutex; an endpoint's fileio mutex and its DMABUF mutex
 // are taken without any of those held. The link completes transfers on the link thread.
 #pragma once
@@ -200,26 +200,26 @@ class FunctionFs final : public UsbGadget, public std::enable_shared_from_this<F
   const std::uint64_t id_;
 
   // ffs->mutex: serialises ep0's calls; held by a waiting ep0 read.
-  Mutex ep0Mutex_ ZBUF_ACQUIRED_BEFORE(m_);
+  Mutex ep0Mutex_ ZBUF_ACQUIRED_BEFORE(mutex_);
 
-  mutable Mutex m_ ZBUF_ACQUIRED_BEFORE(evMutex_);  // guards the members down to evMutex_
+  mutable Mutex mutex_ ZBUF_ACQUIRED_BEFORE(evMutex_);  // guards the members down to evMutex_
   mutable ConditionVariable cv_;
-  FfsState state_ ZBUF_GUARDED_BY(m_) = FfsState::Active;
+  FfsState state_ ZBUF_GUARDED_BY(mutex_) = FfsState::Active;
   // Per data endpoint (ep1 first).
-  std::vector<std::shared_ptr<EndpointState>> eps_ ZBUF_GUARDED_BY(m_);
-  std::vector<std::string> epNames_ ZBUF_GUARDED_BY(m_);
+  std::vector<std::shared_ptr<EndpointState>> eps_ ZBUF_GUARDED_BY(mutex_);
+  std::vector<std::string> epNames_ ZBUF_GUARDED_BY(mutex_);
   // Written, their strings not yet.
-  std::unique_ptr<detail::FfsDescriptors> descs_ ZBUF_GUARDED_BY(m_);
-  std::uint32_t userFlags_ ZBUF_GUARDED_BY(m_) = 0;  // the descriptors' flags
-  unsigned interfaces_ ZBUF_GUARDED_BY(m_) = 1;
-  unsigned stringsNeeded_ ZBUF_GUARDED_BY(m_) = 0;
-  std::shared_ptr<UsbLink> link_ ZBUF_GUARDED_BY(m_);         // bound to
-  std::shared_ptr<UsbLink> pendingLink_ ZBUF_GUARDED_BY(m_);  // to bind to when active
-  bool enabled_ ZBUF_GUARDED_BY(m_) = false;
-  std::uint64_t generation_ ZBUF_GUARDED_BY(m_) = 0;  // changes on every enable and disable
-  long opened_ ZBUF_GUARDED_BY(m_) = 0;               // open files (ffs->opened)
-  FilesHooks hooks_ ZBUF_GUARDED_BY(m_);
-  bool mounted_ ZBUF_GUARDED_BY(m_) = false;
+  std::unique_ptr<detail::FfsDescriptors> descs_ ZBUF_GUARDED_BY(mutex_);
+  std::uint32_t userFlags_ ZBUF_GUARDED_BY(mutex_) = 0;  // the descriptors' flags
+  unsigned interfaces_ ZBUF_GUARDED_BY(mutex_) = 1;
+  unsigned stringsNeeded_ ZBUF_GUARDED_BY(mutex_) = 0;
+  std::shared_ptr<UsbLink> link_ ZBUF_GUARDED_BY(mutex_);         // bound to
+  std::shared_ptr<UsbLink> pendingLink_ ZBUF_GUARDED_BY(mutex_);  // to bind to when active
+  bool enabled_ ZBUF_GUARDED_BY(mutex_) = false;
+  std::uint64_t generation_ ZBUF_GUARDED_BY(mutex_) = 0;  // changes on every enable and disable
+  long opened_ ZBUF_GUARDED_BY(mutex_) = 0;               // open files (ffs->opened)
+  FilesHooks hooks_ ZBUF_GUARDED_BY(mutex_);
+  bool mounted_ ZBUF_GUARDED_BY(mutex_) = false;
 
   mutable Mutex evMutex_;  // ffs->ev.waitq.lock
   ConditionVariable evCv_;
