@@ -333,7 +333,7 @@ void step(Session& s, Core& c, Input& in) {
       if (!merged.ok()) {
         fail("SyncFile::merge: {}", merged.error().describe());
       }
-      const zbuf::SyncFileInfo info = merged->file->info(true);
+      const SyncFile::Info info = merged->file->info(true);
       if (info.numFences != info.fences.size() || info.numFences == 0) {
         fail("SyncFile::info: {} fences counted, {} listed", info.numFences, info.fences.size());
       }

@@ -2,8 +2,8 @@
 # Configures and builds one variant: release (default), asan (AddressSanitizer +
 # UndefinedBehaviorSanitizer, checked build), tsan (ThreadSanitizer, checked build) or fuzz (clang,
 # the libFuzzer targets with AddressSanitizer + UndefinedBehaviorSanitizer, checked; no tests) or
-# tsa (clang with -Wthread-safety as an error: the libraries and the tool, no tests: the lock
-# annotations of zbuf/base/mutex.h are checked at compile time; nothing to run).
+# tsa (clang with -Wthread-safety as an error, checked: the libraries and the tool, no tests: the
+# lock annotations of zbuf/base/mutex.h are checked at compile time; nothing to run).
 # Usage: scripts/build.sh [release|asan|tsan|fuzz|tsa] [extra cmake args...]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +18,7 @@ case "$variant" in
   fuzz) args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DZBUF_SANITIZE=address,undefined -DZBUF_CHECKED=ON
               -DZBUF_FUZZ=ON -DZBUF_BUILD_TESTS=OFF -DZBUF_BUILD_BENCH=OFF)
         export CC=clang CXX=clang++ ;;  # read by the first configure of build/fuzz
-  tsa) args=(-DCMAKE_BUILD_TYPE=Debug -DZBUF_BUILD_TESTS=OFF -DZBUF_BUILD_BENCH=OFF
+  tsa) args=(-DCMAKE_BUILD_TYPE=Debug -DZBUF_CHECKED=ON -DZBUF_BUILD_TESTS=OFF -DZBUF_BUILD_BENCH=OFF
              "-DCMAKE_CXX_FLAGS=-Wthread-safety -Werror=thread-safety")
        export CC=clang CXX=clang++ ;;  # read by the first configure of build/tsa
   *) echo "unknown variant $variant" >&2; exit 2 ;;

@@ -7,20 +7,23 @@
 
 #include <algorithm>
 #include <ctime>
-#include <mutex>
 #include <vector>
 
+#include "zbuf/base/mutex.h"
 #include "zbuf/base/sys.h"
 
 namespace zbuf {
 namespace {
 
-std::mutex gMutex;                    // guards gLive and gExited
-std::vector<clockid_t> gLive;         // CPU clocks of running hardware threads
-std::chrono::nanoseconds gExited{0};  // CPU time of hardware threads that ended
+Mutex gMutex;
+// CPU clocks of running hardware threads.
+std::vector<clockid_t> gLive ZBUF_GUARDED_BY(gMutex);
+// CPU time of hardware threads that ended.
+std::chrono::nanoseconds gExited ZBUF_GUARDED_BY(gMutex){0};
 
-std::mutex gAffinityMutex;        // guards gAffinity
-std::vector<unsigned> gAffinity;  // CPUs new hardware threads pin themselves to; empty: none
+Mutex gAffinityMutex;
+// CPUs new hardware threads pin themselves to; empty: none.
+std::vector<unsigned> gAffinity ZBUF_GUARDED_BY(gAffinityMutex);
 
 std::chrono::nanoseconds readClock(clockid_t clock) {
   struct timespec ts {};
@@ -35,11 +38,11 @@ class Registration {
  public:
   Registration() {
     ::pthread_getcpuclockid(::pthread_self(), &clock_);
-    const std::lock_guard lock(gMutex);
+    const MutexLocker lock(gMutex);
     gLive.push_back(clock_);
   }
   ~Registration() {
-    const std::lock_guard lock(gMutex);
+    const MutexLocker lock(gMutex);
     gExited += sys::threadCpuTime();
     gLive.erase(std::find(gLive.begin(), gLive.end(), clock_));
   }
@@ -52,7 +55,7 @@ class Registration {
   clockid_t clock_{};
 };
 
-std::chrono::nanoseconds hardwareTimeLocked() {
+std::chrono::nanoseconds hardwareTimeLocked() ZBUF_REQUIRES(gMutex) {
   std::chrono::nanoseconds total = gExited;
   for (clockid_t c : gLive) {
     total += readClock(c);
@@ -86,12 +89,12 @@ HardwareThread& HardwareThread::operator=(HardwareThread&& other) noexcept {
 }
 
 void HardwareThread::setAffinity(std::vector<unsigned> cpus) {
-  const std::lock_guard lock(gAffinityMutex);
+  const MutexLocker lock(gAffinityMutex);
   gAffinity = std::move(cpus);
 }
 
 std::vector<unsigned> HardwareThread::affinity() {
-  const std::lock_guard lock(gAffinityMutex);
+  const MutexLocker lock(gAffinityMutex);
   return gAffinity;
 }
 
@@ -104,7 +107,7 @@ void HardwareThread::join() {
 namespace cpu {
 
 std::chrono::nanoseconds hardwareTime() {
-  const std::lock_guard lock(gMutex);
+  const MutexLocker lock(gMutex);
   return hardwareTimeLocked();
 }
 
@@ -113,7 +116,7 @@ std::chrono::nanoseconds applicationTime() {
 }
 
 Split split() {
-  const std::lock_guard lock(gMutex);
+  const MutexLocker lock(gMutex);
   const auto hw = hardwareTimeLocked();
   const auto process = sys::processCpuTime();
   return Split{std::max(std::chrono::nanoseconds{0}, process - hw), hw};

@@ -4,9 +4,10 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
 #include <optional>
 #include <string>
+
+#include "zbuf/base/mutex.h"
 
 namespace zbuf {
 namespace {
@@ -58,12 +59,13 @@ LogLevel levelFromEnvironment(const char* category) {
   return wildcard.value_or(LogLevel::Warn);
 }
 
-std::mutex& sinkMutex() {
-  static std::mutex m;
-  return m;
-}
-LogSink& sink() {
-  static LogSink s;
+// The sink and its lock, made on first use (a log call may come from a static initialiser).
+struct SinkState {
+  Mutex mutex;
+  LogSink sink ZBUF_GUARDED_BY(mutex);
+};
+SinkState& sinkState() {
+  static SinkState s;
   return s;
 }
 
@@ -95,14 +97,16 @@ bool LogCategory::enabled(LogLevel level) const noexcept {
 }
 
 void setLogSink(LogSink s) {
-  const std::lock_guard lock(sinkMutex());
-  sink() = std::move(s);
+  SinkState& state = sinkState();
+  const MutexLocker lock(state.mutex);
+  state.sink = std::move(s);
 }
 
 void logMessage(const LogCategory& category, LogLevel level, std::string_view message) {
-  const std::lock_guard lock(sinkMutex());
-  if (sink()) {
-    sink()(category, level, message);
+  SinkState& state = sinkState();
+  const MutexLocker lock(state.mutex);
+  if (state.sink) {
+    state.sink(category, level, message);
     return;
   }
   std::fprintf(stderr, "zbuf %s %s: %.*s\n", category.name(), levelName(level),

@@ -28,7 +28,7 @@ Attachment::Attachment(Private /*key*/, BufferPtr buffer, std::shared_ptr<Device
 Attachment::~Attachment() {
   bool detached = false;
   {
-    const MutexLocker lock(state_->buffer->state_->attachLock);
+    const MutexLocker lock(state_->buffer->state_->attachMutex);
     detached = state_->detached;
   }
   if (!detached) {
@@ -71,7 +71,7 @@ Result<SgTable> Attachment::mapLocked(DmaDirection dir) {
   Buffer& buf = buffer();
   buf.resv().assertHeld();
   {
-    const MutexLocker lock(buf.state_->attachLock);
+    const MutexLocker lock(buf.state_->attachMutex);
     if (state_->detached) {
       return Error(EINVAL, "dma_buf_map_attachment",
                    fmt::format("buffer {}, device {}: the attachment was detached", buf.inode(),

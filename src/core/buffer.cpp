@@ -21,8 +21,8 @@ namespace {
 // last step of export and removed first thing in their destructor; entries are weak, so a
 // buffer being destroyed is simply skipped by lookups.
 struct Registry {
-  std::mutex m;  // guards byInode
-  std::map<std::uint64_t, std::weak_ptr<Buffer>> byInode;
+  Mutex mutex;
+  std::map<std::uint64_t, std::weak_ptr<Buffer>> byInode ZBUF_GUARDED_BY(mutex);
 };
 
 Registry& registry() {
@@ -69,7 +69,7 @@ Result<BufferPtr> Buffer::exportBuffer(ExportInfo info) {
 
   auto buffer = std::make_shared<Buffer>(Private{}, std::move(info));
   Registry& reg = registry();
-  const std::lock_guard lock(reg.m);
+  const MutexLocker lock(reg.mutex);
   reg.byInode.emplace(buffer->state_->inode, buffer);
   return buffer;
 }
@@ -89,7 +89,7 @@ Buffer::Buffer(Private /*key*/, ExportInfo info) : state_(std::make_unique<State
 Buffer::~Buffer() {
   {
     Registry& reg = registry();
-    std::lock_guard lock(reg.m);
+    const MutexLocker lock(reg.mutex);
     reg.byInode.erase(state_->inode);
   }
   if (state_->vmapCount != 0) {
@@ -102,7 +102,7 @@ Buffer::~Buffer() {
 std::vector<BufferPtr> Buffer::liveBuffers() {
   std::vector<BufferPtr> out;
   Registry& reg = registry();
-  std::lock_guard lock(reg.m);
+  const MutexLocker lock(reg.mutex);
   out.reserve(reg.byInode.size());
   for (const auto& [ino, weak] : reg.byInode) {
     if (BufferPtr b = weak.lock()) {
@@ -144,12 +144,12 @@ bool Buffer::isDynamic() const noexcept {
 }
 
 std::string Buffer::name() const {
-  const MutexLocker lock(state_->nameLock);
+  const MutexLocker lock(state_->nameMutex);
   return state_->name;
 }
 
 bool Buffer::hasName() const {
-  const MutexLocker lock(state_->nameLock);
+  const MutexLocker lock(state_->nameMutex);
   return state_->hasName;
 }
 
@@ -163,7 +163,7 @@ Result<void> Buffer::setName(std::string_view name) {
     name = name.substr(0, name.find('\0'));  // the kernel copies up to the NUL
   }
   std::string copy(name);
-  const MutexLocker lock(state_->nameLock);
+  const MutexLocker lock(state_->nameMutex);
   state_->name = std::move(copy);
   state_->hasName = true;
   return {};
@@ -189,14 +189,14 @@ Result<AttachmentPtr> Buffer::attach(std::shared_ptr<Device> device,
       return std::move(r).error();
     }
   }
-  const MutexLocker lock(state_->attachLock);
+  const MutexLocker lock(state_->attachMutex);
   state_->attachments.emplace_back(attachment.get(), attachment);
   return attachment;
 }
 
 void Buffer::State::detach(Buffer& buffer, Attachment& attachment) {
   {
-    const MutexLocker lock(attachLock);
+    const MutexLocker lock(attachMutex);
     if (attachment.state_->detached) {
       return;
     }
@@ -222,7 +222,7 @@ void Buffer::detach(const AttachmentPtr& attachment) {
 
 std::vector<AttachmentPtr> Buffer::attachments() const {
   std::vector<AttachmentPtr> out;
-  const MutexLocker lock(state_->attachLock);
+  const MutexLocker lock(state_->attachMutex);
   out.reserve(state_->attachments.size());
   for (const auto& [raw, weak] : state_->attachments) {
     if (AttachmentPtr a = weak.lock()) {
@@ -285,7 +285,7 @@ Result<sys::Mapping> Buffer::mmap(std::uint64_t pageOffset, std::uint64_t length
   if (mapping.ok() && cpuAccessChecked()) {
     CpuMappingGuard* g = state_->guardRaw.load(std::memory_order_acquire);
     if (g == nullptr) {
-      const MutexLocker lock(state_->guardLock);
+      const MutexLocker lock(state_->guardMutex);
       if (!state_->guard) {
         state_->guard = std::make_shared<CpuMappingGuard>(exporterName(), size(), inode());
         state_->guardRaw.store(state_->guard.get(), std::memory_order_release);

@@ -27,14 +27,14 @@ struct Buffer::State {
   std::shared_ptr<void> priv;
   std::uint64_t inode = 0;
 
-  mutable Mutex nameLock;
-  std::string name ZBUF_GUARDED_BY(nameLock);
-  bool hasName ZBUF_GUARDED_BY(nameLock) = false;
+  mutable Mutex nameMutex;
+  std::string name ZBUF_GUARDED_BY(nameMutex);
+  bool hasName ZBUF_GUARDED_BY(nameMutex) = false;
 
   // guards attachments and every Attachment::State::detached of this buffer
-  mutable Mutex attachLock;
+  mutable Mutex attachMutex;
   std::vector<std::pair<Attachment*, std::weak_ptr<Attachment>>> attachments
-      ZBUF_GUARDED_BY(attachLock);
+      ZBUF_GUARDED_BY(attachMutex);
 
   // guarded by the resv lock
   unsigned vmapCount = 0;
@@ -43,8 +43,8 @@ struct Buffer::State {
 
   // Checked CPU access (cpu_access_check.h): -1 the process default, 0 off, 1 on.
   std::atomic<int> cpuCheck{-1};
-  Mutex guardLock;                                                    // guards guard's creation
-  std::shared_ptr<CpuMappingGuard> guard ZBUF_GUARDED_BY(guardLock);  // at the first checked mmap
+  Mutex guardMutex;                                                    // guards guard's creation
+  std::shared_ptr<CpuMappingGuard> guard ZBUF_GUARDED_BY(guardMutex);  // at the first checked mmap
   std::atomic<CpuMappingGuard*> guardRaw{nullptr};  // guard, for the SYNC paths (no lock)
 
   // Removes `attachment` from the list and runs the exporter's detach, once.
@@ -55,7 +55,7 @@ struct Attachment::State {
   BufferPtr buffer;
   std::shared_ptr<Device> device;
   std::optional<ImporterOps> importer;
-  bool detached = false;                  // guarded by the buffer's attachLock
+  bool detached = false;                  // guarded by the buffer's attachMutex
   std::atomic<unsigned> pinCount{0};      // dma_buf_pin count; changed with the resv lock held
   std::atomic<unsigned> pinnedForMap{0};  // pins taken by map for a static importer
   std::atomic<unsigned> mapCount{0};

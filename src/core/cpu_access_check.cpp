@@ -22,7 +22,7 @@ ZBUF_LOG_CATEGORY(CpuAccess);
 
 namespace {
 
-// One guarded mapping, as the handler sees it. begin == 0: free. Written under gSlotsLock,
+// One guarded mapping, as the handler sees it. begin == 0: free. Written under gSlotsMutex,
 // read by the handler without it.
 struct Slot {
   std::atomic<std::uintptr_t> begin{0};
@@ -32,8 +32,16 @@ struct Slot {
   std::atomic<const CpuMappingGuard*> guard{nullptr};
 };
 
-std::array<Slot, CpuAccessChecker::kMaxMappings> gSlots;
-std::mutex gSlotsLock;  // guards slot allocation and release
+Mutex gSlotsMutex;
+std::array<Slot, CpuAccessChecker::kMaxMappings> gSlots ZBUF_GUARDED_BY(gSlotsMutex);
+
+// The signal handler's view of the slots, without the lock (a handler cannot take one): every
+// field is an atomic, a slot is published by its release store of `begin` and retired by the
+// store of 0, so the lock only serialises the writers (allocation and release).
+const std::array<Slot, CpuAccessChecker::kMaxMappings>& slotsForHandler() noexcept
+    ZBUF_NO_THREAD_SAFETY_ANALYSIS {
+  return gSlots;
+}
 
 std::atomic<int> gDefault{-1};  // -1: not decided yet (read the environment)
 std::atomic<CpuAccessChecker::OnViolation> gMode{CpuAccessChecker::OnViolation::Abort};
@@ -129,7 +137,7 @@ void chain(int sig, siginfo_t* info, void* context) {
 void onSegv(int sig, siginfo_t* info, void* context) {
   const auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
   const Slot* slot = nullptr;
-  for (const Slot& s : gSlots) {
+  for (const Slot& s : slotsForHandler()) {
     const std::uintptr_t begin = s.begin.load(std::memory_order_acquire);
     if (begin != 0 && addr >= begin && addr < s.end.load(std::memory_order_relaxed)) {
       slot = &s;
@@ -298,9 +306,9 @@ void CpuMappingGuard::adopt(sys::Mapping& mapping, std::uint64_t bufferOffset, i
     name_[i].store(i < name.size() && i + 1 < name_.size() ? name[i] : '\0',
                    std::memory_order_relaxed);
   }
-  std::size_t slot = gSlots.size();
+  std::size_t slot = CpuAccessChecker::kMaxMappings;
   {
-    const std::lock_guard lock(gSlotsLock);
+    const MutexLocker lock(gSlotsMutex);
     for (std::size_t i = 0; i < gSlots.size(); ++i) {
       if (gSlots[i].begin.load(std::memory_order_relaxed) == 0) {
         slot = i;
@@ -323,15 +331,15 @@ void CpuMappingGuard::adopt(sys::Mapping& mapping, std::uint64_t bufferOffset, i
     s.begin.store(begin, std::memory_order_release);
   }
   mapping.setHook(std::make_shared<Hook>(shared_from_this()));
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   entries_.push_back({mapping.data(), mapping.size(), prot, slot});
   ::mprotect(mapping.data(), mapping.size(), allowedLocked(prot));
 }
 
 void CpuMappingGuard::forget(std::byte* addr) noexcept {
-  std::size_t slot = gSlots.size();
+  std::size_t slot = CpuAccessChecker::kMaxMappings;
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     auto it = std::find_if(entries_.begin(), entries_.end(),
                            [&](const Entry& e) { return e.addr == addr; });
     if (it == entries_.end()) {
@@ -340,13 +348,13 @@ void CpuMappingGuard::forget(std::byte* addr) noexcept {
     slot = it->slot;
     entries_.erase(it);
   }
-  const std::lock_guard lock(gSlotsLock);
+  const MutexLocker lock(gSlotsMutex);
   gSlots[slot].begin.store(0, std::memory_order_release);
   gSlots[slot].guard.store(nullptr, std::memory_order_release);
 }
 
 void CpuMappingGuard::begin(DmaDirection dir) {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   if (dir == DmaDirection::FromDevice) {
     ++readers_;
   } else {
@@ -358,7 +366,7 @@ void CpuMappingGuard::begin(DmaDirection dir) {
 }
 
 void CpuMappingGuard::end(DmaDirection dir) {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   unsigned& own = dir == DmaDirection::FromDevice ? readers_ : writers_;
   unsigned& other = dir == DmaDirection::FromDevice ? writers_ : readers_;
   if (own > 0) {
@@ -373,7 +381,7 @@ void CpuMappingGuard::end(DmaDirection dir) {
 }
 
 std::size_t CpuMappingGuard::mappings() const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   return entries_.size();
 }
 

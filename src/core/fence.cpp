@@ -1,5 +1,5 @@
 // Fence implementation. The callback list is an intrusive doubly linked list of caller-owned
-// nodes guarded by lock_; flags, error and timestamp are atomics so that status queries never
+// nodes guarded by mutex_; flags, error and timestamp are atomics so that status queries never
 // take the lock (callbacks may query the fence they run for).
 #include "zbuf/core/fence.h"
 
@@ -80,7 +80,7 @@ Fence::Duration remainingUntil(std::uint64_t deadlineNs, Fence::Duration timeout
 }  // namespace
 
 Fence::~Fence() {
-  const MutexLocker lock(lock_);
+  const MutexLocker lock(mutex_);
   if ((flags_.load(std::memory_order_acquire) & kSignaled) == 0 && head_ != nullptr) {
     // The derived part is gone: no virtual call (names) is possible here.
     log(LogFence, LogLevel::Error,
@@ -101,7 +101,7 @@ bool Fence::signalWithTimestamp(std::uint64_t timestampNs) noexcept {
   if ((flags_.load(std::memory_order_acquire) & kSignaled) != 0) {
     return false;
   }
-  const MutexLocker lock(lock_);
+  const MutexLocker lock(mutex_);
   return signalLocked(timestampNs);
 }
 
@@ -138,7 +138,7 @@ void Fence::setError(int negativeErrno) noexcept {
         driverName(), timelineName(), seqno_, negativeErrno);
     return;
   }
-  const MutexLocker lock(lock_);
+  const MutexLocker lock(mutex_);
   if ((flags_.load(std::memory_order_relaxed) & kSignaled) != 0) {
     log(LogFence, LogLevel::Warn, "fence {}:{} seq {}: setError after signalling is ignored",
         driverName(), timelineName(), seqno_);
@@ -151,7 +151,7 @@ bool Fence::trySetError(int negativeErrno) noexcept {
   if (negativeErrno >= 0 || negativeErrno < -4095) {
     return false;
   }
-  const MutexLocker lock(lock_);
+  const MutexLocker lock(mutex_);
   if ((flags_.load(std::memory_order_relaxed) & kSignaled) != 0) {
     return false;
   }
@@ -187,7 +187,7 @@ std::uint64_t Fence::timestampNs() const noexcept {
 }
 
 bool Fence::enableSignalingUnlocked() {
-  const MutexLocker lock(lock_);
+  const MutexLocker lock(mutex_);
   if ((flags_.load(std::memory_order_relaxed) & kSignaled) != 0) {
     return true;
   }
@@ -197,7 +197,7 @@ bool Fence::enableSignalingUnlocked() {
   return true;
 }
 
-// Runs the enable step exactly once, without lock_ held (see enableSignalingUnlocked()). A
+// Runs the enable step exactly once, without mutex_ held (see enableSignalingUnlocked()). A
 // concurrent addCallback() that finds the bit already set queues its callback at once: the
 // fence signals later through signal(), which runs it.
 void Fence::enableSignalingOnce() noexcept {
@@ -219,7 +219,7 @@ Result<void> Fence::addCallback(FenceCallback& cb) noexcept {
     return Error(ENOENT, "Fence::addCallback");
   }
   enableSignalingOnce();
-  const MutexLocker lock(lock_);
+  const MutexLocker lock(mutex_);
   if ((flags_.load(std::memory_order_relaxed) & kSignaled) != 0) {
     return Error(ENOENT, "Fence::addCallback");
   }
@@ -236,7 +236,7 @@ Result<void> Fence::addCallback(FenceCallback& cb) noexcept {
 }
 
 bool Fence::removeCallback(FenceCallback& cb) noexcept {
-  const MutexLocker lock(lock_);
+  const MutexLocker lock(mutex_);
   if (!cb.queued_) {
     return false;
   }

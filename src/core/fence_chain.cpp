@@ -134,19 +134,19 @@ const FencePtr& FenceChain::contained(const FencePtr& fence) noexcept {
 }
 
 FencePtr FenceChain::prev() const {
-  const MutexLocker lock(prevLock_);
+  const MutexLocker lock(prevMutex_);
   return prev_;
 }
 
 void FenceChain::replacePrev(const FencePtr& expected, FencePtr replacement) {
   {
-    const MutexLocker lock(prevLock_);
+    const MutexLocker lock(prevMutex_);
     if (prev_ != expected) {
       return;  // another walker got there first
     }
     prev_.swap(replacement);
   }
-  // `replacement` now holds the old link; it is released here, outside prevLock_.
+  // `replacement` now holds the old link; it is released here, outside prevMutex_.
 }
 
 FencePtr FenceChain::walk(const FencePtr& fence) {

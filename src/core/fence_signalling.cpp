@@ -8,7 +8,6 @@
 
 #include <cstdint>
 #include <cstdlib>
-#include <mutex>
 #include <new>
 
 #include "zbuf/base/log.h"
@@ -38,13 +37,14 @@ thread_local FenceSignallingSection* tInnermost = nullptr;
 thread_local const Fence* tInnermostFence = nullptr;
 thread_local bool tReporting = false;
 
-std::mutex& handlerMutex() {
-  static std::mutex m;
-  return m;
-}
-SignallingReportHandler& handler() {
-  static SignallingReportHandler h;
-  return h;
+// The report handler and its lock, made on first use.
+struct HandlerState {
+  Mutex mutex;
+  SignallingReportHandler handler ZBUF_GUARDED_BY(mutex);
+};
+HandlerState& handlerState() {
+  static HandlerState s;
+  return s;
 }
 
 std::string describeFence(const Fence* f) {
@@ -110,8 +110,9 @@ void report(SignallingViolation violation, Where where) {
   SignallingReport report{violation, describeFence(tInnermostFence), where(), captureBacktrace()};
   SignallingReportHandler h;
   {
-    const std::lock_guard lock(handlerMutex());
-    h = handler();
+    HandlerState& state = handlerState();
+    const MutexLocker lock(state.mutex);
+    h = state.handler;
   }
   if (h) {
     h(report);
@@ -135,8 +136,9 @@ void reportSignallingAllocation(void* caller) {
 }
 
 SignallingReportHandler setSignallingReportHandler(SignallingReportHandler h) {
-  const std::lock_guard lock(handlerMutex());
-  return std::exchange(handler(), std::move(h));
+  HandlerState& state = handlerState();
+  const MutexLocker lock(state.mutex);
+  return std::exchange(state.handler, std::move(h));
 }
 
 #endif  // ZBUF_CHECKED

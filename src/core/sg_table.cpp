@@ -73,31 +73,6 @@ void forEachSegment(std::span<const PageRun> runs, std::uint64_t maxSegmentSize,
 
 }  // namespace
 
-std::uint64_t reservePhysical(std::uint64_t bytes, std::uint64_t align) noexcept {
-  static std::atomic<std::uint64_t> next{1ULL << 32};
-  if (align == 0) {
-    align = 1;
-  }
-  std::uint64_t cur = next.load();
-  for (;;) {
-    const std::uint64_t base = (cur + align - 1) / align * align;
-    if (next.compare_exchange_weak(cur, base + bytes)) {
-      return base;
-    }
-  }
-}
-
-std::vector<PageRun> scatteredPageRuns(std::span<std::byte> host, std::uint64_t pageSize,
-                                       std::uint64_t physBase) {
-  std::vector<PageRun> runs;
-  runs.reserve((host.size() + pageSize - 1) / pageSize);
-  for (std::uint64_t off = 0, i = 0; off < host.size(); off += pageSize, ++i) {
-    runs.push_back({host.data() + off, std::min<std::uint64_t>(pageSize, host.size() - off),
-                    physBase + 2 * i * pageSize});
-  }
-  return runs;
-}
-
 std::size_t countSegments(std::span<const PageRun> runs, std::uint64_t maxSegmentSize) noexcept {
   std::size_t n = 0;
   forEachSegment(runs, maxSegmentSize == 0 ? 1 : maxSegmentSize,
@@ -177,7 +152,7 @@ namespace {
 // the lines the walks copied.
 template <typename F>
 std::uint64_t walkCached(const Device& device, const SgTable& table, F&& walk) noexcept {
-  const auto guard = table.cache()->lock();
+  const MutexLocker guard(table.cache()->mutex());
   std::uint64_t lines = 0;
   for (const SgSegment& s : table.segments()) {
     auto range = device.iommu().cachedRange(s.dmaAddress, s.length);

@@ -92,8 +92,8 @@ std::string SyncFile::name() const {
   return generated;
 }
 
-SyncFileInfo SyncFile::info(bool withFences) const {
-  SyncFileInfo info;
+SyncFile::Info SyncFile::info(bool withFences) const {
+  Info info;
   info.name = name();
   const std::vector<FencePtr> all = leaves();
   info.numFences = all.size();
@@ -104,7 +104,7 @@ SyncFileInfo SyncFile::info(bool withFences) const {
   info.status = 1;
   info.fences.reserve(all.size());
   for (const FencePtr& leaf : all) {
-    SyncFenceInfo fi;
+    FenceInfo fi;
     fi.objName = cutName(leaf->timelineName());
     fi.driverName = cutName(leaf->driverName());
     fi.status = leaf->status();

@@ -78,7 +78,7 @@ Result<void> WwMutex::acquire(WwAcquireCtx* ctx, Mode mode, const Deadline* dead
           ctx->stamp_, class_->name(), ctx->held_, describe(where));
     }
   }
-  MutexLocker lk(m_);
+  MutexLocker lk(mutex_);
   for (;;) {
     if (!locked_) {
       takeLocked(ctx);
@@ -138,7 +138,7 @@ void WwMutex::lockSlow(WwAcquireCtx& ctx, SourceLocation where) {
 }
 
 bool WwMutex::trylock(WwAcquireCtx* ctx) {
-  const MutexLocker lk(m_);
+  const MutexLocker lk(mutex_);
   if (locked_) {
     return false;
   }
@@ -155,7 +155,7 @@ void WwMutex::unlock() noexcept {
   }
   bool wake = false;
   {
-    const MutexLocker lk(m_);
+    const MutexLocker lk(mutex_);
     if (ctx_ != nullptr) {
       --ctx_->held_;
       ctx_ = nullptr;
@@ -170,7 +170,7 @@ void WwMutex::unlock() noexcept {
 }
 
 bool WwMutex::isLocked() const noexcept {
-  const MutexLocker lk(m_);
+  const MutexLocker lk(mutex_);
   return locked_;
 }
 
@@ -190,7 +190,7 @@ void WwMutex::assertHeld(SourceLocation where) const noexcept {
 }
 
 const WwAcquireCtx* WwMutex::ownerContext() const noexcept {
-  const MutexLocker lk(m_);
+  const MutexLocker lk(mutex_);
   return ctx_;
 }
 

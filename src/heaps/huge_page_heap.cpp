@@ -9,6 +9,8 @@
 
 #include <charconv>
 
+#include "backable_memory.h"
+#include "heap_allocation.h"
 #include "memfd_buffer.h"
 
 namespace zbuf {

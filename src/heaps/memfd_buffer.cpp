@@ -10,15 +10,11 @@
 #include <linux/memfd.h>
 #include <sys/mman.h>
 
-#include <charconv>
-
 #include "zbuf/base/sys.h"
 #include "zbuf/core/fence.h"
 
 namespace zbuf::heap_detail {
 namespace {
-
-constexpr std::uint64_t kHugePage = 2ULL << 20;
 
 MemfdBuffer& dataOf(Buffer& buffer) {
   return *static_cast<MemfdBuffer*>(buffer.priv());
@@ -27,7 +23,7 @@ MemfdBuffer& dataOf(Buffer& buffer) {
 // Syncs every live non-coherent mapping of `buffer` for the CPU or for the devices.
 void syncCachedMappings(Buffer& buffer, DmaDirection dir, bool forCpu) {
   MemfdBuffer& data = dataOf(buffer);
-  const std::lock_guard lock(data.cachedLock);
+  const MutexLocker lock(data.cachedMutex);
   for (const CachedMapping& m : data.cached) {
     if (forCpu) {
       syncSgTableForCpu(*m.device, m.table, dir);
@@ -43,7 +39,7 @@ ExporterOps makeOps(bool udmabuf) {
     MemfdBuffer& data = dataOf(a.buffer());
     auto table = mapPageRuns(a.device(), data.runs, dir);
     if (table.ok() && table->cache()) {
-      const std::lock_guard lock(data.cachedLock);
+      const MutexLocker lock(data.cachedMutex);
       data.cached.push_back({a.devicePtr(), *table});
     }
     return table;
@@ -51,7 +47,7 @@ ExporterOps makeOps(bool udmabuf) {
   ops.unmap = [](Attachment& a, SgTable& table, DmaDirection /*dir*/) {
     if (table.cache()) {
       MemfdBuffer& data = dataOf(a.buffer());
-      const std::lock_guard lock(data.cachedLock);
+      const MutexLocker lock(data.cachedMutex);
       std::erase_if(data.cached,
                     [&](const CachedMapping& m) { return m.table.cache() == table.cache(); });
     }
@@ -105,20 +101,6 @@ ExporterOps makeOps(bool udmabuf) {
   return ops;
 }
 
-std::uint64_t meminfoField(const std::string& text, std::string_view key) {
-  auto pos = text.find(key);
-  if (pos == std::string::npos) {
-    return 0;
-  }
-  pos += key.size();
-  while (pos < text.size() && (text[pos] == ' ' || text[pos] == ':')) {
-    ++pos;
-  }
-  std::uint64_t value = 0;
-  std::from_chars(text.data() + pos, text.data() + text.size(), value);
-  return value;
-}
-
 Error hugePagesError(std::uint64_t bytes, const char* op) {
   return Error(ENOMEM, op,
                fmt::format("no {} free 2 MiB huge pages for {} bytes; reserve them as root with "
@@ -127,37 +109,6 @@ Error hugePagesError(std::uint64_t bytes, const char* op) {
 }
 
 }  // namespace
-
-Result<std::string> readSmallFile(const char* path) {
-  ZBUF_ASSIGN_OR_RETURN(auto fd, sys::open(path, O_RDONLY));
-  std::string text;
-  std::byte buf[4096];
-  for (;;) {
-    ZBUF_ASSIGN_OR_RETURN(auto n, sys::read(fd.get(), buf));
-    if (n == 0) {
-      break;
-    }
-    text.append(reinterpret_cast<const char*>(buf), n);
-  }
-  return text;
-}
-
-std::uint64_t backableBytes() {
-  std::uint64_t avail = ~std::uint64_t{0};
-  if (auto meminfo = readSmallFile("/proc/meminfo"); meminfo.ok()) {
-    avail = (meminfoField(*meminfo, "MemAvailable") + meminfoField(*meminfo, "SwapFree")) * 1024;
-  }
-  auto max = readSmallFile("/sys/fs/cgroup/memory.max");
-  auto cur = readSmallFile("/sys/fs/cgroup/memory.current");
-  if (max.ok() && cur.ok() && max->rfind("max", 0) != 0) {
-    std::uint64_t m = 0;
-    std::uint64_t c = 0;
-    std::from_chars(max->data(), max->data() + max->size(), m);
-    std::from_chars(cur->data(), cur->data() + cur->size(), c);
-    avail = std::min(avail, m > c ? m - c : 0);
-  }
-  return avail;
-}
 
 Result<UniqueFd> createSealedMemfd(const char* name, std::uint64_t size, unsigned extraFlags) {
   ZBUF_ASSIGN_OR_RETURN(auto fd,
@@ -254,62 +205,6 @@ std::shared_ptr<const ExporterOps> heapExporterOps() {
 std::shared_ptr<const ExporterOps> udmabufExporterOps() {
   static const auto ops = std::make_shared<const ExporterOps>(makeOps(true));
   return ops;
-}
-
-}  // namespace zbuf::heap_detail
-
-namespace zbuf::heap_detail {
-
-Result<std::uint64_t> checkAllocation(std::string_view heap, std::uint64_t len, int fdFlags,
-                                      std::uint64_t heapFlags, std::uint64_t pageSize) {
-  // dma_heap_buffer_alloc: len = PAGE_ALIGN(len); if (!len) return -EINVAL. A length within
-  // a page of 2^64 wraps around to 0 there, so it is EINVAL too, not a failed allocation.
-  const std::uint64_t machinePage = sys::pageSize();
-  if (len == 0 || len > ~std::uint64_t{0} - (machinePage - 1)) {
-    return Error(EINVAL, "dma_heap_alloc",
-                 fmt::format("heap {}: length {} page-aligns to 0", heap, len));
-  }
-  if ((fdFlags & ~(O_CLOEXEC | O_ACCMODE)) != 0) {
-    return Error(
-        EINVAL, "dma_heap_alloc",
-        fmt::format("heap {}: fd flags {:#x} outside O_CLOEXEC | O_ACCMODE", heap, fdFlags));
-  }
-  if (heapFlags != 0) {
-    return Error(EINVAL, "dma_heap_alloc",
-                 fmt::format("heap {}: heap flags {:#x} (none are defined)", heap, heapFlags));
-  }
-  if (len > ~std::uint64_t{0} - pageSize) {
-    return Error(ENOMEM, "dma_heap_alloc", fmt::format("heap {}: {} bytes", heap, len));
-  }
-  const std::uint64_t size = (len + pageSize - 1) / pageSize * pageSize;
-  if (pageSize == kHugePage) {
-    return size;  // huge pages come from their own pool, checked by the heap
-  }
-  const std::uint64_t backable = backableBytes();
-  if (size > backable) {
-    return Error(ENOMEM, "dma_heap_alloc",
-                 fmt::format("heap {}: {} bytes requested but only {} can be backed (available "
-                             "memory and swap, cgroup limit); zbuf refuses rather than exhaust "
-                             "memory",
-                             heap, size, backable));
-  }
-  return size;
-}
-
-Result<BufferPtr> exportHeapBuffer(std::string_view heap, SharedFd memfd, std::uint64_t size,
-                                   std::uint64_t pageSize, int fdFlags) {
-  ZBUF_ASSIGN_OR_RETURN(auto fd, bufferFdFor(memfd, fdFlags));
-  std::vector<MemfdRange> ranges;
-  ranges.push_back({std::move(memfd), 0, size, pageSize});
-  ZBUF_ASSIGN_OR_RETURN(auto data, buildMemfdBuffer(std::move(ranges), false));
-  ExportInfo info;
-  info.exporterName = std::string(heap);
-  info.ops = heapExporterOps();
-  info.size = size;
-  info.flags = fdFlags;
-  info.fd = std::move(fd);
-  info.priv = std::move(data);
-  return Buffer::exportBuffer(std::move(info));
 }
 
 }  // namespace zbuf::heap_detail

@@ -1,6 +1,7 @@
-// Private to the heaps: a buffer made of ranges of memfds (the system heap's own memfd, the
-// huge-page heap's hugetlb memfd, the caller's memfds for udmabuf), the exporter operations
-// they share, and the memory-limit check.
+// Private to the heaps: MemfdBuffer, a buffer made of ranges of memfds (the system heap's own
+// memfd, the huge-page heap's hugetlb memfd, the caller's memfds for udmabuf), the exporter
+// operations they share, and the memfds and fds behind them. The allocation checks are in
+// heap_allocation.h, the memory limit in backable_memory.h.
 //
 // The memory is mapped once into the process at export (the "kernel mapping": vmap and the
 // CPU side of the page runs); the page runs follow the page model of sg_table.h.
@@ -9,15 +10,17 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "zbuf/base/mutex.h"
 #include "zbuf/base/shared_fd.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/core/buffer.h"
 
 namespace zbuf::heap_detail {
+
+inline constexpr std::uint64_t kHugePage = 2ULL << 20;  // a hugetlb memfd's page
 
 struct MemfdRange {
   SharedFd memfd;
@@ -40,8 +43,9 @@ struct MemfdBuffer {
   std::vector<PageRun> runs;  // the page model over `host`
   bool udmabufRules = false;  // udmabuf: end_cpu_access before any begin is EINVAL
   std::atomic<bool> cpuAccessBegun{false};
-  std::mutex cachedLock;              // guards cached
-  std::vector<CachedMapping> cached;  // live mappings of non-coherent devices
+  Mutex cachedMutex;
+  // Live mappings of non-coherent devices.
+  std::vector<CachedMapping> cached ZBUF_GUARDED_BY(cachedMutex);
 };
 
 // Maps the ranges once and builds the page runs. EINVAL for ranges the host cannot map
@@ -58,10 +62,6 @@ struct MemfdBuffer {
 [[nodiscard]] std::shared_ptr<const ExporterOps> heapExporterOps();
 [[nodiscard]] std::shared_ptr<const ExporterOps> udmabufExporterOps();
 
-// Bytes of memory the process could still back: MemAvailable plus free swap, capped by the
-// cgroup's memory.max - memory.current where there is such a limit.
-[[nodiscard]] std::uint64_t backableBytes();
-
 // A new sealed-size memfd of `size` bytes (MFD_ALLOW_SEALING, plus `extraFlags`), sealed
 // against shrinking and growing.
 [[nodiscard]] Result<UniqueFd> createSealedMemfd(const char* name, std::uint64_t size,
@@ -70,24 +70,5 @@ struct MemfdBuffer {
 // The fd a heap buffer is represented by: the memfd itself, or a read-only reopening of it for
 // an O_RDONLY allocation (same inode, so the file table finds it).
 [[nodiscard]] Result<SharedFd> bufferFdFor(const SharedFd& memfd, int fdFlags);
-
-// Reads a small text file (procfs, sysfs) into a string.
-[[nodiscard]] Result<std::string> readSmallFile(const char* path);
-
-}  // namespace zbuf::heap_detail
-
-namespace zbuf::heap_detail {
-
-// The dma-heap allocation checks: EINVAL for a len that page-aligns to 0 (0, or within a page
-// of 2^64, where the kernel's PAGE_ALIGN wraps), unknown fd flags or heap flags; ENOMEM above
-// what can be backed. Returns len rounded up to `pageSize`.
-[[nodiscard]] Result<std::uint64_t> checkAllocation(std::string_view heap, std::uint64_t len,
-                                                    int fdFlags, std::uint64_t heapFlags,
-                                                    std::uint64_t pageSize);
-
-// Exports a heap buffer over one memfd.
-[[nodiscard]] Result<BufferPtr> exportHeapBuffer(std::string_view heap, SharedFd memfd,
-                                                 std::uint64_t size, std::uint64_t pageSize,
-                                                 int fdFlags);
 
 }  // namespace zbuf::heap_detail

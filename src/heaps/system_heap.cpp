@@ -1,6 +1,7 @@
 // The system heap: one sealed memfd per buffer, 4 KiB pages in the page model.
 #include "zbuf/heaps/system_heap.h"
 
+#include "heap_allocation.h"
 #include "memfd_buffer.h"
 
 namespace zbuf {

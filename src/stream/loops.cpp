@@ -106,23 +106,24 @@ double RunControl::elapsedSeconds() const {
 
 StopWatch::StopWatch(const RunControl& control, std::function<void()> cancel)
     : thread_([this, &control, cancel = std::move(cancel)] {
-        std::unique_lock lock(m_);
+        MutexLocker lock(mutex_);
         while (!done_) {
           if (control.aborted()) {
             lock.unlock();
             cancel();
             return;
           }
-          cv_.wait_for(lock, std::chrono::milliseconds(10));
+          cv_.waitFor(lock, std::chrono::milliseconds(10),
+                      [&]() ZBUF_REQUIRES(mutex_) { return done_; });
         }
       }) {}
 
 StopWatch::~StopWatch() {
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     done_ = true;
   }
-  cv_.notify_one();
+  cv_.notifyOne();
   thread_.join();
 }
 

@@ -6,17 +6,16 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "zbuf/base/hw_thread.h"
+#include "zbuf/base/mutex.h"
 #include "zbuf/base/result.h"
 #include "zbuf/stream/pipeline.h"
 #include "zbuf/uapi/context.h"
@@ -128,9 +127,9 @@ class StopWatch {
   StopWatch& operator=(const StopWatch&) = delete;
 
  private:
-  std::mutex m_;
-  std::condition_variable cv_;
-  bool done_ = false;  // guarded by m_
+  Mutex mutex_;
+  ConditionVariable cv_;
+  bool done_ ZBUF_GUARDED_BY(mutex_) = false;
   std::thread thread_;
 };
 

@@ -17,11 +17,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <mutex>
 #include <optional>
 #include <vector>
 
 #include "zbuf/base/log.h"
+#include "zbuf/base/mutex.h"
 #include "zbuf/uapi/context.h"
 
 namespace zbuf::uapi {
@@ -84,8 +84,9 @@ void FileOperations::release(File& /*file*/) const {}
 // --- WaitQueue ----------------------------------------------------------------------------------
 
 struct WaitQueue::Impl {
-  std::mutex mutex;                // guards tables
-  std::vector<PollTable*> tables;  // registered tables (few: one per sleeping poll)
+  Mutex mutex;
+  // Registered tables (few: one per sleeping poll).
+  std::vector<PollTable*> tables ZBUF_GUARDED_BY(mutex);
 };
 
 // --- PollTable ---------------------------------------------------------------------------------
@@ -140,7 +141,7 @@ struct PollTable::Impl {
 
 void PollTable::unregister() {
   for (WaitQueue* q : impl_->queues) {
-    const std::lock_guard lock(q->impl_->mutex);
+    const MutexLocker lock(q->impl_->mutex);
     auto& t = q->impl_->tables;
     t.erase(std::remove(t.begin(), t.end(), this), t.end());
   }
@@ -180,7 +181,7 @@ void PollTable::wait(WaitQueue& queue) {
     return;
   }
   {
-    const std::lock_guard lock(queue.impl_->mutex);
+    const MutexLocker lock(queue.impl_->mutex);
     queue.impl_->tables.push_back(this);
   }
   impl_->queues.push_back(&queue);
@@ -255,7 +256,7 @@ WaitQueue::WaitQueue() : impl_(std::make_unique<Impl>()) {}
 WaitQueue::~WaitQueue() = default;
 
 void WaitQueue::wakeUp() noexcept {
-  const std::lock_guard lock(impl_->mutex);
+  const MutexLocker lock(impl_->mutex);
   for (PollTable* t : impl_->tables) {
     t->impl_->wake();
   }

@@ -1,5 +1,5 @@
-// The heap and udmabuf convenience calls: open the device node and make the fd-level ioctl, so
-// they answer exactly as /dev/dma_heap/<name> and /dev/udmabuf do (heap_file.cpp).
+// The heap convenience calls: open the device node and make the fd-level ioctl, so they answer
+// exactly as /dev/dma_heap/<name> does (heap_file.cpp).
 #include "zbuf/uapi/heap.h"
 
 #include <fmt/format.h>
@@ -12,29 +12,9 @@ Result<UniqueFd> openHeap(std::string_view name) {
   return Context::current().open(fmt::format("/dev/dma_heap/{}", name), O_RDONLY | O_CLOEXEC);
 }
 
-Result<UniqueFd> openUdmabuf() {
-  return Context::current().open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
-}
-
 Result<void> heapAlloc(int heapFd, DmaHeapAllocationData* data) {
   ZBUF_TRY(Context::current().ioctl(heapFd, kDmaHeapIoctlAlloc, data));
   return {};
-}
-
-Result<UniqueFd> udmabufCreate(int udmabufFd, const UdmabufCreate* create) {
-  // ioctl(2) takes a void* for every request; this one only reads it.
-  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): see above
-  void* arg = const_cast<UdmabufCreate*>(create);
-  ZBUF_ASSIGN_OR_RETURN(auto r, Context::current().ioctl(udmabufFd, kUdmabufCreate, arg));
-  return UniqueFd::adopt(static_cast<int>(r));
-}
-
-Result<UniqueFd> udmabufCreateList(int udmabufFd, const UdmabufCreateList* list) {
-  // ioctl(2) takes a void* for every request; this one only reads it.
-  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): see above
-  void* arg = const_cast<UdmabufCreateList*>(list);
-  ZBUF_ASSIGN_OR_RETURN(auto r, Context::current().ioctl(udmabufFd, kUdmabufCreateList, arg));
-  return UniqueFd::adopt(static_cast<int>(r));
 }
 
 Result<UniqueFd> allocate(std::string_view heap, std::uint64_t len, std::uint32_t fdFlags) {

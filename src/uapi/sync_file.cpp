@@ -43,7 +43,7 @@ Result<UniqueFd> mergeSyncFiles(std::string_view name, int fd1, int fd2) {
 }
 
 // libsync's sync_file_info(): FILE_INFO once for the count, once with room for every leaf.
-Result<zbuf::SyncFileInfo> syncFileInfo(int fd) {
+Result<SyncFile::Info> syncFileInfo(int fd) {
   SyncFileInfo first{};
   ZBUF_TRY(syncFileInfo(fd, &first));
   std::vector<SyncFenceInfo> leaves(first.numFences);
@@ -55,12 +55,12 @@ Result<zbuf::SyncFileInfo> syncFileInfo(int fd) {
   } else {
     all = first;
   }
-  zbuf::SyncFileInfo out;
+  SyncFile::Info out;
   out.name = std::string(all.name, ::strnlen(all.name, sizeof all.name));
   out.status = all.status;
   out.numFences = all.numFences;
   for (const SyncFenceInfo& leaf : leaves) {
-    out.fences.push_back(zbuf::SyncFenceInfo{
+    out.fences.push_back(SyncFile::FenceInfo{
         std::string(leaf.objName, ::strnlen(leaf.objName, sizeof leaf.objName)),
         std::string(leaf.driverName, ::strnlen(leaf.driverName, sizeof leaf.driverName)),
         leaf.status, leaf.timestampNs});

@@ -55,7 +55,7 @@ Result<long> fileInfo(const SyncFile& file, void* arg) {
                  fmt::format("flags {:#x} and pad {:#x} must be 0", info.flags, info.pad));
   }
   const bool withFences = info.numFences != 0;
-  const zbuf::SyncFileInfo got = file.info(withFences);
+  const SyncFile::Info got = file.info(withFences);
   if (withFences) {
     if (info.numFences < got.numFences) {
       return Error(EINVAL, kOp,

@@ -19,6 +19,7 @@
 #include "zbuf/core/sync_file.h"
 #include "zbuf/uapi/calls.h"
 #include "zbuf/uapi/sync_file.h"
+#include "zbuf/uapi/udmabuf.h"
 
 namespace zbuf::uapi {
 namespace {

@@ -3,10 +3,10 @@
 //
 // A class declares what each mutex guards and what each function needs:
 //
-//   Mutex m_;
-//   int count_ ZBUF_GUARDED_BY(m_);
-//   void bumpLocked() ZBUF_REQUIRES(m_);
-//   void bump() ZBUF_EXCLUDES(m_) { const MutexLocker lock(m_); bumpLocked(); }
+//   Mutex mutex_;
+//   int count_ ZBUF_GUARDED_BY(mutex_);
+//   void bumpLocked() ZBUF_REQUIRES(mutex_);
+//   void bump() ZBUF_EXCLUDES(mutex_) { const MutexLocker lock(mutex_); bumpLocked(); }
 //
 // and the clang build with -Wthread-safety (scripts/build.sh tsa, part of the test command)
 // rejects an access without the lock, a *Locked call without it, a lock taken twice or a path
@@ -57,22 +57,35 @@ class ZBUF_CAPABILITY("mutex") Mutex {
   Mutex& operator=(Mutex&&) = delete;
   ~Mutex() = default;
 
-  void lock() ZBUF_ACQUIRE() { m_.lock(); }
-  void unlock() ZBUF_RELEASE() { m_.unlock(); }
-  [[nodiscard]] bool tryLock() ZBUF_TRY_ACQUIRE(true) { return m_.try_lock(); }
+  void lock() ZBUF_ACQUIRE() { mutex_.lock(); }
+  void unlock() ZBUF_RELEASE() { mutex_.unlock(); }
+  [[nodiscard]] bool tryLock() ZBUF_TRY_ACQUIRE(true) { return mutex_.try_lock(); }
+  // The kernel's "mutex_trylock when O_NONBLOCK, else mutex_lock": locks (waiting) unless
+  // `nonblock`, then only tries. False only when `nonblock` and another thread holds it; adopt
+  // the lock with MutexLocker(m, std::adopt_lock) after a true return.
+  [[nodiscard]] bool lockUnlessNonblock(bool nonblock) ZBUF_TRY_ACQUIRE(true) {
+    if (nonblock) {
+      return mutex_.try_lock();
+    }
+    mutex_.lock();
+    return true;
+  }
   // For code the analysis cannot follow (documented at the call): says the lock is held.
   void assertHeld() const ZBUF_ASSERT_CAPABILITY(this) {}
 
  private:
   friend class MutexLocker;
-  std::mutex m_;
+  std::mutex mutex_;
 };
 
 // A scoped lock (std::unique_lock): locked from construction until unlock() or destruction,
 // relockable with lock().
 class ZBUF_SCOPED_CAPABILITY MutexLocker {
  public:
-  explicit MutexLocker(Mutex& m) ZBUF_ACQUIRE(m) : lock_(m.m_) {}
+  explicit MutexLocker(Mutex& m) ZBUF_ACQUIRE(m) : lock_(m.mutex_) {}
+  // Takes over a lock the caller holds (after tryLock() or lockUnlessNonblock()).
+  MutexLocker(Mutex& m, std::adopt_lock_t /*tag*/) ZBUF_REQUIRES(m)
+      : lock_(m.mutex_, std::adopt_lock) {}
   ~MutexLocker() ZBUF_RELEASE() = default;
   MutexLocker(const MutexLocker&) = delete;
   MutexLocker& operator=(const MutexLocker&) = delete;

@@ -22,7 +22,7 @@
 // direction (or, if none is open, one of the other: the kernel keeps no bracket state and
 // accepts START|READ then END|WRITE).
 //
-// Thread-safety: thread-safe. CpuMappingGuard::m_ guards its mappings and counts; a global
+// Thread-safety: thread-safe. CpuMappingGuard::mutex_ guards its mappings and counts; a global
 // mutex guards the slot table the signal handler reads (lock-free, through atomics).
 #pragma once
 
@@ -111,18 +111,18 @@ class CpuMappingGuard : public std::enable_shared_from_this<CpuMappingGuard> {
   };
   class Hook;
   void forget(std::byte* addr) noexcept;
-  [[nodiscard]] int allowedLocked(int prot) const noexcept ZBUF_REQUIRES(m_);
-  void applyLocked() noexcept ZBUF_REQUIRES(m_);
+  [[nodiscard]] int allowedLocked(int prot) const noexcept ZBUF_REQUIRES(mutex_);
+  void applyLocked() noexcept ZBUF_REQUIRES(mutex_);
 
   std::array<std::atomic<char>, 32> name_{};
   std::array<char, 32> exporter_{};  // set at construction, read-only after
   const std::uint64_t size_;
   const std::uint64_t inode_;
 
-  mutable Mutex m_;  // also serialises the writes of the mirrors
-  std::vector<Entry> entries_ ZBUF_GUARDED_BY(m_);
-  unsigned readers_ ZBUF_GUARDED_BY(m_) = 0;
-  unsigned writers_ ZBUF_GUARDED_BY(m_) = 0;
+  mutable Mutex mutex_;  // also serialises the writes of the mirrors
+  std::vector<Entry> entries_ ZBUF_GUARDED_BY(mutex_);
+  unsigned readers_ ZBUF_GUARDED_BY(mutex_) = 0;
+  unsigned writers_ ZBUF_GUARDED_BY(mutex_) = 0;
   // Mirrors for the signal handler.
   std::atomic<unsigned> openReaders_{0};
   std::atomic<unsigned> openWriters_{0};

@@ -28,9 +28,9 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <span>
 
+#include "zbuf/base/mutex.h"
 #include "zbuf/base/result.h"
 #include "zbuf/base/sys.h"
 
@@ -50,7 +50,7 @@ class DeviceCache {
   [[nodiscard]] std::span<std::byte> cleanImage(std::uint64_t offset, std::uint64_t length) const;
   [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
 
-  // The walks over one segment, with the cache's mutex held by the caller (lock()).
+  // The walks over one segment, with the cache's mutex held by the caller (mutex()).
   // Fill: every clean line whose memory changed takes the memory's bytes. Returns the lines
   // copied.
   static std::uint64_t fill(std::span<std::byte> lines, std::span<std::byte> clean,
@@ -59,7 +59,9 @@ class DeviceCache {
   static std::uint64_t writeBack(std::span<const std::byte> lines, std::span<std::byte> clean,
                                  std::span<std::byte> memory) noexcept;
 
-  [[nodiscard]] std::unique_lock<std::mutex> lock() { return std::unique_lock(m_); }
+  // Serialises the syncs of this mapping (the lines and the clean image are memory, not
+  // members, so nothing is ZBUF_GUARDED_BY it: the walks' callers take it).
+  [[nodiscard]] Mutex& mutex() noexcept ZBUF_RETURN_CAPABILITY(mutex_) { return mutex_; }
   // A full memory barrier (a sequentially consistent read-modify-write: a locked instruction on
   // x86; std::atomic_thread_fence is not supported by ThreadSanitizer).
   void barrier() noexcept { barriers_.fetch_add(1, std::memory_order_seq_cst); }
@@ -82,7 +84,7 @@ class DeviceCache {
   sys::Mapping memory_;  // [0, size_): the lines; [stride_, stride_ + size_): the clean image
   std::uint64_t size_;
   std::uint64_t stride_;
-  std::mutex m_;  // serialises the syncs of this mapping
+  Mutex mutex_;
   std::atomic<std::uint64_t> fills_{0};
   std::atomic<std::uint64_t> writeBacks_{0};
   std::atomic<std::uint64_t> linesFilled_{0};

@@ -58,9 +58,9 @@ class FenceCallback {
  private:
   friend class Fence;
   Func func_;
-  FenceCallback* prev_ = nullptr;  // guarded by the owning fence's lock_
-  FenceCallback* next_ = nullptr;  // guarded by the owning fence's lock_
-  bool queued_ = false;            // guarded by the owning fence's lock_
+  FenceCallback* prev_ = nullptr;  // guarded by the owning fence's mutex_
+  FenceCallback* next_ = nullptr;  // guarded by the owning fence's mutex_
+  bool queued_ = false;            // guarded by the owning fence's mutex_
 };
 
 // A callback node that calls a function object: FenceCallbackFn cb([&](Fence&) { ... });
@@ -164,27 +164,27 @@ class Fence : public std::enable_shared_from_this<Fence> {
       : context_(context), seqno_(seqno), seqno64_(seqno64) {}
 
   // Optional operations, as in dma_fence_ops.
-  // Called once, on first interest, with lock_ held. Return false if the fence is already done.
-  virtual bool enableSignalingLocked() ZBUF_REQUIRES(lock_) { return true; }
-  // Called once, on first interest, WITHOUT lock_ held; the default takes lock_ and calls
+  // Called once, on first interest, with mutex_ held. Return false if the fence is already done.
+  virtual bool enableSignalingLocked() ZBUF_REQUIRES(mutex_) { return true; }
+  // Called once, on first interest, WITHOUT mutex_ held; the default takes mutex_ and calls
   // enableSignalingLocked(). Containers (FenceArray, FenceChain) override it: they add
   // callbacks to other fences, and those callbacks signal the container, so holding the
   // container's lock here would invert the lock order (member lock -> container lock).
   // Return false if the fence is already done (it is then signalled at once).
   virtual bool enableSignalingUnlocked();
-  // Polled by isSignaled() WITHOUT lock_ held (as the kernel calls ops->signaled): return true
+  // Polled by isSignaled() WITHOUT mutex_ held (as the kernel calls ops->signaled): return true
   // if the work completed without a signal yet.
   virtual bool checkSignaled() { return false; }
-  // Receives setDeadline() while unsignalled, WITHOUT lock_ held (as ops->set_deadline).
+  // Receives setDeadline() while unsignalled, WITHOUT mutex_ held (as ops->set_deadline).
   virtual void onDeadline(std::uint64_t /*deadlineNs*/) {}
   // Sets the error if the fence is still unsignalled; returns false (silently) otherwise.
   // For containers that propagate a member's error in a race with their own signal.
   bool trySetError(int negativeErrno) noexcept;
 
-  // Signals with lock_ held (for drivers whose enableSignalingLocked() completes the fence).
-  bool signalLocked(std::uint64_t timestampNs) noexcept ZBUF_REQUIRES(lock_);
+  // Signals with mutex_ held (for drivers whose enableSignalingLocked() completes the fence).
+  bool signalLocked(std::uint64_t timestampNs) noexcept ZBUF_REQUIRES(mutex_);
 
-  mutable Mutex lock_;  // guards the callback list and the enable-signalling step
+  mutable Mutex mutex_;  // guards the callback list and the enable-signalling step
 
  private:
   static constexpr std::uint32_t kSignaled = 1U << 0;
@@ -193,7 +193,7 @@ class Fence : public std::enable_shared_from_this<Fence> {
 
   void enableSignalingOnce() noexcept;
   bool signalLockedImpl(std::uint64_t timestampNs, const Fence* described) noexcept
-      ZBUF_REQUIRES(lock_);
+      ZBUF_REQUIRES(mutex_);
 
   const std::uint64_t context_;
   const std::uint64_t seqno_;
@@ -201,8 +201,8 @@ class Fence : public std::enable_shared_from_this<Fence> {
   std::atomic<std::uint32_t> flags_{0};
   std::atomic<int> error_{0};
   std::atomic<std::uint64_t> timestampNs_{0};
-  FenceCallback* head_ ZBUF_GUARDED_BY(lock_) = nullptr;
-  FenceCallback* tail_ ZBUF_GUARDED_BY(lock_) = nullptr;
+  FenceCallback* head_ ZBUF_GUARDED_BY(mutex_) = nullptr;
+  FenceCallback* tail_ ZBUF_GUARDED_BY(mutex_) = nullptr;
 };
 
 class TimelineFence;

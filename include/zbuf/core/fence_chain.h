@@ -19,7 +19,7 @@
 // Releasing the last reference unlinks the prefix of nodes nobody else holds iteratively, so
 // dropping a chain of any length never recurses.
 //
-// Thread-safety: every member function is thread-safe. prevLock_ guards prev_ (a leaf lock).
+// Thread-safety: every member function is thread-safe. prevMutex_ guards prev_ (a leaf lock).
 #pragma once
 
 #include <atomic>
@@ -91,8 +91,8 @@ class FenceChain final : public Fence {
   void runWork();
   static void onFenceSignaled(Fence& fence, FenceCallback& cb);
 
-  mutable Mutex prevLock_;
-  FencePtr prev_ ZBUF_GUARDED_BY(prevLock_);
+  mutable Mutex prevMutex_;
+  FencePtr prev_ ZBUF_GUARDED_BY(prevMutex_);
   const FencePtr fence_;
   const std::uint64_t prevSeqno_;
   struct NodeCallback : FenceCallback {

@@ -35,25 +35,26 @@
 
 namespace zbuf {
 
-// One leaf fence of a sync file (struct sync_fence_info).
-struct SyncFenceInfo {
-  std::string objName;     // the timeline name, at most 31 characters
-  std::string driverName;  // at most 31 characters
-  int status = 0;          // 0 pending, 1 signalled, negative errno when signalled with error
-  std::uint64_t timestampNs = 0;  // signal time, 0 while pending
-};
-
-// struct sync_file_info, as SYNC_IOC_FILE_INFO fills it.
-struct SyncFileInfo {
-  std::string name;                   // at most 31 characters
-  int status = 0;                     // see SyncFile::info()
-  std::size_t numFences = 0;          // the number of leaf fences
-  std::vector<SyncFenceInfo> fences;  // empty unless asked for
-};
-
 class SyncFile : public std::enable_shared_from_this<SyncFile> {
  public:
   static constexpr std::size_t kNameLen = 32;  // sizeof(sync_merge_data::name), NUL included
+
+  // What SYNC_IOC_FILE_INFO reports, as C++ values (the ABI structs struct sync_file_info and
+  // struct sync_fence_info are uapi::SyncFileInfo and uapi::SyncFenceInfo, uapi/abi.h).
+  // One leaf fence of a sync file.
+  struct FenceInfo {
+    std::string objName;     // the timeline name, at most 31 characters
+    std::string driverName;  // at most 31 characters
+    int status = 0;          // 0 pending, 1 signalled, negative errno when signalled with error
+    std::uint64_t timestampNs = 0;  // signal time, 0 while pending
+  };
+  // The file.
+  struct Info {
+    std::string name;               // at most 31 characters
+    int status = 0;                 // see info()
+    std::size_t numFences = 0;      // the number of leaf fences
+    std::vector<FenceInfo> fences;  // empty unless asked for
+  };
 
   struct Created;
   // sync_file_create: a new sync file for `fence` (EINVAL if null) and the read end of its pipe
@@ -69,7 +70,7 @@ class SyncFile : public std::enable_shared_from_this<SyncFile> {
   // SYNC_IOC_FILE_INFO. With withFences false (num_fences 0): count, name and the status of the
   // file's fence (dma_fence_get_status). With withFences true: one entry per leaf fence, and the
   // status is 1 unless some leaf's status is <= 0, in which case the first such leaf's status.
-  [[nodiscard]] SyncFileInfo info(bool withFences) const;
+  [[nodiscard]] Info info(bool withFences) const;
   // The leaf fences (the file's fence unwrapped: arrays and chains flattened).
   [[nodiscard]] std::vector<FencePtr> leaves() const;
   // The MERGE name if one was given, else "<driver>-<timeline><context>-<seqno>", both cut to

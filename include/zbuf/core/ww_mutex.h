@@ -131,14 +131,14 @@ class WwMutex {
   // Shared body of lock/lockTimeout/lockSlow. deadline nullptr: no limit.
   Result<void> acquire(WwAcquireCtx* ctx, Mode mode, const Deadline* deadline,
                        const SourceLocation& where);
-  void takeLocked(WwAcquireCtx* ctx) noexcept ZBUF_REQUIRES(m_);
+  void takeLocked(WwAcquireCtx* ctx) noexcept ZBUF_REQUIRES(mutex_);
 
   WwClass* class_;
-  mutable Mutex m_;
+  mutable Mutex mutex_;
   ConditionVariable cv_;  // waiters for the lock; notified on every unlock
-  bool locked_ ZBUF_GUARDED_BY(m_) = false;
-  WwAcquireCtx* ctx_ ZBUF_GUARDED_BY(m_) = nullptr;  // the holder's context (nullptr: none)
-  unsigned waiters_ ZBUF_GUARDED_BY(m_) = 0;
+  bool locked_ ZBUF_GUARDED_BY(mutex_) = false;
+  WwAcquireCtx* ctx_ ZBUF_GUARDED_BY(mutex_) = nullptr;  // the holder's context (nullptr: none)
+  unsigned waiters_ ZBUF_GUARDED_BY(mutex_) = 0;
   std::atomic<std::uint64_t> ownerThread_{0};  // id of the owning thread; 0 = none
 };
 

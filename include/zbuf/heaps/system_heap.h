@@ -1,6 +1,6 @@
 // The system heap: buffers of ordinary memory, each a memfd (zero-filled, size rounded up to
 // the 4 KiB page, sealed against shrinking and growing). Its pages are modelled as 4 KiB
-// pages that are not physically contiguous (sg_table.h): a mapping has about size/4 KiB
+// pages that are not physically contiguous (page_run.h): a mapping has about size/4 KiB
 // segments, as the kernel's system heap has when memory is fragmented. Exporter name "system".
 #pragma once
 

@@ -1,6 +1,6 @@
-// Convenience calls for heap allocation and udmabuf creation through the device nodes
-// /dev/dma_heap/<name> and /dev/udmabuf of the calling thread's context (reference sections 6,
-// 7 and 12); each opens the node or makes the fd-level ioctl (heap_file.cpp has the files).
+// Convenience calls for heap allocation through the device nodes /dev/dma_heap/<name> of the
+// calling thread's context (reference sections 6 and 12); each opens the node or makes the
+// fd-level ioctl (heap_file.cpp has the files). udmabuf's are in uapi/udmabuf.h.
 //
 //   auto heap = zbuf::uapi::openHeap("system");          // open("/dev/dma_heap/system")
 //   dma_heap_allocation_data data{.len = 1 << 20, .fd_flags = O_RDWR | O_CLOEXEC};
@@ -14,11 +14,6 @@
 //   DMA_HEAP_IOCTL_ALLOC: fd not 0 on input, len 0, fd_flags beyond O_CLOEXEC | O_ACCMODE,
 //     heap_flags non-zero: EINVAL; more than the machine can back: ENOMEM (zbuf refuses where
 //     the kernel would exhaust memory). Any other request on a heap fd (ioctl nr >= 1) EINVAL.
-//   UDMABUF_CREATE / _CREATE_LIST: the checks of heaps/udmabuf.h (EBADFD for a bad memfd or
-//     one of zbuf's own files,
-//     EINVAL for seals, alignment, size 0, ranges past the end, count 0 or over the limit).
-//     Any other request ENOTTY. The return value is the new buffer fd (O_RDWR; close-on-exec
-//     with UDMABUF_FLAGS_CLOEXEC).
 //
 // Thread-safety: thread-safe.
 #pragma once
@@ -38,16 +33,10 @@ namespace zbuf::uapi {
 
 // open("/dev/dma_heap/<name>", O_RDONLY | O_CLOEXEC).
 [[nodiscard]] Result<UniqueFd> openHeap(std::string_view name);
-// open("/dev/udmabuf", O_RDWR | O_CLOEXEC), with the kernel's default limits.
-[[nodiscard]] Result<UniqueFd> openUdmabuf();
 
 // DMA_HEAP_IOCTL_ALLOC on a heap fd; data->fd receives the buffer fd. ENOTTY if `heapFd` is
 // not a heap device.
 [[nodiscard]] Result<void> heapAlloc(int heapFd, DmaHeapAllocationData* data);
-// UDMABUF_CREATE / UDMABUF_CREATE_LIST on a udmabuf fd: the new buffer fd. On another fd, that
-// file's answer: EINVAL on a heap device (nr >= 1), ENOTTY on any other file.
-[[nodiscard]] Result<UniqueFd> udmabufCreate(int udmabufFd, const UdmabufCreate* create);
-[[nodiscard]] Result<UniqueFd> udmabufCreateList(int udmabufFd, const UdmabufCreateList* list);
 
 // Convenience: a buffer of `len` bytes from heap `name`.
 [[nodiscard]] Result<UniqueFd> allocate(std::string_view heap, std::uint64_t len,

@@ -40,7 +40,7 @@ namespace zbuf::uapi {
 // Convenience: MERGE of fd1 and fd2 into a new file named `name`.
 [[nodiscard]] Result<UniqueFd> mergeSyncFiles(std::string_view name, int fd1, int fd2);
 // Convenience: FILE_INFO with every leaf (two calls, like libsync's sync_file_info()).
-[[nodiscard]] Result<zbuf::SyncFileInfo> syncFileInfo(int fd);
+[[nodiscard]] Result<SyncFile::Info> syncFileInfo(int fd);
 
 }  // namespace zbuf::uapi
 #pragma GCC visibility pop

@@ -4,14 +4,13 @@
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <utility>
 #include <vector>
 
+#include "zbuf/base/mutex.h"
 #include "zbuf/core/buffer.h"
 #include "zbuf/core/fence.h"
 #include "zbuf/core/importer.h"
@@ -24,32 +23,32 @@ namespace zbuf::usb {
 class FileioRequest final : public UsbRequest {
  public:
   void reset() {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     done_ = false;
     status_ = 0;
     actual_ = 0;
   }
   void complete(int status, std::uint64_t actual) noexcept override {
     {
-      const std::lock_guard lock(m_);
+      const MutexLocker lock(mutex_);
       done_ = true;
       status_ = status;
       actual_ = actual;
     }
-    cv_.notify_all();
+    cv_.notifyAll();
   }
   std::pair<int, std::uint64_t> wait() {
-    std::unique_lock lock(m_);
-    cv_.wait(lock, [&] { return done_; });
+    MutexLocker lock(mutex_);
+    cv_.wait(lock, [&]() ZBUF_REQUIRES(mutex_) { return done_; });
     return {status_, actual_};
   }
 
  private:
-  std::mutex m_;  // guards done_, status_, actual_
-  std::condition_variable cv_;
-  bool done_ = false;
-  int status_ = 0;
-  std::uint64_t actual_ = 0;
+  Mutex mutex_;
+  ConditionVariable cv_;
+  bool done_ ZBUF_GUARDED_BY(mutex_) = false;
+  int status_ ZBUF_GUARDED_BY(mutex_) = 0;
+  std::uint64_t actual_ ZBUF_GUARDED_BY(mutex_) = 0;
 };
 
 class DmabufRequest;
@@ -64,17 +63,18 @@ struct EndpointState {
   std::atomic<std::uint64_t> seqno{0};  // the last fence seqno handed out (first is 1)
 
   // fileio: one call at a time (epfile->mutex), with the endpoint's request (ep->req).
-  std::mutex fileioMutex;
-  std::shared_ptr<FileioRequest> fileio;  // guarded by fileioMutex
-  std::vector<std::byte> fileioBuffer;    // guarded by fileioMutex
+  Mutex fileioMutex;
+  std::shared_ptr<FileioRequest> fileio ZBUF_GUARDED_BY(fileioMutex) =
+      std::make_shared<FileioRequest>();
+  std::vector<std::byte> fileioBuffer ZBUF_GUARDED_BY(fileioMutex);
 
   // DMABUF attachments (epfile->dmabufs, under epfile->dmabufs_mutex), newest last.
-  mutable std::mutex dmabufMutex;
-  std::vector<std::shared_ptr<DmabufRecord>> records;  // guarded by dmabufMutex
+  mutable Mutex dmabufMutex;
+  std::vector<std::shared_ptr<DmabufRecord>> records ZBUF_GUARDED_BY(dmabufMutex);
 };
 
 namespace detail {
-// A data endpoint's state with its fileio request.
+// A data endpoint's state (with its fileio request).
 [[nodiscard]] std::shared_ptr<EndpointState> makeEndpointState(unsigned index, bool in);
 }  // namespace detail
 
@@ -86,23 +86,23 @@ class DmabufRecord {
   std::shared_ptr<Timeline> timeline;
 
   void addPending(std::shared_ptr<DmabufRequest> r) {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     pending_.push_back(std::move(r));
   }
   void removePending(const DmabufRequest* r) noexcept;
   std::vector<std::shared_ptr<DmabufRequest>> pending() const {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     return pending_;
   }
   void waitIdle() {
-    std::unique_lock lock(m_);
-    cv_.wait(lock, [&] { return pending_.empty(); });
+    MutexLocker lock(mutex_);
+    cv_.wait(lock, [&]() ZBUF_REQUIRES(mutex_) { return pending_.empty(); });
   }
 
  private:
-  mutable std::mutex m_;  // guards pending_
-  std::condition_variable cv_;
-  std::vector<std::shared_ptr<DmabufRequest>> pending_;
+  mutable Mutex mutex_;
+  ConditionVariable cv_;
+  std::vector<std::shared_ptr<DmabufRequest>> pending_ ZBUF_GUARDED_BY(mutex_);
 };
 
 // One DMABUF transfer: completing it signals its fence with the transfer's status.

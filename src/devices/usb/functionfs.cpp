@@ -39,7 +39,6 @@ std::shared_ptr<EndpointState> detail::makeEndpointState(unsigned index, bool in
   auto ep = std::make_shared<EndpointState>();
   ep->index = index;
   ep->in = in;
-  ep->fileio = std::make_shared<FileioRequest>();
   return ep;
 }
 
@@ -71,7 +70,7 @@ std::shared_ptr<FunctionFs> FunctionFs::create(FunctionConfig config) {
 FunctionFs::~FunctionFs() {
   std::shared_ptr<UsbLink> link;
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     link = std::move(link_);
   }
   if (link) {
@@ -80,24 +79,24 @@ FunctionFs::~FunctionFs() {
 }
 
 FfsState FunctionFs::state() const {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(mutex_);
   return state_;
 }
 
 unsigned FunctionFs::dataEndpoints() const {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(mutex_);
   return static_cast<unsigned>(eps_.size());
 }
 
 std::vector<std::string> FunctionFs::endpointFileNames() const {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(mutex_);
   return epNames_;
 }
 
 Result<void> FunctionFs::bindNow(const std::shared_ptr<UsbLink>& link) {
   ZBUF_TRY(link->bindGadget(shared_from_this(), id_));
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     link_ = link;
   }
   addEvent(FfsEventType::Bind);  // functionfs_bind
@@ -107,7 +106,7 @@ Result<void> FunctionFs::bindNow(const std::shared_ptr<UsbLink>& link) {
 
 Result<void> FunctionFs::bind(std::shared_ptr<UsbLink> link) {
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     if (link_ || pendingLink_) {
       return Error(EEXIST, "FunctionFs::bind",
                    fmt::format("function '{}' is already bound", config_.name));
@@ -120,7 +119,7 @@ Result<void> FunctionFs::bind(std::shared_ptr<UsbLink> link) {
   }
   auto bound = bindNow(link);
   if (!bound.ok()) {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     pendingLink_.reset();
   }
   return bound;
@@ -129,7 +128,7 @@ Result<void> FunctionFs::bind(std::shared_ptr<UsbLink> link) {
 void FunctionFs::unbind() {
   std::shared_ptr<UsbLink> link;
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     link = link_;
     pendingLink_.reset();
   }
@@ -138,45 +137,45 @@ void FunctionFs::unbind() {
   }
   bool wasBound = false;
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     wasBound = link_ != nullptr;
     link_.reset();
   }
-  cv_.notify_all();
+  cv_.notifyAll();
   if (wasBound) {
     addEvent(FfsEventType::Unbind);  // functionfs_unbind
   }
 }
 
 bool FunctionFs::bound() const {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(mutex_);
   return link_ != nullptr;
 }
 
 bool FunctionFs::enabled() const {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(mutex_);
   return enabled_;
 }
 
 void FunctionFs::onConfigured() {
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     enabled_ = true;
     ++generation_;
   }
-  cv_.notify_all();
+  cv_.notifyAll();
   addEvent(FfsEventType::Enable);  // ffs_func_set_alt
 }
 
 void FunctionFs::onDisabled() {
   bool was = false;
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     was = enabled_;
     enabled_ = false;
     ++generation_;
   }
-  cv_.notify_all();
+  cv_.notifyAll();
   if (was) {
     addEvent(FfsEventType::Disable);  // ffs_func_disable
   }
@@ -191,7 +190,7 @@ void FunctionFs::onResume() {
 }
 
 Result<FunctionFs::Enabled> FunctionFs::waitEnabled(bool nonblock) const {
-  std::unique_lock lock(m_);
+  MutexLocker lock(mutex_);
   if (!link_) {
     return Error(ENODEV, "ffs_epfile_wait_ep",
                  fmt::format("function '{}' is not bound to a controller", config_.name));
@@ -201,7 +200,7 @@ Result<FunctionFs::Enabled> FunctionFs::waitEnabled(bool nonblock) const {
       return Error(EAGAIN, "ffs_epfile_wait_ep",
                    "the endpoint is not enabled yet (the host has not configured the function)");
     }
-    cv_.wait(lock, [&] { return enabled_ || !link_; });
+    cv_.wait(lock, [&]() ZBUF_REQUIRES(mutex_) { return enabled_ || !link_; });
     if (!link_) {
       return Error(ENODEV, "ffs_epfile_wait_ep",
                    fmt::format("function '{}' was unbound while waiting", config_.name));
@@ -211,22 +210,22 @@ Result<FunctionFs::Enabled> FunctionFs::waitEnabled(bool nonblock) const {
 }
 
 std::shared_ptr<UsbLink> FunctionFs::link() const {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(mutex_);
   return link_;
 }
 
 bool FunctionFs::stillEnabled(std::uint64_t generation) const {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(mutex_);
   return enabled_ && generation_ == generation;
 }
 
 LinkSpeed FunctionFs::speed() const {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(mutex_);
   return link_ ? link_->config().speed : LinkSpeed::Unlimited;
 }
 
 Result<long> FunctionFs::interfaceRevmap(unsigned long intf) const {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(mutex_);
   if (!link_) {
     return Error(ENODEV, "ffs_ep0_ioctl", "the function is not bound (no ffs_function)");
   }
@@ -239,12 +238,12 @@ Result<long> FunctionFs::interfaceRevmap(unsigned long intf) const {
 }
 
 void FunctionFs::fileOpened() {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(mutex_);
   ++opened_;
 }
 
 Result<void> FunctionFs::ep0Opened() {
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(mutex_);
   if (state_ == FfsState::Closing) {
     return Error(EBUSY, "ffs_ep0_open", fmt::format("function '{}' is closing", config_.name));
   }
@@ -254,7 +253,7 @@ Result<void> FunctionFs::ep0Opened() {
 
 void FunctionFs::fileClosed() {
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     if (--opened_ > 0 || !config_.descriptorsFromEp0) {
       return;
     }
@@ -269,7 +268,7 @@ void FunctionFs::reset() {
   std::shared_ptr<UsbLink> link;
   std::function<void()> destroyed;
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     link = link_;
     destroyed = hooks_.destroyed;
   }
@@ -280,7 +279,7 @@ void FunctionFs::reset() {
     destroyed();
   }
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     link_.reset();
     eps_.clear();
     epNames_.clear();
@@ -289,29 +288,31 @@ void FunctionFs::reset() {
     interfaces_ = 0;
     stringsNeeded_ = 0;
     state_ = FfsState::ReadDescriptors;
-    const std::lock_guard evLock(evMutex_);
+    const MutexLocker evLock(evMutex_);
     events_.clear();
     eventfd_.reset();
   }
-  cv_.notify_all();
+  cv_.notifyAll();
 }
 
 Result<void> FunctionFs::setFilesHooks(FilesHooks hooks) {
   std::vector<std::string> names;
+  std::function<Result<void>(const std::vector<std::string>&)> created;
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     if (mounted_) {
       return Error(EBUSY, "ffs_acquire_dev",
                    fmt::format("function '{}' is already mounted", config_.name));
     }
     mounted_ = true;
     hooks_ = std::move(hooks);
+    created = hooks_.created;
     if (state_ == FfsState::Active) {
       names = epNames_;
     }
   }
-  if (!names.empty() && hooks_.created) {
-    return hooks_.created(names);
+  if (!names.empty() && created) {
+    return created(names);
   }
   return {};
 }
@@ -319,7 +320,7 @@ Result<void> FunctionFs::setFilesHooks(FilesHooks hooks) {
 Result<std::unique_ptr<EndpointFile>> FunctionFs::open(unsigned index, int flags) {
   std::shared_ptr<EndpointState> ep;
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     if (index == 0 || index > eps_.size()) {
       return Error(ENOENT, "FunctionFs::open",
                    fmt::format("function '{}' has no endpoint file ep{} ({} data endpoints)",
@@ -381,7 +382,7 @@ UsbEndpointDescriptor EndpointFile::descriptor() const {
   UsbEndpointDescriptor d = found.value_or(UsbEndpointDescriptor{});
   bool virtualAddr = false;
   {
-    const std::lock_guard lock(function_->m_);
+    const MutexLocker lock(function_->mutex_);
     virtualAddr = (function_->userFlags_ & kFfsVirtualAddr) != 0;
   }
   if (!virtualAddr) {
@@ -404,15 +405,9 @@ Result<std::size_t> runFileio(const std::shared_ptr<FileioRequest>& req,
   return static_cast<std::size_t>(actual);
 }
 
-// ffs_mutex_lock on the endpoint's mutex: trylock (EAGAIN) when non-blocking.
-Result<std::unique_lock<std::mutex>> lockFileio(EndpointState& ep, bool nonblock, const char* op) {
-  std::unique_lock lock(ep.fileioMutex, std::defer_lock);
-  if (!nonblock) {
-    lock.lock();
-  } else if (!lock.try_lock()) {
-    return Error(EAGAIN, op, fmt::format("another call is using ep{} (non-blocking)", ep.index));
-  }
-  return lock;
+// ffs_mutex_lock on the endpoint's mutex failed: trylock (non-blocking) found it taken.
+Error fileioBusy(const EndpointState& ep, const char* op) {
+  return Error(EAGAIN, op, fmt::format("another call is using ep{} (non-blocking)", ep.index));
 }
 
 }  // namespace
@@ -422,7 +417,10 @@ Result<std::size_t> EndpointFile::write(std::span<const std::byte> data) {
   const bool nonblock = nonblocking();
   auto enabled = function_->waitEnabled(nonblock);
   ZBUF_TRY(enabled);
-  ZBUF_ASSIGN_OR_RETURN(auto lock, lockFileio(*state_, nonblock, kOp));
+  if (!state_->fileioMutex.lockUnlessNonblock(nonblock)) {
+    return fileioBusy(*state_, kOp);
+  }
+  const MutexLocker lock(state_->fileioMutex, std::adopt_lock);
   if (!function_->stillEnabled(enabled->generation)) {
     return Error(ESHUTDOWN, kOp, fmt::format("ep{} was disabled meanwhile", index_));
   }
@@ -450,7 +448,10 @@ Result<std::size_t> EndpointFile::read(std::span<std::byte> out) {
   const bool nonblock = nonblocking();
   auto enabled = function_->waitEnabled(nonblock);
   ZBUF_TRY(enabled);
-  ZBUF_ASSIGN_OR_RETURN(auto lock, lockFileio(*state_, nonblock, kOp));
+  if (!state_->fileioMutex.lockUnlessNonblock(nonblock)) {
+    return fileioBusy(*state_, kOp);
+  }
+  const MutexLocker lock(state_->fileioMutex, std::adopt_lock);
   if (!function_->stillEnabled(enabled->generation)) {
     return Error(ESHUTDOWN, kOp, fmt::format("ep{} was disabled meanwhile", index_));
   }

@@ -24,14 +24,14 @@ namespace zbuf::usb {
 
 void DmabufRecord::removePending(const DmabufRequest* r) noexcept {
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     auto it = std::find_if(pending_.begin(), pending_.end(),
                            [&](const std::shared_ptr<DmabufRequest>& p) { return p.get() == r; });
     if (it != pending_.end()) {
       pending_.erase(it);  // moves the tail down; never allocates
     }
   }
-  cv_.notify_all();
+  cv_.notifyAll();
 }
 
 void DmabufRequest::complete(int status, std::uint64_t /*actual*/) noexcept {
@@ -54,7 +54,8 @@ void DmabufRequest::complete(int status, std::uint64_t /*actual*/) noexcept {
 
 namespace {
 
-std::shared_ptr<DmabufRecord> findLocked(const EndpointState& ep, const Buffer& buffer) {
+std::shared_ptr<DmabufRecord> findLocked(const EndpointState& ep, const Buffer& buffer)
+    ZBUF_REQUIRES(ep.dmabufMutex) {
   // The newest attachment first, as the kernel's list_add/list_for_each_entry finds it.
   for (std::size_t i = ep.records.size(); i-- > 0;) {
     if (ep.records[i]->import.buffer().get() == &buffer) {
@@ -80,7 +81,7 @@ void releaseRecord(const std::shared_ptr<UsbLink>& link,
 }  // namespace
 
 std::size_t EndpointFile::attachedCount() const {
-  const std::lock_guard lock(state_->dmabufMutex);
+  const MutexLocker lock(state_->dmabufMutex);
   return state_->records.size();
 }
 
@@ -117,7 +118,7 @@ Result<void> EndpointFile::attach(const BufferPtr& buffer) {
   }
   record->import = std::move(*imported);
   record->timeline = Timeline::create("functionfs", "");
-  const std::lock_guard lock(state_->dmabufMutex);
+  const MutexLocker lock(state_->dmabufMutex);
   state_->records.push_back(std::move(record));
   return {};
 }
@@ -127,7 +128,7 @@ Result<void> EndpointFile::attach(const BufferPtr& buffer) {
 Result<void> EndpointFile::detach(const BufferPtr& buffer) {
   std::shared_ptr<DmabufRecord> record;
   {
-    const std::lock_guard lock(state_->dmabufMutex);
+    const MutexLocker lock(state_->dmabufMutex);
     record = buffer ? findLocked(*state_, *buffer) : nullptr;
     if (!record) {
       return Error(EPERM, "ffs_dmabuf_detach",
@@ -144,7 +145,7 @@ Result<void> EndpointFile::detach(const BufferPtr& buffer) {
 void EndpointFile::detachAll() {
   std::vector<std::shared_ptr<DmabufRecord>> records;
   {
-    const std::lock_guard lock(state_->dmabufMutex);
+    const MutexLocker lock(state_->dmabufMutex);
     records.swap(state_->records);
   }
   const auto link = function_->link();
@@ -176,7 +177,7 @@ Result<FencePtr> EndpointFile::transferChecked(const BufferPtr& buffer, std::uin
   }
   std::shared_ptr<DmabufRecord> record;
   {
-    const std::lock_guard lock(state_->dmabufMutex);
+    const MutexLocker lock(state_->dmabufMutex);
     record = findLocked(*state_, *buffer);
   }
   if (!record) {

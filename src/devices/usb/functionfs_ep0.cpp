@@ -13,24 +13,13 @@
 #include "zbuf/devices/usb/functionfs.h"
 
 namespace zbuf::usb {
-namespace {
-
-// ffs_mutex_lock: trylock (EAGAIN) when non-blocking.
-Result<std::unique_lock<std::mutex>> lockEp0(std::mutex& m, bool nonblock, const char* op) {
-  std::unique_lock lock(m, std::defer_lock);
-  if (!nonblock) {
-    lock.lock();
-  } else if (!lock.try_lock()) {
-    return Error(EAGAIN, op, "another call holds ep0 (non-blocking)");
-  }
-  return lock;
-}
-
-}  // namespace
 
 Result<std::size_t> FunctionFs::ep0Write(std::span<const std::byte> data, bool nonblock) {
   constexpr const char* kOp = "ffs_ep0_write";
-  ZBUF_ASSIGN_OR_RETURN(auto lock, lockEp0(ep0Mutex_, nonblock, kOp));
+  if (!ep0Mutex_.lockUnlessNonblock(nonblock)) {  // ffs_mutex_lock
+    return Error(EAGAIN, kOp, "another call holds ep0 (non-blocking)");
+  }
+  const MutexLocker lock(ep0Mutex_, std::adopt_lock);
   switch (state()) {
     case FfsState::ReadDescriptors:
     case FfsState::ReadStrings:
@@ -52,7 +41,7 @@ Result<std::size_t> FunctionFs::ep0Write(std::span<const std::byte> data, bool n
 
 Result<std::size_t> FunctionFs::ep0WriteDescriptors(std::span<const std::byte> data) {
   ZBUF_ASSIGN_OR_RETURN(auto parsed, detail::parseFfsDescriptors(data));
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(mutex_);
   descs_ = std::make_unique<detail::FfsDescriptors>(std::move(parsed));
   state_ = FfsState::ReadStrings;
   return data.size();
@@ -62,12 +51,12 @@ Result<std::size_t> FunctionFs::ep0WriteStrings(std::span<const std::byte> data)
   constexpr const char* kOp = "ffs_ep0_write";
   std::unique_ptr<detail::FfsDescriptors> descs;
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     descs = std::move(descs_);
   }
   auto strings = detail::parseFfsStrings(data, descs->stringsNeeded);
   if (!strings.ok()) {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     descs_ = std::move(descs);  // still waiting for strings
     return std::move(strings).error();
   }
@@ -85,20 +74,20 @@ Result<std::size_t> FunctionFs::ep0WriteStrings(std::span<const std::byte> data)
   }
   std::function<Result<void>(const std::vector<std::string>&)> created;
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     created = hooks_.created;
   }
   if (created) {
     auto made = created(names);
     if (!made.ok()) {
-      const std::lock_guard lock(m_);
+      const MutexLocker lock(mutex_);
       state_ = FfsState::Closing;
       return std::move(made).error();
     }
   }
   std::shared_ptr<UsbLink> pending;
   {
-    const std::lock_guard lock(m_);
+    const MutexLocker lock(mutex_);
     eps_ = std::move(eps);
     epNames_ = std::move(names);
     userFlags_ = descs->flags;
@@ -106,14 +95,14 @@ Result<std::size_t> FunctionFs::ep0WriteStrings(std::span<const std::byte> data)
     stringsNeeded_ = descs->stringsNeeded;
     state_ = FfsState::Active;
     pending = pendingLink_;
-    const std::lock_guard evLock(evMutex_);
+    const MutexLocker evLock(evMutex_);
     eventfd_ = std::move(descs->eventfd);
   }
   // ffs_ready: the function is ready, the gadget binds it.
   if (pending) {
     auto bound = bindNow(pending);
     if (!bound.ok()) {
-      const std::lock_guard lock(m_);
+      const MutexLocker lock(mutex_);
       state_ = FfsState::Closing;
       return Error(bound.code(), kOp,
                    fmt::format("function '{}' is ready but cannot bind: {}", config_.name,
@@ -125,7 +114,10 @@ Result<std::size_t> FunctionFs::ep0WriteStrings(std::span<const std::byte> data)
 
 Result<std::size_t> FunctionFs::ep0Read(std::span<std::byte> out, bool nonblock) {
   constexpr const char* kOp = "ffs_ep0_read";
-  ZBUF_ASSIGN_OR_RETURN(auto lock, lockEp0(ep0Mutex_, nonblock, kOp));
+  if (!ep0Mutex_.lockUnlessNonblock(nonblock)) {  // ffs_mutex_lock
+    return Error(EAGAIN, kOp, "another call holds ep0 (non-blocking)");
+  }
+  const MutexLocker lock(ep0Mutex_, std::adopt_lock);
   if (state() != FfsState::Active) {
     return Error(EBADFD, kOp,
                  fmt::format("function '{}' has no events before its descriptors and strings",
@@ -137,11 +129,11 @@ Result<std::size_t> FunctionFs::ep0Read(std::span<std::byte> out, bool nonblock)
                  fmt::format("{} bytes cannot hold one event ({} bytes)", out.size(),
                              sizeof(UsbFunctionfsEvent)));
   }
-  std::unique_lock evLock(evMutex_);
+  MutexLocker evLock(evMutex_);
   if (nonblock && events_.empty()) {
     return Error(EAGAIN, kOp, "no event is queued (non-blocking)");
   }
-  evCv_.wait(evLock, [&] { return !events_.empty(); });
+  evCv_.wait(evLock, [&]() ZBUF_REQUIRES(evMutex_) { return !events_.empty(); });
   const std::size_t count = std::min(n, events_.size());
   for (std::size_t i = 0; i < count; ++i) {
     UsbFunctionfsEvent ev{};
@@ -157,14 +149,14 @@ short FunctionFs::ep0Poll(short /*events*/, uapi::PollTable* table) {
     table->wait(evWait_);  // poll_wait first, then the state
   }
   short mask = POLLWRNORM;
-  const std::lock_guard lock(m_);
+  const MutexLocker lock(mutex_);
   switch (state_) {
     case FfsState::ReadDescriptors:
     case FfsState::ReadStrings:
       mask |= POLLOUT;
       break;
     case FfsState::Active: {
-      const std::lock_guard evLock(evMutex_);
+      const MutexLocker evLock(evMutex_);
       if (!events_.empty()) {
         mask |= POLLIN;
       }
@@ -180,7 +172,7 @@ short FunctionFs::ep0Poll(short /*events*/, uapi::PollTable* table) {
 // eventfd.
 void FunctionFs::addEvent(FfsEventType type) {
   {
-    const std::lock_guard lock(evMutex_);
+    const MutexLocker lock(evMutex_);
     FfsEventType rem1 = type;
     FfsEventType rem2 = type;
     bool keepOnlyRemoved = false;  // `neg`: keep the rem types, drop the rest
@@ -207,7 +199,7 @@ void FunctionFs::addEvent(FfsEventType type) {
       (void)sys::eventfdWrite(eventfd_.get(), 1);
     }
   }
-  evCv_.notify_all();
+  evCv_.notifyAll();
   evWait_.wakeUp();
 }
 

@@ -9,9 +9,9 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <vector>
 
+#include "zbuf/base/mutex.h"
 #include "zbuf/devices/usb/functionfs_uapi.h"
 #include "zbuf/uapi/user_copy.h"
 
@@ -71,8 +71,8 @@ struct Mount {
   std::weak_ptr<uapi::Context> context;
   std::weak_ptr<FunctionFs> function;
   std::string mountPoint;
-  std::mutex mutex;  // guards endpointPaths
-  std::vector<std::string> endpointPaths;
+  Mutex mutex;
+  std::vector<std::string> endpointPaths ZBUF_GUARDED_BY(mutex);
 };
 
 struct Ep0Handle {
@@ -221,7 +221,7 @@ Result<void> addEndpointNodes(const std::shared_ptr<Mount>& mount,
   if (!ctx) {
     return Error(ENODEV, "ffs_epfiles_create", "the mount's context is gone");
   }
-  const std::lock_guard lock(mount->mutex);
+  const MutexLocker lock(mount->mutex);
   for (std::size_t i = 0; i < names.size(); ++i) {
     const unsigned index = static_cast<unsigned>(i) + 1;
     std::string path = fmt::format("{}/{}", mount->mountPoint, names[i]);
@@ -253,7 +253,7 @@ Result<void> addEndpointNodes(const std::shared_ptr<Mount>& mount,
 
 void removeEndpointNodes(const std::shared_ptr<Mount>& mount) {
   auto ctx = mount->context.lock();
-  const std::lock_guard lock(mount->mutex);
+  const MutexLocker lock(mount->mutex);
   if (ctx) {
     for (const std::string& p : mount->endpointPaths) {
       ctx->removeNode(p);

@@ -1,4 +1,4 @@
-// The host checks and generates outside m_: the stream position is claimed under m_ and the
+// The host checks and generates outside mutex_: the stream position is claimed under mutex_ and the
 // counters are added after, so a slow check never blocks a reader of stats().
 #include "zbuf/devices/usb/host.h"
 
@@ -17,7 +17,7 @@ UsbHost::~UsbHost() {
 
 void UsbHost::startSending(unsigned endpoint, std::uint64_t bytes) {
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     Ep& ep = eps_[endpoint];
     ep.sending = true;
     ep.sendUnbounded = bytes == 0;
@@ -28,29 +28,29 @@ void UsbHost::startSending(unsigned endpoint, std::uint64_t bytes) {
 
 void UsbHost::stopSending(unsigned endpoint) {
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     eps_[endpoint].sending = false;
   }
   link_->hostStateChanged();
 }
 
 EndpointStats UsbHost::stats(unsigned endpoint) const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   auto it = eps_.find(endpoint);
   return it == eps_.end() ? EndpointStats{} : it->second.stats;
 }
 
 bool UsbHost::waitInBytes(unsigned endpoint, std::uint64_t bytes,
                           std::chrono::milliseconds timeout) const {
-  MutexLocker lock(m_);
-  return cv_.waitFor(lock, timeout, [&]() ZBUF_REQUIRES(m_) {
+  MutexLocker lock(mutex_);
+  return cv_.waitFor(lock, timeout, [&]() ZBUF_REQUIRES(mutex_) {
     auto it = eps_.find(endpoint);
     return it != eps_.end() && it->second.stats.bytes + it->second.stats.lostBytes >= bytes;
   });
 }
 
 void UsbHost::reset(unsigned endpoint, std::uint64_t offset) {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   Ep& ep = eps_[endpoint];
   ep.stats = EndpointStats{};
   ep.stats.offset = offset;
@@ -63,7 +63,7 @@ void UsbHost::onInTransfer(unsigned endpoint, std::span<const std::span<std::byt
   }
   std::uint64_t offset = 0;
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     EndpointStats& s = eps_[endpoint].stats;
     offset = s.offset;
     s.offset += length;
@@ -77,7 +77,7 @@ void UsbHost::onInTransfer(unsigned endpoint, std::span<const std::span<std::byt
     }
   }
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     EndpointStats& s = eps_[endpoint].stats;
     s.bytes += length;
     s.blocks += 1;
@@ -89,7 +89,7 @@ void UsbHost::onInTransfer(unsigned endpoint, std::span<const std::span<std::byt
 
 void UsbHost::onInLost(unsigned endpoint, std::uint64_t length, int /*status*/) {
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     EndpointStats& s = eps_[endpoint].stats;
     s.offset += length;
     s.gaps += 1;
@@ -99,7 +99,7 @@ void UsbHost::onInLost(unsigned endpoint, std::uint64_t length, int /*status*/) 
 }
 
 bool UsbHost::outReady(unsigned endpoint) {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   auto it = eps_.find(endpoint);
   return it != eps_.end() && it->second.sending &&
          (it->second.sendUnbounded || it->second.sendLeft > 0);
@@ -113,7 +113,7 @@ std::uint64_t UsbHost::onOutTransfer(unsigned endpoint,
     length += p.size();
   }
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     Ep& ep = eps_[endpoint];
     if (!ep.sendUnbounded) {
       length = std::min(length, ep.sendLeft);
@@ -138,7 +138,7 @@ std::uint64_t UsbHost::onOutTransfer(unsigned endpoint,
 }
 
 void UsbHost::onOutFailed(unsigned endpoint, std::uint64_t length) {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   Ep& ep = eps_[endpoint];
   ep.stats.offset -= length;
   ep.stats.bytes -= length;

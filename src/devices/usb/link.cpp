@@ -1,5 +1,5 @@
 // The link thread takes the first request whose endpoint can move data now (IN always; OUT when
-// the host has data to send), moves it with m_ released (the memory and the host are touched
+// the host has data to send), moves it with mutex_ released (the memory and the host are touched
 // only by this thread), paces the wire, and completes it. Requests of one endpoint keep their
 // order because an OUT endpoint is either ready for all its requests or for none.
 #include "zbuf/devices/usb/link.h"
@@ -72,21 +72,21 @@ std::shared_ptr<UsbLink> UsbLink::create(LinkConfig config) {
 
 UsbLink::~UsbLink() {
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     stop_ = true;
   }
   cv_.notifyAll();
   thread_.join();
   UsbRequest* list = nullptr;
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     list = takeAllLocked();
   }
   completeList(list, -ESHUTDOWN);
 }
 
 Result<void> UsbLink::bindGadget(const std::shared_ptr<UsbGadget>& gadget, std::uint64_t owner) {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   if (owner == 0) {
     return Error(EINVAL, "UsbLink::bindGadget", "owner 0 means 'no function'");
   }
@@ -145,7 +145,7 @@ void UsbLink::unbindGadget(std::uint64_t owner) {
   std::shared_ptr<UsbGadget> gadget;
   UsbRequest* cancelled = nullptr;
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     if (gadgetOwner_ == 0 || gadgetOwner_ != owner) {
       return;
     }
@@ -163,7 +163,7 @@ void UsbLink::unbindGadget(std::uint64_t owner) {
 
 Result<void> UsbLink::queue(UsbRequestPtr request) {
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     if (gadgetOwner_ == 0 || gadgetOwner_ != request->owner || !configured_ || stop_) {
       return Error(ESHUTDOWN, "usb_ep_queue",
                    fmt::format("ep{} is not enabled (the host has not configured the function)",
@@ -183,7 +183,7 @@ Result<void> UsbLink::queue(UsbRequestPtr request) {
 bool UsbLink::dequeue(const UsbRequest& request) {
   UsbRequest* found = nullptr;
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     if (current_ == &request) {
       currentCancelled_ = true;
       return true;
@@ -206,9 +206,9 @@ bool UsbLink::dequeue(const UsbRequest& request) {
 
 void UsbLink::setHostPort(UsbHostPort* port) {
   {
-    MutexLocker lock(m_);
+    MutexLocker lock(mutex_);
     // The link thread may be inside the old host: let it finish first.
-    cv_.wait(lock, [&]() ZBUF_REQUIRES(m_) { return current_ == nullptr; });
+    cv_.wait(lock, [&]() ZBUF_REQUIRES(mutex_) { return current_ == nullptr; });
     host_ = port;
   }
   cv_.notifyAll();
@@ -217,7 +217,7 @@ void UsbLink::setHostPort(UsbHostPort* port) {
 Result<void> UsbLink::configure() {
   std::shared_ptr<UsbGadget> gadget;
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     gadget = gadget_.lock();
     if (gadget == nullptr) {  // none bound, or it is being released
       return Error(ENODEV, "UsbLink::configure", "no function is bound to the controller");
@@ -235,7 +235,7 @@ void UsbLink::disconnect() {
   std::shared_ptr<UsbGadget> gadget;
   UsbRequest* cancelled = nullptr;
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     if (!configured_) {
       return;
     }
@@ -250,7 +250,7 @@ void UsbLink::disconnect() {
 }
 
 std::shared_ptr<UsbGadget> UsbLink::configuredGadget() const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   return configured_ ? gadget_.lock() : nullptr;
 }
 
@@ -269,7 +269,7 @@ void UsbLink::resume() {
 void UsbLink::connect() {
   bool enumerate = false;
   {
-    const MutexLocker lock(m_);
+    const MutexLocker lock(mutex_);
     enumerate = !gadget_.expired() && host_ != nullptr && host_->enumeratesOnConnect();
   }
   if (enumerate) {
@@ -278,28 +278,28 @@ void UsbLink::connect() {
 }
 
 bool UsbLink::configured() const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   return configured_;
 }
 
 void UsbLink::hostStateChanged() {
-  { const MutexLocker lock(m_); }
+  { const MutexLocker lock(mutex_); }
   cv_.notifyAll();
 }
 
 void UsbLink::failNth(std::uint64_t n, int err) {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   failAt_ = n == 0 ? 0 : executed_ + n;
   failErrno_ = err;
 }
 
 std::uint64_t UsbLink::executed() const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   return executed_;
 }
 
 std::uint64_t UsbLink::bytesMoved() const {
-  const MutexLocker lock(m_);
+  const MutexLocker lock(mutex_);
   return bytes_;
 }
 
@@ -335,7 +335,7 @@ int UsbLink::transferLocked(UsbRequest& r, std::uint64_t& actual) {
   UsbHostPort* host = host_;
   const bool fail = failAt_ != 0 && executed_ + 1 == failAt_;
   const int failErrno = failErrno_;
-  m_.unlock();
+  mutex_.unlock();
   int status = resolve(r, pieces_);
   actual = 0;
   if (status == 0) {
@@ -375,16 +375,16 @@ int UsbLink::transferLocked(UsbRequest& r, std::uint64_t& actual) {
       std::this_thread::sleep_for(std::chrono::nanoseconds(busyUntilNs_ - now));
     }
   }
-  m_.lock();
+  mutex_.lock();
   return status;
 }
 
 void UsbLink::run() {
-  MutexLocker lock(m_);
+  MutexLocker lock(mutex_);
   for (;;) {
     UsbRequest* prev = nullptr;
     UsbRequest* ready = nullptr;
-    cv_.wait(lock, [&]() ZBUF_REQUIRES(m_) {
+    cv_.wait(lock, [&]() ZBUF_REQUIRES(mutex_) {
       if (stop_) {
         return true;
       }

@@ -58,7 +58,7 @@
 // in flight on one endpoint each keep their own fence.
 //
 // Thread-safety: FunctionFs and EndpointFile are thread-safe. Locks: the ep0 mutex (ffs->mutex,
-// held while an ep0 read waits for an event), then m_ (link, enable state, generation, the
+// held while an ep0 read waits for an event), then mutex_ (link, enable state, generation, the
 // endpoints, the state), then the event mutex; an endpoint's fileio mutex and its DMABUF mutex
 // are taken without any of those held. The link completes transfers on the link thread.
 #pragma once
@@ -67,15 +67,14 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "zbuf/base/mutex.h"
 #include "zbuf/base/result.h"
 #include "zbuf/base/unique_fd.h"
 #include "zbuf/core/buffer.h"
@@ -200,29 +199,33 @@ class FunctionFs final : public UsbGadget, public std::enable_shared_from_this<F
   const FunctionConfig config_;
   const std::uint64_t id_;
 
-  std::mutex ep0Mutex_;  // ffs->mutex: serialises ep0's calls; held by a waiting ep0 read
+  // ffs->mutex: serialises ep0's calls; held by a waiting ep0 read.
+  Mutex ep0Mutex_ ZBUF_ACQUIRED_BEFORE(mutex_);
 
-  mutable std::mutex m_;  // guards everything down to the event mutex
-  mutable std::condition_variable cv_;
-  FfsState state_ = FfsState::Active;
-  std::vector<std::shared_ptr<EndpointState>> eps_;  // per data endpoint (ep1 first)
-  std::vector<std::string> epNames_;
-  std::unique_ptr<detail::FfsDescriptors> descs_;  // written, their strings not yet
-  std::uint32_t userFlags_ = 0;                    // the descriptors' flags
-  unsigned interfaces_ = 1;
-  unsigned stringsNeeded_ = 0;
-  std::shared_ptr<UsbLink> link_;         // bound to
-  std::shared_ptr<UsbLink> pendingLink_;  // to bind to when active
-  bool enabled_ = false;
-  std::uint64_t generation_ = 0;  // changes on every enable and disable
-  long opened_ = 0;               // open files (ffs->opened)
-  FilesHooks hooks_;
-  bool mounted_ = false;
+  mutable Mutex mutex_ ZBUF_ACQUIRED_BEFORE(evMutex_);  // guards the members down to evMutex_
+  mutable ConditionVariable cv_;
+  FfsState state_ ZBUF_GUARDED_BY(mutex_) = FfsState::Active;
+  // Per data endpoint (ep1 first).
+  std::vector<std::shared_ptr<EndpointState>> eps_ ZBUF_GUARDED_BY(mutex_);
+  std::vector<std::string> epNames_ ZBUF_GUARDED_BY(mutex_);
+  // Written, their strings not yet.
+  std::unique_ptr<detail::FfsDescriptors> descs_ ZBUF_GUARDED_BY(mutex_);
+  std::uint32_t userFlags_ ZBUF_GUARDED_BY(mutex_) = 0;  // the descriptors' flags
+  unsigned interfaces_ ZBUF_GUARDED_BY(mutex_) = 1;
+  unsigned stringsNeeded_ ZBUF_GUARDED_BY(mutex_) = 0;
+  std::shared_ptr<UsbLink> link_ ZBUF_GUARDED_BY(mutex_);         // bound to
+  std::shared_ptr<UsbLink> pendingLink_ ZBUF_GUARDED_BY(mutex_);  // to bind to when active
+  bool enabled_ ZBUF_GUARDED_BY(mutex_) = false;
+  std::uint64_t generation_ ZBUF_GUARDED_BY(mutex_) = 0;  // changes on every enable and disable
+  long opened_ ZBUF_GUARDED_BY(mutex_) = 0;               // open files (ffs->opened)
+  FilesHooks hooks_ ZBUF_GUARDED_BY(mutex_);
+  bool mounted_ ZBUF_GUARDED_BY(mutex_) = false;
 
-  mutable std::mutex evMutex_;  // guards events_, eventfd_ (ffs->ev.waitq.lock)
-  std::condition_variable evCv_;
-  std::vector<FfsEventType> events_;  // at most four, as the kernel's ev.types
-  UniqueFd eventfd_;
+  mutable Mutex evMutex_;  // ffs->ev.waitq.lock
+  ConditionVariable evCv_;
+  // At most four, as the kernel's ev.types.
+  std::vector<FfsEventType> events_ ZBUF_GUARDED_BY(evMutex_);
+  UniqueFd eventfd_ ZBUF_GUARDED_BY(evMutex_);
   uapi::WaitQueue evWait_;
 };
 

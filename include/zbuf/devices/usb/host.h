@@ -9,8 +9,9 @@
 // In benchmark mode it neither checks nor generates (the data is untouched).
 //
 // Its work runs on the link's hardware thread (it is hardware, not application CPU).
-// Thread-safety: thread-safe; m_ guards the per-endpoint state. Lock order: the link's lock,
-// then m_ (the link calls outReady() under its lock); the host never calls the link with m_ held.
+// Thread-safety: thread-safe; mutex_ guards the per-endpoint state. Lock order: the link's lock,
+// then mutex_ (the link calls outReady() under its lock); the host never calls the link with mutex_
+// held.
 #pragma once
 
 #include <atomic>
@@ -91,9 +92,9 @@ class UsbHost final : public UsbHostPort {
   std::shared_ptr<UsbLink> link_;
   const HostConfig config_;
   const PatternChecker checker_;
-  mutable Mutex m_;
+  mutable Mutex mutex_;
   mutable ConditionVariable cv_;
-  std::map<unsigned, Ep> eps_ ZBUF_GUARDED_BY(m_);
+  std::map<unsigned, Ep> eps_ ZBUF_GUARDED_BY(mutex_);
 };
 
 }  // namespace zbuf::usb

@@ -19,7 +19,7 @@
 // -err: an IN request's data does not reach the host (the host counts a gap), an OUT request's
 // data is not accepted (the host sends the same data again with the next OUT request).
 //
-// Thread-safety: thread-safe. m_ guards the queue, the in-flight request, the gadget, the
+// Thread-safety: thread-safe. mutex_ guards the queue, the in-flight request, the gadget, the
 // configuration state and the fault settings; it is never held while a request completes.
 #pragma once
 
@@ -74,8 +74,8 @@ class UsbRequest {
   friend class UsbLink;
   // While queued, the link's queue is an intrusive list (queueing never allocates: it runs in
   // a fence signalling section) and the request keeps itself alive through self_.
-  std::shared_ptr<UsbRequest> self_;  // guarded by the link's m_
-  UsbRequest* next_ = nullptr;        // guarded by the link's m_
+  std::shared_ptr<UsbRequest> self_;  // guarded by the link's mutex_
+  UsbRequest* next_ = nullptr;        // guarded by the link's mutex_
   std::uint64_t queuedNs_ = 0;        // when it was queued (the wire model's start bound)
 };
 using UsbRequestPtr = std::shared_ptr<UsbRequest>;
@@ -158,35 +158,35 @@ class UsbLink : public std::enable_shared_from_this<UsbLink> {
  private:
   void run();
   // Unlinks every queued request of `owner` into a list (linked through next_).
-  UsbRequest* takeOwnerLocked(std::uint64_t owner) ZBUF_REQUIRES(m_);
-  UsbRequest* takeAllLocked() ZBUF_REQUIRES(m_);
-  void unlinkLocked(UsbRequest* prev, UsbRequest* r) ZBUF_REQUIRES(m_);
+  UsbRequest* takeOwnerLocked(std::uint64_t owner) ZBUF_REQUIRES(mutex_);
+  UsbRequest* takeAllLocked() ZBUF_REQUIRES(mutex_);
+  void unlinkLocked(UsbRequest* prev, UsbRequest* r) ZBUF_REQUIRES(mutex_);
   static void completeList(UsbRequest* list, int status);
-  // Drops m_ while the transfer runs and takes it again.
-  int transferLocked(UsbRequest& r, std::uint64_t& actual) ZBUF_REQUIRES(m_);
+  // Drops mutex_ while the transfer runs and takes it again.
+  int transferLocked(UsbRequest& r, std::uint64_t& actual) ZBUF_REQUIRES(mutex_);
 
   const LinkConfig config_;
   std::shared_ptr<Device> udc_;
 
-  mutable Mutex m_;  // guards what is marked so below
+  mutable Mutex mutex_;  // guards what is marked so below
   ConditionVariable cv_;
-  UsbRequest* head_ ZBUF_GUARDED_BY(m_) = nullptr;  // the queue, oldest first
-  UsbRequest* tail_ ZBUF_GUARDED_BY(m_) = nullptr;
-  UsbRequest* current_ ZBUF_GUARDED_BY(m_) = nullptr;  // the request being executed
-  bool currentCancelled_ ZBUF_GUARDED_BY(m_) = false;
-  // The bound gadget if the host has configured it, else null (takes m_).
-  [[nodiscard]] std::shared_ptr<UsbGadget> configuredGadget() const ZBUF_EXCLUDES(m_);
-  std::weak_ptr<UsbGadget> gadget_ ZBUF_GUARDED_BY(m_);  // bound when gadgetOwner_ != 0
-  std::uint64_t gadgetOwner_ ZBUF_GUARDED_BY(m_) = 0;
-  bool configured_ ZBUF_GUARDED_BY(m_) = false;
-  UsbHostPort* host_ ZBUF_GUARDED_BY(m_) = nullptr;
-  std::uint64_t failAt_ ZBUF_GUARDED_BY(m_) = 0;  // value of executed_ that fails; 0 none
-  int failErrno_ ZBUF_GUARDED_BY(m_) = 0;
-  std::uint64_t executed_ ZBUF_GUARDED_BY(m_) = 0;
-  std::uint64_t bytes_ ZBUF_GUARDED_BY(m_) = 0;
+  UsbRequest* head_ ZBUF_GUARDED_BY(mutex_) = nullptr;  // the queue, oldest first
+  UsbRequest* tail_ ZBUF_GUARDED_BY(mutex_) = nullptr;
+  UsbRequest* current_ ZBUF_GUARDED_BY(mutex_) = nullptr;  // the request being executed
+  bool currentCancelled_ ZBUF_GUARDED_BY(mutex_) = false;
+  // The bound gadget if the host has configured it, else null (takes mutex_).
+  [[nodiscard]] std::shared_ptr<UsbGadget> configuredGadget() const ZBUF_EXCLUDES(mutex_);
+  std::weak_ptr<UsbGadget> gadget_ ZBUF_GUARDED_BY(mutex_);  // bound when gadgetOwner_ != 0
+  std::uint64_t gadgetOwner_ ZBUF_GUARDED_BY(mutex_) = 0;
+  bool configured_ ZBUF_GUARDED_BY(mutex_) = false;
+  UsbHostPort* host_ ZBUF_GUARDED_BY(mutex_) = nullptr;
+  std::uint64_t failAt_ ZBUF_GUARDED_BY(mutex_) = 0;  // value of executed_ that fails; 0 none
+  int failErrno_ ZBUF_GUARDED_BY(mutex_) = 0;
+  std::uint64_t executed_ ZBUF_GUARDED_BY(mutex_) = 0;
+  std::uint64_t bytes_ ZBUF_GUARDED_BY(mutex_) = 0;
   std::uint64_t busyUntilNs_ = 0;             // the wire's modelled busy time (link thread only)
   std::vector<std::span<std::byte>> pieces_;  // reused per request (link thread only)
-  bool stop_ ZBUF_GUARDED_BY(m_) = false;
+  bool stop_ ZBUF_GUARDED_BY(mutex_) = false;
   HardwareThread thread_;
 };
 
