@@ -22,7 +22,6 @@ using ipc::Opcode;
 
 using ipc::kIoctlArgNull;
 constexpr std::size_t kMaxPath = 4096;
-constexpr std::size_t kMaxIo = 60 * 1024;  // read/write bytes per message
 
 // An error reply carries the daemon's description of it ("op: message") as its payload.
 Reply fail(const Error& e) {
@@ -271,7 +270,7 @@ Reply doRead(uapi::Context& ctx, const Message& m, BodyReader& in) {
   if (!req.ok() || !fd.ok() || in.remaining() != 0 || m.fds.size() != 1) {
     return fail(EINVAL);
   }
-  std::vector<std::byte> buf(std::min<std::uint64_t>(req->count, kMaxIo));
+  std::vector<std::byte> buf(std::min<std::uint64_t>(req->count, ipc::kMaxIoBytes));
   auto n = ctx.read(*fd, buf);
   if (!n.ok()) {
     return fail(n.error());
@@ -349,7 +348,9 @@ Reply doText(const Result<std::string>& text) {
 
 }  // namespace
 
-Reply dispatch(uapi::Context& ctx, Message& m, int connection) {
+Reply dispatch(uapi::Context& context, Message& request, int connection) {
+  uapi::Context& ctx = context;
+  Message& m = request;
   BodyReader in(m.body);
   const auto op = static_cast<Opcode>(m.header.opcode);
   switch (op) {

@@ -21,8 +21,6 @@ struct RemoteContext::Private {};
 
 namespace {
 
-constexpr std::size_t kMaxIo = 60 * 1024;
-
 bool isOpen(int fd) {
   return fd >= 0 && ::fcntl(fd, F_GETFD) >= 0;
 }
@@ -134,6 +132,19 @@ Error callError(const char* op, const std::vector<std::byte>& payload, int code)
 }
 }  // namespace
 
+Result<RemoteContext::Answer> RemoteContext::callOn(const char* op, int fd, Opcode opcode,
+                                                    std::span<const std::byte> body) {
+  if (!isOpen(fd)) {
+    return notOpen(op, fd);
+  }
+  const std::array<int, 1> fds{fd};
+  ZBUF_ASSIGN_OR_RETURN(auto a, call(opcode, body, fds));
+  if (a.body.error != 0) {
+    return callError(op, a.payload, a.body.error);
+  }
+  return a;
+}
+
 Result<UniqueFd> RemoteContext::open(std::string_view path, int flags) {
   BodyWriter body;
   body.put(OpenRequest{flags, static_cast<std::uint32_t>(path.size())});
@@ -242,33 +253,19 @@ Result<long> RemoteContext::ioctl(int fd, unsigned long request, void* arg) {
 }
 
 Result<std::size_t> RemoteContext::read(int fd, std::span<std::byte> out) {
-  if (!isOpen(fd)) {
-    return notOpen("read", fd);
-  }
-  const std::array<int, 1> fds{fd};
-  ZBUF_ASSIGN_OR_RETURN(
-      auto a, call(Opcode::Read, bytesOf(CountRequest{std::min(out.size(), kMaxIo)}), fds));
-  if (a.body.error != 0) {
-    return callError("read", a.payload, a.body.error);
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto a, callOn("read", fd, Opcode::Read,
+                                       bytesOf(CountRequest{std::min(out.size(), kMaxIoBytes)})));
   const std::size_t n = std::min(a.payload.size(), out.size());
   std::memcpy(out.data(), a.payload.data(), n);
   return n;
 }
 
 Result<std::size_t> RemoteContext::write(int fd, std::span<const std::byte> in) {
-  if (!isOpen(fd)) {
-    return notOpen("write", fd);
-  }
-  in = in.first(std::min(in.size(), kMaxIo));
+  in = in.first(std::min(in.size(), kMaxIoBytes));
   BodyWriter body;
   body.put(CountRequest{in.size()});
   body.putBytes(in);
-  const std::array<int, 1> fds{fd};
-  ZBUF_ASSIGN_OR_RETURN(auto a, call(Opcode::Write, body.bytes(), fds));
-  if (a.body.error != 0) {
-    return callError("write", a.payload, a.body.error);
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto a, callOn("write", fd, Opcode::Write, body.bytes()));
   return static_cast<std::size_t>(a.body.result);
 }
 
@@ -321,39 +318,18 @@ Result<int> RemoteContext::poll(std::span<struct pollfd> fds, int timeoutMs) {
 
 Result<sys::Mapping> RemoteContext::mmap(int fd, std::size_t length, int prot, int flags,
                                          std::uint64_t offset) {
-  if (!isOpen(fd)) {
-    return notOpen("mmap", fd);
-  }
-  const std::array<int, 1> fds{fd};
-  ZBUF_ASSIGN_OR_RETURN(auto a,
-                        call(Opcode::Mmap, bytesOf(MmapRequest{length, offset, prot, flags}), fds));
-  if (a.body.error != 0) {
-    return callError("mmap", a.payload, a.body.error);
-  }
+  ZBUF_TRY(callOn("mmap", fd, Opcode::Mmap, bytesOf(MmapRequest{length, offset, prot, flags})));
   return sys::mmap(length, prot, flags, fd, static_cast<off_t>(offset));
 }
 
 Result<std::int64_t> RemoteContext::lseek(int fd, std::int64_t offset, int whence) {
-  if (!isOpen(fd)) {
-    return notOpen("lseek", fd);
-  }
-  const std::array<int, 1> fds{fd};
-  ZBUF_ASSIGN_OR_RETURN(auto a, call(Opcode::Lseek, bytesOf(LseekRequest{offset, whence, 0}), fds));
-  if (a.body.error != 0) {
-    return callError("lseek", a.payload, a.body.error);
-  }
+  ZBUF_ASSIGN_OR_RETURN(
+      auto a, callOn("lseek", fd, Opcode::Lseek, bytesOf(LseekRequest{offset, whence, 0})));
   return a.body.result;
 }
 
 Result<uapi::FileStat> RemoteContext::fstat(int fd) {
-  if (!isOpen(fd)) {
-    return notOpen("fstat", fd);
-  }
-  const std::array<int, 1> fds{fd};
-  ZBUF_ASSIGN_OR_RETURN(auto a, call(Opcode::Fstat, {}, fds));
-  if (a.body.error != 0) {
-    return callError("fstat", a.payload, a.body.error);
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto a, callOn("fstat", fd, Opcode::Fstat, {}));
   StatReply s{};
   if (a.payload.size() != sizeof s) {
     return Error(EPROTO, "fstat", "a reply of the wrong size");
@@ -363,14 +339,7 @@ Result<uapi::FileStat> RemoteContext::fstat(int fd) {
 }
 
 Result<std::string> RemoteContext::fdinfo(int fd) {
-  if (!isOpen(fd)) {
-    return notOpen("fdinfo", fd);
-  }
-  const std::array<int, 1> fds{fd};
-  ZBUF_ASSIGN_OR_RETURN(auto a, call(Opcode::Fdinfo, {}, fds));
-  if (a.body.error != 0) {
-    return callError("fdinfo", a.payload, a.body.error);
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto a, callOn("fdinfo", fd, Opcode::Fdinfo, {}));
   std::string text(reinterpret_cast<const char*>(a.payload.data()), a.payload.size());  // NOLINT
   // O_CLOEXEC in "flags:" is the fd's own (FD_CLOEXEC), not the daemon's copy's.
   const auto at = text.find("flags:\t");
@@ -388,14 +357,7 @@ Result<std::string> RemoteContext::fdinfo(int fd) {
 }
 
 Result<std::string> RemoteContext::fdPath(int fd) {
-  if (!isOpen(fd)) {
-    return notOpen("fdPath", fd);
-  }
-  const std::array<int, 1> fds{fd};
-  ZBUF_ASSIGN_OR_RETURN(auto a, call(Opcode::FdPath, {}, fds));
-  if (a.body.error != 0) {
-    return callError("fdPath", a.payload, a.body.error);
-  }
+  ZBUF_ASSIGN_OR_RETURN(auto a, callOn("fdPath", fd, Opcode::FdPath, {}));
   return std::string(reinterpret_cast<const char*>(a.payload.data()), a.payload.size());  // NOLINT
 }
 
@@ -404,8 +366,7 @@ Result<void> RemoteContext::close(int fd) {
     return Error(errno == EBADF ? EBADF : errno, "close", fmt::format("fd {}", fd));
   }
   // The daemon reads the close now, so a last close is released before close() returns.
-  ZBUF_ASSIGN_OR_RETURN(auto a, call(Opcode::Reap, {}, {}));
-  (void)a;
+  ZBUF_TRY(call(Opcode::Reap, {}, {}));
   return {};
 }
 

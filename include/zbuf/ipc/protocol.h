@@ -20,7 +20,9 @@ inline constexpr std::uint32_t kMagic = 0x4655425a;  // "ZBUF" in little-endian 
 inline constexpr std::uint16_t kVersion = 1;
 // Largest message either side sends or accepts (header included): 64 KiB of payload is more than
 // any ioctl argument (the largest, SYNC_IOC_FILE_INFO's fence array, is bounded below).
-inline constexpr std::size_t kMaxMessage = 64 * 1024 + 64;
+inline constexpr std::size_t kMaxMessage = std::size_t{64} * 1024 + 64;
+// Most bytes one Read or Write moves (a shorter count is returned, as read(2) may).
+inline constexpr std::size_t kMaxIoBytes = std::size_t{60} * 1024;
 // Most fds one message carries (a POLL over many fds is split by the client).
 inline constexpr std::size_t kMaxFds = 64;
 

@@ -67,6 +67,10 @@ class RemoteContext final : public uapi::FdCalls {
   // call's own errno is in Answer::body.error.
   [[nodiscard]] Result<Answer> call(Opcode opcode, std::span<const std::byte> body,
                                     std::span<const int> fds);
+  // A call made on `fd` alone: EBADF here if it is not open, the daemon's errno (with its
+  // description) as the Result's error.
+  [[nodiscard]] Result<Answer> callOn(const char* op, int fd, Opcode opcode,
+                                      std::span<const std::byte> body);
   [[nodiscard]] Result<UniqueFd> connectOne() const;
 
   std::string path_;
