@@ -15,6 +15,8 @@
 #include "zbuf/ipc/message.h"
 #include "zbuf/uapi/context.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::daemon {
 
 struct Reply {
@@ -28,3 +30,4 @@ struct Reply {
 [[nodiscard]] Reply dispatch(uapi::Context& context, ipc::Message& request, int connection);
 
 }  // namespace zbuf::daemon
+#pragma GCC visibility pop

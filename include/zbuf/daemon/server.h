@@ -31,6 +31,8 @@
 #include "zbuf/base/unique_fd.h"
 #include "zbuf/uapi/context.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::daemon {
 
 struct ServerConfig {
@@ -83,3 +85,4 @@ class Server {
 };
 
 }  // namespace zbuf::daemon
+#pragma GCC visibility pop

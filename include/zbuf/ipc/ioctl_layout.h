@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::ipc {
 
 enum class ArgKind : std::uint8_t {
@@ -47,3 +49,4 @@ inline constexpr std::uint32_t kMaxFileInfoFences = 512;
 inline constexpr std::uint32_t kMaxUdmabufListItems = 32;
 
 }  // namespace zbuf::ipc
+#pragma GCC visibility pop

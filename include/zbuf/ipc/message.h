@@ -15,6 +15,8 @@
 #include "zbuf/base/unique_fd.h"
 #include "zbuf/ipc/protocol.h"
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::ipc {
 
 struct Message {
@@ -80,3 +82,4 @@ class BodyReader {
 };
 
 }  // namespace zbuf::ipc
+#pragma GCC visibility pop

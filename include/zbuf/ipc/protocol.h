@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::ipc {
 
 inline constexpr std::uint32_t kMagic = 0x4655425a;  // "ZBUF" in little-endian order
@@ -124,3 +126,4 @@ inline constexpr std::uint32_t kNoFd = ~0U;
 inline constexpr std::uint32_t kIoctlArgNull = 1;  // IoctlRequest::flags: the caller passed NULL
 
 }  // namespace zbuf::ipc
+#pragma GCC visibility pop

@@ -4,8 +4,11 @@
 
 #include <string>
 
+#pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
+
 namespace zbuf::ipc {
 
 [[nodiscard]] std::string defaultSocketPath();
 
 }  // namespace zbuf::ipc
+#pragma GCC visibility pop

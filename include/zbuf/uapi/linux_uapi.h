@@ -6,6 +6,7 @@
 // system defines is checked against abi.h at compile time, so zbuf and the kernel headers cannot
 // disagree silently.
 #pragma once
+// zbuf: not exported (macros and compile-time checks only: nothing here has linkage)
 
 #include <linux/types.h>
 
