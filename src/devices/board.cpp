@@ -3,12 +3,131 @@
 
 #include <fmt/format.h>
 
+#include <string>
+#include <string_view>
+
 #include "zbuf/devices/iio/iio_files.h"
 #include "zbuf/devices/usb/functionfs_files.h"
+#include "zbuf/uapi/sysfs_attr.h"
 
 namespace zbuf {
 
 struct Board::Private {};
+
+namespace {
+
+// "key value" lines, the bench files' format.
+void put(std::string& out, std::string_view key, std::uint64_t value) {
+  out += fmt::format("{} {}\n", key, value);
+}
+
+std::string showConfig(const BoardConfig& c) {
+  std::string out;
+  put(out, "channels", c.format.channels);
+  put(out, "bytes_per_sample", c.format.bytesPerSample);
+  put(out, "signed", c.format.isSigned ? 1 : 0);
+  out += fmt::format("pattern {}\n", toString(c.pattern));
+  put(out, "sample_rate", c.sampleRate);
+  put(out, "benchmark", c.benchmark ? 1 : 0);
+  out += fmt::format("link {}\n", toString(c.link));
+  put(out, "fileio_blocks", c.iioFileioBlocks);
+  return out;
+}
+
+std::string showHost(const usb::EndpointStats& s) {
+  std::string out;
+  put(out, "bytes", s.bytes);
+  put(out, "blocks", s.blocks);
+  put(out, "verified", s.verifiedBytes);
+  put(out, "mismatches", s.mismatches);
+  put(out, "gaps", s.gaps);
+  put(out, "lost", s.lostBytes);
+  put(out, "offset", s.offset);
+  return out;
+}
+
+std::string showIio(const iio::IioBufferStats& s) {
+  std::string out;
+  put(out, "hardware_bytes", s.hardwareBytes);
+  put(out, "transfers", s.transfers);
+  put(out, "transfer_errors", s.transferErrors);
+  put(out, "checked", s.checkedBytes);
+  put(out, "mismatches", s.mismatches);
+  put(out, "stream_offset", s.streamOffset);
+  return out;
+}
+
+// A host endpoint's commands: "reset OFFSET" (counters to zero, the stream position to OFFSET),
+// and for an OUT endpoint "send" and "stop".
+Result<void> hostCommand(usb::UsbHost& host, unsigned endpoint, bool out, std::string_view text) {
+  while (!text.empty() && text.back() == '\n') {
+    text.remove_suffix(1);
+  }
+  constexpr std::string_view kReset = "reset ";
+  if (text.starts_with(kReset)) {
+    ZBUF_ASSIGN_OR_RETURN(auto offset, uapi::parseSysfsU64(text.substr(kReset.size())));
+    host.reset(endpoint, offset);
+    return {};
+  }
+  if (out && text == "send") {
+    host.startSending(endpoint);
+    return {};
+  }
+  if (out && text == "stop") {
+    host.stopSending(endpoint);
+    return {};
+  }
+  return Error(EINVAL, "bench", fmt::format("unknown command '{}'", text));
+}
+
+// The test bench as files (board.h): the context keeps them, so they hold the board weakly
+// and answer ENODEV once it is gone.
+Result<void> addBenchFiles(uapi::Context& context, const std::shared_ptr<Board>& board) {
+  const std::weak_ptr<Board> weak = board;
+  const auto gone = [] { return Error(ENODEV, "bench", "the board is gone"); };
+  ZBUF_TRY(uapi::addSysfsAttr(context, std::string(Board::kBenchDir) + "/board",
+                              {[weak, gone]() -> Result<std::string> {
+                                 auto b = weak.lock();
+                                 if (!b) {
+                                   return gone();
+                                 }
+                                 return showConfig(b->config());
+                               },
+                               {}}));
+  for (const unsigned ep : {Board::kUsbIn, Board::kUsbOut}) {
+    const bool out = ep == Board::kUsbOut;
+    ZBUF_TRY(uapi::addSysfsAttr(context, fmt::format("{}/host/ep{}", Board::kBenchDir, ep),
+                                {[weak, gone, ep]() -> Result<std::string> {
+                                   auto b = weak.lock();
+                                   if (!b) {
+                                     return gone();
+                                   }
+                                   return showHost(b->host().stats(ep));
+                                 },
+                                 [weak, gone, ep, out](std::string_view text) -> Result<void> {
+                                   auto b = weak.lock();
+                                   if (!b) {
+                                     return gone();
+                                   }
+                                   return hostCommand(b->host(), ep, out, text);
+                                 }}));
+  }
+  for (const unsigned index : {0U, 1U}) {
+    ZBUF_TRY(uapi::addSysfsAttr(context, fmt::format("{}/iio:device{}", Board::kBenchDir, index),
+                                {[weak, gone, index]() -> Result<std::string> {
+                                   auto b = weak.lock();
+                                   if (!b) {
+                                     return gone();
+                                   }
+                                   iio::IioDevice& d = index == 0 ? b->adc() : b->dac();
+                                   return showIio((*d.buffer(0))->stats());
+                                 },
+                                 {}}));
+  }
+  return {};
+}
+
+}  // namespace
 
 Board::Board(Private /*key*/, uapi::Context& context, BoardConfig config)
     : context_(context), config_(config) {}
@@ -29,6 +148,7 @@ Result<std::shared_ptr<Board>> Board::create(uapi::Context& context, BoardConfig
   ZBUF_TRY(config.format.validate());
   auto board = std::make_shared<Board>(Private{}, context, config);
   ZBUF_TRY(board->build());
+  ZBUF_TRY(addBenchFiles(context, board));
   return board;
 }
 

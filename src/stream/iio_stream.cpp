@@ -11,7 +11,7 @@
 namespace zbuf::pipeline {
 namespace {
 
-Result<void> writeAttr(uapi::Context& ctx, const std::string& path, const std::string& value) {
+Result<void> writeAttr(uapi::FdCalls& ctx, const std::string& path, const std::string& value) {
   ZBUF_ASSIGN_OR_RETURN(auto fd, ctx.open(path, O_WRONLY));
   auto n = ctx.write(fd.get(), std::as_bytes(std::span(value)));
   (void)ctx.close(std::move(fd));
@@ -21,7 +21,7 @@ Result<void> writeAttr(uapi::Context& ctx, const std::string& path, const std::s
 
 }  // namespace
 
-IioStream::IioStream(uapi::Context& ctx, std::string sysfsDir, bool input, UniqueFd dev,
+IioStream::IioStream(uapi::FdCalls& ctx, std::string sysfsDir, bool input, UniqueFd dev,
                      UniqueFd buffer)
     : ctx_(ctx),
       sysfs_(std::move(sysfsDir)),
@@ -35,7 +35,7 @@ IioStream::~IioStream() {
   (void)ctx_.close(std::move(dev_));
 }
 
-Result<std::unique_ptr<IioStream>> IioStream::open(uapi::Context& ctx, const char* devPath,
+Result<std::unique_ptr<IioStream>> IioStream::open(uapi::FdCalls& ctx, const char* devPath,
                                                    const char* sysfsDir, std::uint64_t lengthFrames,
                                                    bool input) {
   ZBUF_ASSIGN_OR_RETURN(auto dev, ctx.open(devPath, O_RDWR));

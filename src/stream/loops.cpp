@@ -154,12 +154,21 @@ std::uint64_t runFileioCopy(FileioSource& source, FileioSink& sink, std::uint64_
       continue;
     }
     issued += have;
-    auto w = sink.write(std::span<const std::byte>(block).first(have));
-    if (w.ok()) {
-      delivered += *w;
-    } else {
-      control.error(w.error());
+    // write() may take less than it was given (zbufd's client moves at most 60 KiB a call):
+    // hand on the rest, as a program writing to a file must.
+    std::size_t written = 0;
+    while (written < have) {
+      auto w = sink.write(std::span<const std::byte>(block).subspan(written, have - written));
+      if (!w.ok()) {
+        control.error(w.error());
+        break;
+      }
+      if (*w == 0) {
+        break;  // the sink takes nothing more: end of the device
+      }
+      written += *w;
     }
+    delivered += written;
     control.tick(delivered);
   }
   return delivered;
@@ -217,7 +226,7 @@ class BlockStatus {
 struct Feeder {
   DmabufStage& stage;
   const std::vector<int>& buffers;
-  std::uint64_t blockBytes;
+  std::uint64_t blockBytes = 0;
   RunControl& control;
   Ring& ring;
   std::uint64_t issued = 0;
@@ -240,7 +249,7 @@ struct Feeder {
 // How many of `ring`'s oldest entries `stage` is done with, given that entry `upTo` is: the
 // entries before it are asked without waiting (`scratch` holds their pollfds) and the count
 // stops at the first one not done (a device completes in order, so that is an anomaly).
-std::size_t donePrefix(uapi::Context& ctx, const Ring& ring, const std::vector<int>& buffers,
+std::size_t donePrefix(uapi::FdCalls& ctx, const Ring& ring, const std::vector<int>& buffers,
                        const DmabufStage& stage, std::size_t upTo,
                        std::vector<struct pollfd>& scratch) {
   scratch.clear();
@@ -268,7 +277,7 @@ void cancelNewestFirst(DmabufStage& stage, const std::vector<int>& buffers, cons
 
 }  // namespace
 
-std::uint64_t runDmabufChain(uapi::Context& ctx, DmabufStage& first, DmabufStage& second,
+std::uint64_t runDmabufChain(uapi::FdCalls& ctx, DmabufStage& first, DmabufStage& second,
                              const std::vector<int>& buffers, std::uint64_t blockBytes,
                              RunControl& control) {
   const std::size_t n = buffers.size();
@@ -365,7 +374,7 @@ std::uint64_t runDmabufChain(uapi::Context& ctx, DmabufStage& first, DmabufStage
   return delivered;
 }
 
-std::uint64_t runDmabufToApp(uapi::Context& ctx, DmabufStage& first,
+std::uint64_t runDmabufToApp(uapi::FdCalls& ctx, DmabufStage& first,
                              const std::vector<int>& buffers, std::uint64_t blockBytes,
                              const std::function<void(std::size_t slot)>& consume,
                              RunControl& control) {

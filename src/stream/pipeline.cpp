@@ -1,6 +1,7 @@
-// Pipeline: sets up a board in a fresh context for one run, drives it as an application does
-// (paths and fd-level calls only, with the loops of loops.cpp), and measures the run (wall
-// time, application and hardware CPU through cpu::split(), and what the far end verified).
+// Pipeline: sets up a board in a fresh context for one run (or uses zbufd's), drives it as an
+// application does (paths and fd-level calls only, with the loops of loops.cpp), and measures
+// the run (wall time, application and hardware CPU through cpu::split(), and what the far end
+// verified, read from the test bench's files).
 #include "zbuf/stream/pipeline.h"
 
 #include <fcntl.h>
@@ -11,10 +12,12 @@
 #include <thread>
 
 #include "stream/stages.h"
+#include "stream/test_bench.h"
 #include "zbuf/base/hw_thread.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/devices/board.h"
 #include "zbuf/uapi/abi.h"
+#include "zbuf/uapi/context.h"
 
 namespace zbuf {
 
@@ -108,11 +111,47 @@ std::string toString(const StreamCoherency& c) {
   return out;
 }
 
-Pipeline::Pipeline(StreamConfig config)
-    : config_(std::move(config)), stop_(std::make_shared<std::atomic<bool>>(false)) {}
+Pipeline::Pipeline(StreamConfig config, std::shared_ptr<uapi::FdCalls> kernel)
+    : config_(std::move(config)),
+      kernel_(std::move(kernel)),
+      stop_(std::make_shared<std::atomic<bool>>(false)) {}
 
-Result<Pipeline> Pipeline::create(StreamConfig config) {
+namespace {
+
+// A kernel whose board is not this run's (zbufd's): the hardware's settings are the board's,
+// read from its bench file; what only a board built for the run can do is refused.
+Result<void> adoptBoard(uapi::FdCalls& kernel, StreamConfig& c) {
   constexpr const char* kOp = "Pipeline::create";
+  const StreamConfig defaults;
+  if (c.failTransfer != 0 || c.coherency != defaults.coherency || c.skipSync.any() ||
+      c.checkCpuAccess) {
+    return Error(EINVAL, kOp,
+                 "fault injection, coherency and checked CPU access configure the board, which "
+                 "is the daemon's: run them embedded");
+  }
+  pipeline::TestBench bench(kernel);
+  auto board = bench.board();
+  if (!board.ok()) {
+    return Error(board.error().code(), kOp,
+                 fmt::format("the kernel has no board to stream on ({})", board.error().message()));
+  }
+  c.format.channels = static_cast<unsigned>(board->count("channels"));
+  c.format.bytesPerSample = static_cast<unsigned>(board->count("bytes_per_sample"));
+  c.format.isSigned = board->count("signed") != 0;
+  ZBUF_ASSIGN_OR_RETURN(c.pattern, parsePatternKind(board->text("pattern")));
+  c.sampleRate = board->count("sample_rate");
+  c.benchmark = board->count("benchmark") != 0;
+  ZBUF_ASSIGN_OR_RETURN(c.link, parseLinkSpeed(board->text("link")));
+  return {};
+}
+
+}  // namespace
+
+Result<Pipeline> Pipeline::create(StreamConfig config, std::shared_ptr<uapi::FdCalls> kernel) {
+  constexpr const char* kOp = "Pipeline::create";
+  if (kernel) {
+    ZBUF_TRY(adoptBoard(*kernel, config));
+  }
   ZBUF_TRY(config.format.validate());
   const std::uint64_t frame = config.format.frameBytes();
   if (config.blockBytes == 0 || config.blockBytes % frame != 0) {
@@ -137,7 +176,7 @@ Result<Pipeline> Pipeline::create(StreamConfig config) {
   if (config.failTransfer != 0 && (config.failErrno <= 0 || config.failErrno > 4095)) {
     return Error(EINVAL, kOp, fmt::format("fault errno {} out of 1..4095", config.failErrno));
   }
-  return Pipeline(config);
+  return Pipeline(config, std::move(kernel));
 }
 
 unsigned effectiveBatch(const StreamConfig& config) noexcept {
@@ -151,6 +190,7 @@ using pipeline::FileioSink;
 using pipeline::IioStream;
 using pipeline::RunControl;
 using pipeline::StopWatch;
+using pipeline::TestBench;
 using pipeline::UsbEndpoint;
 
 // The device's fileio ring holds as many stream blocks as the zero-copy run has buffers in
@@ -186,15 +226,15 @@ std::uint64_t lengthFrames(const StreamConfig& c) {
   return c.blockBytes * c.blocks / c.format.frameBytes();
 }
 
-Result<std::unique_ptr<IioStream>> openAdc(uapi::Context& ctx, const StreamConfig& c) {
+Result<std::unique_ptr<IioStream>> openAdc(uapi::FdCalls& ctx, const StreamConfig& c) {
   return IioStream::open(ctx, Board::kAdcPath, Board::kAdcSysfs, lengthFrames(c), true);
 }
 
-Result<std::unique_ptr<IioStream>> openDac(uapi::Context& ctx, const StreamConfig& c) {
+Result<std::unique_ptr<IioStream>> openDac(uapi::FdCalls& ctx, const StreamConfig& c) {
   return IioStream::open(ctx, Board::kDacPath, Board::kDacSysfs, lengthFrames(c), false);
 }
 
-Result<std::unique_ptr<UsbEndpoint>> openEndpoint(uapi::Context& ctx, unsigned index) {
+Result<std::unique_ptr<UsbEndpoint>> openEndpoint(uapi::FdCalls& ctx, unsigned index) {
   return UsbEndpoint::open(ctx, fmt::format("{}/ep{}", Board::kFunctionFsMount, index),
                            index == Board::kUsbIn);
 }
@@ -203,7 +243,7 @@ Result<std::unique_ptr<UsbEndpoint>> openEndpoint(uapi::Context& ctx, unsigned i
 // stage; detached and closed on scope exit.
 class BufferSet {
  public:
-  static Result<BufferSet> create(uapi::Context& ctx, const StreamConfig& c,
+  static Result<BufferSet> create(uapi::FdCalls& ctx, const StreamConfig& c,
                                   std::vector<DmabufStage*> stages) {
     BufferSet set(ctx);
     set.stages_ = std::move(stages);
@@ -218,7 +258,10 @@ class BufferSet {
       set.raw_.push_back(fd);
       if (c.checkCpuAccess) {
         // The debug switch ZBUF_CHECK_CPU_ACCESS=1 sets for every buffer, for this run's only.
-        auto b = ctx.bufferFromFd(fd);
+        // An embedded context's driver-side call (a daemon's board refuses the switch: create()).
+        auto* embedded = dynamic_cast<uapi::Context*>(&ctx);
+        auto b = embedded != nullptr ? embedded->bufferFromFd(fd)
+                                     : Result<BufferPtr>(Error(ENOTSUP, "check"));
         if (b.ok()) {
           (*b)->setCpuAccessChecked(true);
         }
@@ -235,7 +278,7 @@ class BufferSet {
     (void)ctx.close(std::move(heap));
     return set;
   }
-  explicit BufferSet(uapi::Context& ctx) : ctx_(&ctx) {}
+  explicit BufferSet(uapi::FdCalls& ctx) : ctx_(&ctx) {}
   BufferSet(BufferSet&&) = default;
   BufferSet& operator=(BufferSet&&) = default;
   BufferSet(const BufferSet&) = delete;
@@ -254,31 +297,28 @@ class BufferSet {
   [[nodiscard]] const std::vector<int>& fds() const { return raw_; }
 
  private:
-  uapi::Context* ctx_;
+  uapi::FdCalls* ctx_;
   std::vector<DmabufStage*> stages_;
   std::vector<std::pair<DmabufStage*, int>> attached_;
   std::vector<UniqueFd> fds_;
   std::vector<int> raw_;
 };
 
-// The board's count of transfers a device failed (the test bench's view, for BlockStatus).
-std::uint64_t iioFailures(iio::IioDevice& device) {
-  // transferErrors counts failed transfers, not the blocks a stop aborted (-EINTR); a failed
-  // DMABUF block is also caught per block by its fence status.
-  return (*device.buffer(0))->stats().transferErrors;
-}
-
 // What a path's run produced, before the common accounting.
 struct PathOutcome {
   std::uint64_t bytes = 0;
   std::uint64_t verified = 0;
   std::uint64_t mismatches = 0;
+  std::uint64_t gaps = 0;  // the host's: transfers lost on the wire (IN) or resent (OUT)
 };
 
-Result<PathOutcome> runIioToUsb(uapi::Context& ctx, Board& board, const StreamConfig& c,
+Result<PathOutcome> runIioToUsb(uapi::FdCalls& ctx, TestBench& bench, const StreamConfig& c,
                                 StreamMode mode, RunControl& control) {
   ZBUF_ASSIGN_OR_RETURN(auto ep, openEndpoint(ctx, Board::kUsbIn));
   ZBUF_ASSIGN_OR_RETURN(auto adc, openAdc(ctx, c));
+  // The host checks the stream from where the ADC stands (0 on a board built for this run).
+  ZBUF_ASSIGN_OR_RETURN(auto adcAtStart, bench.iio(0));
+  ZBUF_TRY(bench.resetHost(Board::kUsbIn, adcAtStart.count("stream_offset")));
   IioStream& port = *adc;
   if (mode == StreamMode::Fileio) {
     ZBUF_TRY(port.enable(true));
@@ -302,21 +342,29 @@ Result<PathOutcome> runIioToUsb(uapi::Context& ctx, Board& board, const StreamCo
   }
   adc.reset();
   ep.reset();
-  const usb::EndpointStats s = board.host().stats(Board::kUsbIn);
+  ZBUF_ASSIGN_OR_RETURN(auto host, bench.host(Board::kUsbIn));
   PathOutcome out;
-  out.bytes = s.bytes;
-  out.verified = s.verifiedBytes;
-  out.mismatches = s.mismatches;
+  out.bytes = host.count("bytes");
+  out.verified = host.count("verified");
+  out.mismatches = host.count("mismatches");
+  out.gaps = host.count("gaps");
   return out;
 }
 
-Result<PathOutcome> runUsbToDac(uapi::Context& ctx, Board& board, const StreamConfig& c,
+Result<PathOutcome> runUsbToDac(uapi::FdCalls& ctx, TestBench& bench, const StreamConfig& c,
                                 StreamMode mode, RunControl& control) {
   ZBUF_ASSIGN_OR_RETURN(auto ep, openEndpoint(ctx, Board::kUsbOut));
   ZBUF_ASSIGN_OR_RETURN(auto dac, openDac(ctx, c));
-  board.host().startSending(Board::kUsbOut);
+  // The host sends the stream from where the DAC's checker stands; the DAC's counters are
+  // read as differences (a daemon's board has streamed before).
+  ZBUF_ASSIGN_OR_RETURN(auto dacAtStart, bench.iio(1));
+  ZBUF_TRY(bench.resetHost(Board::kUsbOut, dacAtStart.count("stream_offset")));
+  ZBUF_TRY(bench.hostSending(Board::kUsbOut, true));
+  const auto played = [&]() -> std::uint64_t {
+    auto now = bench.iio(1);
+    return now.ok() ? now->count("hardware_bytes") - dacAtStart.count("hardware_bytes") : 0;
+  };
   std::uint64_t bytes = 0;
-  iio::IioBuffer& hw = **board.dac().buffer(0);
   IioStream& port = *dac;
   if (mode == StreamMode::Fileio) {
     ZBUF_TRY(port.enable(true));
@@ -328,14 +376,14 @@ Result<PathOutcome> runUsbToDac(uapi::Context& ctx, Board& board, const StreamCo
       // board is the test bench here, as a logic analyser on the DAC's output would be),
       // unless the run was stopped.
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-      while (!control.aborted() && hw.stats().hardwareBytes < written &&
+      while (!control.aborted() && played() < written &&
              std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::microseconds(200));
       }
     }
     control.end();
     (void)port.enable(false);
-    bytes = hw.stats().hardwareBytes;  // what the DAC played, not what it was handed
+    bytes = played();  // what the DAC played, not what it was handed
   } else {
     ZBUF_ASSIGN_OR_RETURN(auto set, BufferSet::create(ctx, c, {ep.get(), dac.get()}));
     ZBUF_TRY(port.enable(true));
@@ -347,22 +395,28 @@ Result<PathOutcome> runUsbToDac(uapi::Context& ctx, Board& board, const StreamCo
     control.end();
     (void)port.enable(false);
   }
-  board.host().stopSending(Board::kUsbOut);
+  (void)bench.hostSending(Board::kUsbOut, false);
   dac.reset();
   ep.reset();
+  ZBUF_ASSIGN_OR_RETURN(auto dacAtEnd, bench.iio(1));
+  ZBUF_ASSIGN_OR_RETURN(auto host, bench.host(Board::kUsbOut));
   PathOutcome out;
   out.bytes = bytes;
-  out.verified = hw.stats().checkedBytes;
-  out.mismatches = hw.stats().mismatches;
+  out.verified = dacAtEnd.count("checked") - dacAtStart.count("checked");
+  out.mismatches = dacAtEnd.count("mismatches") - dacAtStart.count("mismatches");
+  out.gaps = host.count("gaps");
   return out;
 }
 
-Result<PathOutcome> runIioToApp(uapi::Context& ctx, Board& /*board*/, const StreamConfig& c,
+Result<PathOutcome> runIioToApp(uapi::FdCalls& ctx, TestBench& bench, const StreamConfig& c,
                                 StreamMode mode, RunControl& control) {
   ZBUF_ASSIGN_OR_RETURN(auto adc, openAdc(ctx, c));
   const PatternChecker checker(c.format, c.pattern);
   PathOutcome out;
-  std::uint64_t offset = 0;  // the application's position in the stream
+  // The application's position in the stream: where the ADC stands (0 on a board built for
+  // this run).
+  ZBUF_ASSIGN_OR_RETURN(auto adcAtStart, bench.iio(0));
+  std::uint64_t offset = adcAtStart.count("stream_offset");
   auto check = [&](std::span<const std::byte> data) {
     if (!c.benchmark) {
       out.mismatches += checker.countMismatches(data, offset);
@@ -436,23 +490,37 @@ Result<PathOutcome> runIioToApp(uapi::Context& ctx, Board& /*board*/, const Stre
 
 Result<StreamResult> Pipeline::run(StreamMode mode,
                                    const std::function<void(const StreamProgress&)>& progress) {
-  // The machine: a fresh context with this run's board (set up before the clock starts).
-  auto ctx = uapi::Context::create();
-  ZBUF_ASSIGN_OR_RETURN(auto board, Board::create(*ctx, boardConfig(config_)));
+  // The machine: the given kernel (zbufd's), or a fresh context with this run's board (set up
+  // before the clock starts).
+  std::shared_ptr<uapi::Context> own;
+  std::shared_ptr<Board> board;
+  uapi::FdCalls* kernel = kernel_.get();
+  if (kernel == nullptr) {
+    own = uapi::Context::create();
+    ZBUF_ASSIGN_OR_RETURN(board, Board::create(*own, boardConfig(config_)));
+    kernel = own.get();
+  }
+  TestBench bench(*kernel);
+  ZBUF_ASSIGN_OR_RETURN(auto adcAtStart, bench.iio(0));
+  ZBUF_ASSIGN_OR_RETURN(auto dacAtStart, bench.iio(1));
   RunControl control(config_, *stop_, progress);
-  control.statusOf = [&](int bufferFd, const pipeline::DmabufStage& stage) {
-    return Board::lastFenceStatus(*ctx, bufferFd, stage.fenceDriver());
-  };
+  if (own) {
+    // The block status needs the buffers' fences, which only an embedded kernel shows; with
+    // zbufd a failed block is counted from the board's counters below.
+    control.statusOf = [&](int bufferFd, const pipeline::DmabufStage& stage) {
+      return Board::lastFenceStatus(*own, bufferFd, stage.fenceDriver());
+    };
+  }
   Result<PathOutcome> outcome = PathOutcome{};
   switch (config_.path) {
     case StreamPath::IioToUsb:
-      outcome = runIioToUsb(*ctx, *board, config_, mode, control);
+      outcome = runIioToUsb(*kernel, bench, config_, mode, control);
       break;
     case StreamPath::IioToApp:
-      outcome = runIioToApp(*ctx, *board, config_, mode, control);
+      outcome = runIioToApp(*kernel, bench, config_, mode, control);
       break;
     case StreamPath::UsbToDac:
-      outcome = runUsbToDac(*ctx, *board, config_, mode, control);
+      outcome = runUsbToDac(*kernel, bench, config_, mode, control);
       break;
   }
   if (!outcome.ok()) {
@@ -466,9 +534,11 @@ Result<StreamResult> Pipeline::run(StreamMode mode,
   // What the hardware failed: the application cannot see a failed block's fence status through
   // the buffer fds (on the kernel neither, short of exporting a sync file per block), so the
   // board counts it, as the far end's checker counts mismatches.
-  const std::uint64_t failed = iioFailures(board->adc()) + iioFailures(board->dac()) +
-                               board->host().stats(Board::kUsbIn).gaps +
-                               board->host().stats(Board::kUsbOut).gaps;
+  ZBUF_ASSIGN_OR_RETURN(auto adcAtEnd, bench.iio(0));
+  ZBUF_ASSIGN_OR_RETURN(auto dacAtEnd, bench.iio(1));
+  const std::uint64_t failed =
+      adcAtEnd.count("transfer_errors") - adcAtStart.count("transfer_errors") +
+      dacAtEnd.count("transfer_errors") - dacAtStart.count("transfer_errors") + outcome->gaps;
   for (std::uint64_t i = control.errors; i < failed; ++i) {
     control.error(Error(config_.failErrno, "hardware", "a transfer failed on the board"));
   }

@@ -18,12 +18,12 @@
 #include "zbuf/base/mutex.h"
 #include "zbuf/base/result.h"
 #include "zbuf/stream/pipeline.h"
-#include "zbuf/uapi/context.h"
+#include "zbuf/uapi/fd_calls.h"
 
 namespace zbuf::pipeline {
 
 // ioctl through the context, for the calls whose return value is only success or an errno.
-[[nodiscard]] inline Result<void> ioctlVoid(uapi::Context& ctx, int fd, unsigned long request,
+[[nodiscard]] inline Result<void> ioctlVoid(uapi::FdCalls& ctx, int fd, unsigned long request,
                                             void* arg) {
   ZBUF_TRY(ctx.ioctl(fd, request, arg));
   return {};
@@ -140,13 +140,13 @@ std::uint64_t runFileioCopy(FileioSource& source, FileioSink& sink, std::uint64_
 
 // zero-copy: the buffers (fds) are attached to both stages; each block goes to `first`, then,
 // when it polls done, to `second`, then back to `first`. Returns the bytes `second` completed.
-std::uint64_t runDmabufChain(uapi::Context& ctx, DmabufStage& first, DmabufStage& second,
+std::uint64_t runDmabufChain(uapi::FdCalls& ctx, DmabufStage& first, DmabufStage& second,
                              const std::vector<int>& buffers, std::uint64_t blockBytes,
                              RunControl& control);
 
 // zero-copy into the application: each block from `first` is handed to `consume` (it checks
 // the bytes, or does nothing in benchmark mode) and re-enqueued. Returns the bytes consumed.
-std::uint64_t runDmabufToApp(uapi::Context& ctx, DmabufStage& first,
+std::uint64_t runDmabufToApp(uapi::FdCalls& ctx, DmabufStage& first,
                              const std::vector<int>& buffers, std::uint64_t blockBytes,
                              const std::function<void(std::size_t slot)>& consume,
                              RunControl& control);
@@ -162,7 +162,7 @@ class IioStream final : public DmabufStage, public FileioSource, public FileioSi
  public:
   // Opens `devPath` (e.g. /dev/iio:device0), sets buffer0's length to `lengthFrames` through
   // `sysfsDir` and gets buffer 0's fd.
-  [[nodiscard]] static Result<std::unique_ptr<IioStream>> open(uapi::Context& ctx,
+  [[nodiscard]] static Result<std::unique_ptr<IioStream>> open(uapi::FdCalls& ctx,
                                                                const char* devPath,
                                                                const char* sysfsDir,
                                                                std::uint64_t lengthFrames,
@@ -182,10 +182,10 @@ class IioStream final : public DmabufStage, public FileioSource, public FileioSi
   Result<std::size_t> read(std::span<std::byte> out) override;
   Result<std::size_t> write(std::span<const std::byte> in) override;
 
-  IioStream(uapi::Context& ctx, std::string sysfsDir, bool input, UniqueFd dev, UniqueFd buffer);
+  IioStream(uapi::FdCalls& ctx, std::string sysfsDir, bool input, UniqueFd dev, UniqueFd buffer);
 
  private:
-  uapi::Context& ctx_;
+  uapi::FdCalls& ctx_;
   std::string sysfs_;
   bool input_;
   UniqueFd dev_;
@@ -196,7 +196,7 @@ class IioStream final : public DmabufStage, public FileioSource, public FileioSi
 // mount; write() (IN) or read() (OUT) for fileio, FUNCTIONFS_DMABUF_* ioctls for zero-copy.
 class UsbEndpoint final : public DmabufStage, public FileioSource, public FileioSink {
  public:
-  [[nodiscard]] static Result<std::unique_ptr<UsbEndpoint>> open(uapi::Context& ctx,
+  [[nodiscard]] static Result<std::unique_ptr<UsbEndpoint>> open(uapi::FdCalls& ctx,
                                                                  const std::string& path, bool in);
   ~UsbEndpoint() override;
   UsbEndpoint(const UsbEndpoint&) = delete;
@@ -210,10 +210,10 @@ class UsbEndpoint final : public DmabufStage, public FileioSource, public Fileio
   Result<std::size_t> read(std::span<std::byte> out) override;
   Result<std::size_t> write(std::span<const std::byte> in) override;
 
-  UsbEndpoint(uapi::Context& ctx, bool in, UniqueFd fd);
+  UsbEndpoint(uapi::FdCalls& ctx, bool in, UniqueFd fd);
 
  private:
-  uapi::Context& ctx_;
+  uapi::FdCalls& ctx_;
   bool in_;
   UniqueFd fd_;
 };

@@ -7,14 +7,14 @@
 #include "zbuf/devices/usb/functionfs_uapi.h"
 
 namespace zbuf::pipeline {
-UsbEndpoint::UsbEndpoint(uapi::Context& ctx, bool in, UniqueFd fd)
+UsbEndpoint::UsbEndpoint(uapi::FdCalls& ctx, bool in, UniqueFd fd)
     : ctx_(ctx), in_(in), fd_(std::move(fd)) {}
 
 UsbEndpoint::~UsbEndpoint() {
   (void)ctx_.close(std::move(fd_));  // closing an endpoint detaches every buffer
 }
 
-Result<std::unique_ptr<UsbEndpoint>> UsbEndpoint::open(uapi::Context& ctx, const std::string& path,
+Result<std::unique_ptr<UsbEndpoint>> UsbEndpoint::open(uapi::FdCalls& ctx, const std::string& path,
                                                        bool in) {
   ZBUF_ASSIGN_OR_RETURN(auto fd, ctx.open(path, O_RDWR));
   return std::make_unique<UsbEndpoint>(ctx, in, std::move(fd));

@@ -21,6 +21,11 @@
 #include <vector>
 
 #include "support/wait_until.h"
+#ifdef ZBUF_CLI_PATH
+#include <nlohmann/json.hpp>
+
+#include "support/cli_run.h"
+#endif
 #include "zbuf/devices/board.h"
 #include "zbuf/devices/iio/iio_uapi.h"
 #include "zbuf/ipc/remote_context.h"
@@ -220,6 +225,31 @@ TEST_F(ZbufdProcess, WhatAKilledClientHeldIsReleased) {
   EXPECT_TRUE(testing_support::waitUntil(
       [&] { return remote->ioctl(dev.get(), IIO_BUFFER_GET_FD_IOCTL, &ring).ok(); }));
 }
+
+#ifdef ZBUF_CLI_PATH
+TEST_F(ZbufdProcess, ZbufStreamRunsItsMainJobAsAClient) {
+  // The application in zbuf, the devices in zbufd: every path, both modes, every byte checked
+  // at the far end (the host and the DAC are the daemon's), twice (the second pass starts where
+  // the first left the daemon's streams).
+  for (const char* path : {"iio-to-usb", "iio-to-app", "usb-to-dac"}) {
+    const test::CliRun r =
+        test::runZbuf(std::string("stream --daemon ") + socket + " --path " + path +
+                          " --bytes 4M --block-size 64K --repeat 2 --json",
+                      false);
+    ASSERT_EQ(r.status, 0) << path << "\n" << r.out;
+    auto doc = nlohmann::json::parse(r.out);
+    EXPECT_EQ(doc["settings"]["daemon"], socket);
+    ASSERT_EQ(doc["runs"].size(), 4U) << path;
+    for (const auto& run : doc["runs"]) {
+      EXPECT_EQ(run["bytes"].get<std::uint64_t>(), 4U << 20) << path;
+      EXPECT_EQ(run["verified_bytes"].get<std::uint64_t>(), 4U << 20) << path;
+      EXPECT_EQ(run["mismatches"].get<std::uint64_t>(), 0U) << path;
+      EXPECT_EQ(run["errors"].get<std::uint64_t>(), 0U) << path;
+      EXPECT_EQ(run["hw_cpu_s_per_gib"].get<double>(), 0.0) << "the hardware is the daemon's";
+    }
+  }
+}
+#endif
 
 TEST_F(ZbufdProcess, SigtermStopsTheDaemonAndRemovesItsSocket) {
   UniqueFd buf = allocate(*remote, 4096);  // held across the stop

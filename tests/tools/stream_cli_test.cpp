@@ -41,6 +41,23 @@ TEST(StreamCli, BadValuesAreUsageErrorsWithStatus2) {
   }
 }
 
+TEST(StreamCli, DaemonModeRefusesBoardSettingsAndNamesAMissingDaemon) {
+  // What configures a board built for the run is zbufd's with --daemon: a usage error, named.
+  for (const char* flag :
+       {"--rate 1000", "--channels 2", "--link usb2", "--pattern prbs", "--benchmark",
+        "--coherency non-coherent", "--check-cpu-access", "--fail-transfer 2"}) {
+    CliRun r = zbuf(std::string("stream --daemon /nonexistent/zbufd.sock --bytes 1M ") + flag);
+    EXPECT_EQ(r.status, 2) << flag << "\n" << r.out;
+    const std::string name = std::string(flag).substr(0, std::string(flag).find(' '));
+    EXPECT_NE(r.out.find(name + " configures the board"), std::string::npos) << r.out;
+  }
+  // No daemon at the socket: a failure that says where it looked.
+  CliRun r = zbuf("stream --daemon /nonexistent/zbufd.sock --bytes 1M");
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("--daemon"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ENOENT"), std::string::npos) << r.out;
+}
+
 TEST(StreamCli, JsonHasEveryFieldAndBothModes) {
   CliRun r = zbuf("stream --path iio-to-app --bytes 8M --block-size 256K --json", false);
   ASSERT_EQ(r.status, 0) << r.out;

@@ -19,6 +19,7 @@
 #include "stream_report.h"
 #include "zbuf/base/hw_thread.h"
 #include "zbuf/base/sys.h"
+#include "zbuf/ipc/remote_context.h"
 #include "zbuf/stream/pipeline.h"
 
 namespace zbuf::cli {
@@ -49,7 +50,10 @@ struct StreamOptions {
   bool checkCpuAccess = false;
   std::string output;    // --output FILE|-: the received samples
   std::string affinity;  // --affinity APP[:HW]
+  std::string daemon;    // --daemon [SOCKET]: the socket ("" with the flag alone: the default)
   // Set by the parser, to tell a flag given from its default.
+  const CLI::Option* daemonOpt = nullptr;
+  std::vector<const CLI::Option*> boardOpts;  // what configures a board built for the run
   const CLI::Option* linkOpt = nullptr;
   const CLI::Option* patternOpt = nullptr;
   const CLI::Option* intervalOpt = nullptr;
@@ -283,7 +287,31 @@ int runStream(const StreamOptions& o) {
     }
   }
   HardwareThread::setAffinity(affinity.hw);
-  auto pipeline = Pipeline::create(c);
+  std::shared_ptr<uapi::FdCalls> kernel;
+  if (o.daemonOpt->count() != 0) {
+    // The devices are zbufd's: what configures a board built for the run is its flags there.
+    for (const CLI::Option* opt : o.boardOpts) {
+      if (opt->count() != 0) {
+        fmt::print(stderr,
+                   "zbuf stream: {} configures the board, which is zbufd's with --daemon "
+                   "(zbufd --help lists what it takes)\n",
+                   opt->get_name());
+        return kExitUsage;
+      }
+    }
+    if (!affinity.hw.empty()) {
+      fmt::print(stderr,
+                 "zbuf stream: --affinity: the hardware threads are zbufd's with --daemon\n");
+      return kExitUsage;
+    }
+    auto remote = ipc::RemoteContext::connect(o.daemon);
+    if (!remote.ok()) {
+      fmt::print(stderr, "zbuf stream: --daemon: {}\n", remote.error().describe());
+      return kExitFailed;
+    }
+    kernel = std::move(*remote);
+  }
+  auto pipeline = Pipeline::create(c, kernel);
   if (!pipeline) {
     fmt::print(stderr, "zbuf stream: {}\n",
                pipeline.error().message().empty() ? pipeline.error().describe()
@@ -295,7 +323,7 @@ int runStream(const StreamOptions& o) {
   const bool table = format == "table";
   const bool tty = ::isatty(STDOUT_FILENO) == 1;
   StreamSettings settings;
-  settings.config = c;
+  settings.config = pipeline->config();  // with --daemon, the daemon board's settings
   settings.modes = modes;
   settings.durationRun = c.bytes == 0;
   settings.seconds = o.seconds;
@@ -303,6 +331,9 @@ int runStream(const StreamOptions& o) {
   settings.output = o.output;
   settings.affinityApp = formatCpuList(affinity.app);
   settings.affinityHw = formatCpuList(affinity.hw);
+  if (auto* remote = dynamic_cast<ipc::RemoteContext*>(kernel.get()); remote != nullptr) {
+    settings.daemon = remote->socketPath();
+  }
   // iperf3's default: interval lines when stdout is a log, not a terminal (that has the
   // progress line); the JSON carries intervals of 1 s unless told otherwise.
   settings.interval = o.intervalOpt->count() != 0 ? o.interval : (tty && table ? 0.0 : 1.0);
@@ -456,15 +487,18 @@ void addStreamCommand(CLI::App& app, Runner& runner) {
   seconds->excludes(bytes);
   seconds->excludes(samples);
   bytes->excludes(samples);
-  cmd->add_flag("-B,--benchmark", o.benchmark,
-                "data untouched by the application, not generated or checked by the hardware "
-                "(iio_rwdev -B)");
-  cmd->add_option_function<std::string>("--rate", countSetter(o.rate, "--rate", 1, kMax),
-                                        "ADC/DAC samples per second per channel [unlimited]")
-      ->type_name("N");
-  cmd->add_option_function<std::string>("--channels", countSetter(o.channels, "--channels", 1, 16),
-                                        "interleaved 16-bit channels (1..16) [4]")
-      ->type_name("N");
+  o.boardOpts.push_back(
+      cmd->add_flag("-B,--benchmark", o.benchmark,
+                    "data untouched by the application, not generated or checked by the hardware "
+                    "(iio_rwdev -B)"));
+  o.boardOpts.push_back(
+      cmd->add_option_function<std::string>("--rate", countSetter(o.rate, "--rate", 1, kMax),
+                                            "ADC/DAC samples per second per channel [unlimited]")
+          ->type_name("N"));
+  o.boardOpts.push_back(cmd->add_option_function<std::string>(
+                               "--channels", countSetter(o.channels, "--channels", 1, 16),
+                               "interleaved 16-bit channels (1..16) [4]")
+                            ->type_name("N"));
   o.linkOpt = cmd->add_option("--link", o.link, "USB paths: usb2 | usb3 | unlimited")
                   ->check(CLI::IsMember({"usb2", "usb3", "unlimited"}))
                   ->capture_default_str();
@@ -493,10 +527,13 @@ void addStreamCommand(CLI::App& app, Runner& runner) {
          "--repeat", countSetter(o.repeat, "--repeat", 1, 1000),
          "run the modes N times, alternating, and report medians and spread [1]")
       ->type_name("N");
-  cmd->add_option("--coherency", o.coherency,
-                  "coherent | non-coherent (every device), or per device: "
-                  "adc=non-coherent,usb=coherent (devices adc, dac, usb; docs/coherency.md)")
-      ->capture_default_str();
+  o.boardOpts.push_back(o.linkOpt);
+  o.boardOpts.push_back(o.patternOpt);
+  o.boardOpts.push_back(
+      cmd->add_option("--coherency", o.coherency,
+                      "coherent | non-coherent (every device), or per device: "
+                      "adc=non-coherent,usb=coherent (devices adc, dac, usb; docs/coherency.md)")
+          ->capture_default_str());
   cmd->add_option("--output", o.output,
                   "iio-to-app, data mode, one mode: write the samples the application receives "
                   "to FILE (raw, interleaved, as iio_readdev does; the file appears whole when "
@@ -508,9 +545,10 @@ void addStreamCommand(CLI::App& app, Runner& runner) {
                   "(DMA engines, USB link) to HW, as taskset -c lists: 0:1, 0-1 (both on 0-1), "
                   "2: (application only), :3 (hardware only)")
       ->type_name("APP[:HW]");
-  cmd->add_flag("--check-cpu-access", o.checkCpuAccess,
-                "the application's CPU mappings of the buffers fault outside SYNC brackets, "
-                "reported with the buffer and offset (also: ZBUF_CHECK_CPU_ACCESS=1)");
+  o.boardOpts.push_back(
+      cmd->add_flag("--check-cpu-access", o.checkCpuAccess,
+                    "the application's CPU mappings of the buffers fault outside SYNC brackets, "
+                    "reported with the buffer and offset (also: ZBUF_CHECK_CPU_ACCESS=1)"));
   auto* failTransfer =
       cmd->add_option_function<std::string>(
              "--fail-transfer", countSetter(o.failTransfer, "--fail-transfer", 1, kMax),
@@ -523,6 +561,13 @@ void addStreamCommand(CLI::App& app, Runner& runner) {
       ->type_name("ERRNO")
       ->needs(failTransfer)
       ->group("Fault injection");
+  o.boardOpts.push_back(failTransfer);
+  o.daemonOpt = cmd->add_option("--daemon", o.daemon,
+                                "run as a client of zbufd: its board, this process the "
+                                "application (SOCKET: $ZBUF_SOCKET, else the default path; "
+                                "docs/daemon.md)")
+                    ->expected(0, 1)
+                    ->type_name("[SOCKET]");
   cmd->callback([opts, &runner] { runner = [opts] { return runStream(*opts); }; });
 }
 

@@ -207,6 +207,10 @@ void printHeader(const StreamSettings& s) {
   if (!s.output.empty()) {
     fmt::print("  samples to {}\n", s.output == "-" ? "standard output" : s.output);
   }
+  if (!s.daemon.empty()) {
+    fmt::print("  devices in zbufd at {} (hardware CPU is the daemon's, not counted here)\n",
+               s.daemon);
+  }
   fmt::print("\n");
   std::fflush(stdout);
 }
@@ -316,6 +320,7 @@ nlohmann::json toJson(const StreamSettings& s, const std::vector<StreamRun>& run
       {"repeat", s.repeat},
       {"interval_s", s.interval},
       {"output", s.output.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.output)},
+      {"daemon", s.daemon.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.daemon)},
       {"affinity",
        {{"app", s.affinityApp.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.affinityApp)},
         {"hw", s.affinityHw.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.affinityHw)}}}};

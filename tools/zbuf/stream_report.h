@@ -37,6 +37,7 @@ struct StreamSettings {
   std::string output;       // --output: a path, "-", or "" for none
   std::string affinityApp;  // --affinity as CPU lists ("0-1"); "" for not pinned
   std::string affinityHw;
+  std::string daemon;  // --daemon: zbufd's socket; "" for the embedded kernel
 };
 
 // Cuts the progress reports of one run into intervals of `every` seconds and, when `print`,

@@ -2,12 +2,13 @@
 // one Context with the heaps and, unless --no-board, the board's devices (the ADC, the DAC, the
 // FunctionFS function with its link and host), served on a Unix socket until SIGTERM or SIGINT.
 #include <grp.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <optional>
 #include <string>
 
@@ -33,9 +34,7 @@ zbuf::UniqueFd inheritedSocket() {
   return zbuf::UniqueFd::adopt(3);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app{"zbufd: zbuf's emulated kernel (heaps, IIO ADC/DAC, FunctionFS) as a daemon"};
   std::string socket;
   std::string group;
@@ -47,6 +46,32 @@ int main(int argc, char** argv) {
   app.add_option("-g,--group", group, "admit this group too (the socket file gets it, mode 0660)");
   app.add_option("-m,--mode", mode, "the socket file's permissions, octal")->capture_default_str();
   app.add_flag("--no-board", noBoard, "serve the heaps and udmabuf only, no devices");
+  // The board's settings (devices/board.h; zbuf stream --daemon adopts them).
+  zbuf::BoardConfig board;
+  std::string pattern = zbuf::toString(board.pattern);
+  std::string link = zbuf::toString(board.link);
+  app.add_flag("-B,--benchmark", board.benchmark,
+               "the hardware neither generates nor checks the pattern (zbuf stream -B)")
+      ->group("Board");
+  app.add_option("--rate", board.sampleRate, "ADC/DAC samples per second per channel [unlimited]")
+      ->check(CLI::PositiveNumber)
+      ->group("Board");
+  app.add_option("--channels", board.format.channels, "interleaved 16-bit channels")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str()
+      ->group("Board");
+  app.add_option("--pattern", pattern, "ramp | prbs")
+      ->check(CLI::IsMember({"ramp", "prbs"}))
+      ->capture_default_str()
+      ->group("Board");
+  app.add_option("--link", link, "usb2 | usb3 | unlimited")
+      ->check(CLI::IsMember({"usb2", "usb3", "unlimited"}))
+      ->capture_default_str()
+      ->group("Board");
+  app.add_option("--fileio-blocks", board.iioFileioBlocks, "blocks of the IIO fileio rings")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str()
+      ->group("Board");
   app.footer("Logging: ZBUF_LOG=\"Daemon:info\" logs every connection (the peer's pid, uid, gid).");
   CLI11_PARSE(app, argc, argv);
 
@@ -78,15 +103,17 @@ int main(int argc, char** argv) {
   sigaddset(&stopSignals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
 
+  board.pattern = *zbuf::parsePatternKind(pattern);  // checked by the parser
+  board.link = *zbuf::parseLinkSpeed(link);
   auto context = zbuf::uapi::Context::create();
-  std::shared_ptr<zbuf::Board> board;
+  std::shared_ptr<zbuf::Board> hardware;
   if (!noBoard) {
-    auto b = zbuf::Board::create(*context, zbuf::BoardConfig{});
+    auto b = zbuf::Board::create(*context, board);
     if (!b.ok()) {
       std::fprintf(stderr, "zbufd: %s\n", b.error().describe().c_str());
       return 1;
     }
-    board = std::move(*b);
+    hardware = std::move(*b);
   }
   config.context = context;
   auto server = zbuf::daemon::Server::create(std::move(config));
@@ -100,6 +127,19 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "zbufd: %s: stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   (*server)->stop();
   server->reset();
-  board.reset();  // in-flight transfers end (ECANCELED) and their fences signal
+  hardware.reset();  // in-flight transfers end (ECANCELED) and their fences signal
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "zbufd: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "zbufd: unknown error\n");
+  }
+  return 1;
 }

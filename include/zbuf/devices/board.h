@@ -9,7 +9,19 @@
 //
 // The board itself is the test bench: what the far ends verified (the host, the DAC's checker)
 // and what the hardware counted (failed transfers) are read from it, as one reads a logic
-// analyser, not through the application's files. Each board is built fresh for one run.
+// analyser, not through the application's device files. It also shows them as files beside the
+// devices, under debugfs, so that a program in another process (a client of zbufd) can read
+// the bench too; each file is "key value" lines:
+//
+//   /sys/kernel/debug/zbuf/board             the configuration (format, pattern, benchmark, ...)
+//   /sys/kernel/debug/zbuf/host/ep1, ep2     the host's endpoint counters (bytes, verified,
+//                                            mismatches, gaps, lost, offset); written:
+//                                            "reset OFFSET", and for ep2 "send" and "stop"
+//   /sys/kernel/debug/zbuf/iio:device0, 1    the ADC's and DAC's buffer counters
+//                                            (hardware_bytes, transfer_errors, checked,
+//                                            mismatches, stream_offset)
+//
+// The embedded `zbuf stream` builds a board for each run; zbufd keeps one for its lifetime.
 //
 // Thread-safety: thread-safe; the devices carry their own locks.
 #pragma once
@@ -65,8 +77,9 @@ class Board {
   static constexpr const char* kAdcSysfs = "/sys/bus/iio/devices/iio:device0";
   static constexpr const char* kDacSysfs = "/sys/bus/iio/devices/iio:device1";
   static constexpr const char* kFunctionFsMount = "/dev/usb-ffs/zbuf";
-  static constexpr unsigned kUsbIn = 1;   // ep1: gadget to host
-  static constexpr unsigned kUsbOut = 2;  // ep2: host to gadget
+  static constexpr unsigned kUsbIn = 1;                               // ep1: gadget to host
+  static constexpr unsigned kUsbOut = 2;                              // ep2: host to gadget
+  static constexpr const char* kBenchDir = "/sys/kernel/debug/zbuf";  // the bench files
 
   // Builds the hardware and registers its nodes in `context` (EEXIST if they are taken). The
   // function is bound and the host has configured it (the endpoints are enabled).

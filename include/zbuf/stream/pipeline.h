@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -32,6 +33,7 @@
 #include "zbuf/base/result.h"
 #include "zbuf/devices/pattern.h"
 #include "zbuf/devices/usb/link.h"  // LinkSpeed, toString(LinkSpeed), parseLinkSpeed
+#include "zbuf/uapi/fd_calls.h"
 
 #pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
 
@@ -136,7 +138,15 @@ class Pipeline {
  public:
   // Validates the configuration (EINVAL with a message for block size 0 or not a multiple of
   // the frame size, 0 blocks, invalid sample format, ...).
-  [[nodiscard]] static Result<Pipeline> create(StreamConfig config);
+  //
+  // `kernel`: where the devices are. Empty: each run() builds a fresh context with a board
+  // configured by `config`. Given (a client of zbufd, ipc/remote_context.h): the runs use that
+  // kernel's board, whose hardware settings (sample format, pattern, sample rate, benchmark
+  // mode, link speed) replace config's, read from its bench file (devices/board.h); fault
+  // injection, coherency settings and checked CPU access are EINVAL there (they configure a
+  // board built for the run), and a kernel without a board is ENOENT.
+  [[nodiscard]] static Result<Pipeline> create(StreamConfig config,
+                                               std::shared_ptr<uapi::FdCalls> kernel = nullptr);
 
   // Runs one mode to completion (bytes or duration), or until requestStop(). `progress` is
   // called from the running thread a few times a second (may be empty).
@@ -147,8 +157,9 @@ class Pipeline {
   [[nodiscard]] const StreamConfig& config() const noexcept { return config_; }
 
  private:
-  explicit Pipeline(StreamConfig config);
+  Pipeline(StreamConfig config, std::shared_ptr<uapi::FdCalls> kernel);
   StreamConfig config_;
+  std::shared_ptr<uapi::FdCalls> kernel_;
   std::shared_ptr<std::atomic<bool>> stop_;
 };
 

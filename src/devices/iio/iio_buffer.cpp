@@ -210,6 +210,7 @@ IioBufferStats IioBuffer::stats() const {
   const dma::DmaEngineStats e = engine_->stats();
   s.hardwareBytes = e.bytes;
   s.transfers = e.passes;
+  s.streamOffset = engine_->streamOffset();
   const FileioStats f = fileio_->stats();
   const DmabufStats d = dmabuf_->stats();
   s.transferErrors = f.errors;

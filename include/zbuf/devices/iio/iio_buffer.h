@@ -60,6 +60,7 @@ struct IioBufferStats {
   std::uint64_t underruns = 0;       // output: ran dry while enabled
   std::uint64_t checkedBytes = 0;    // output, data mode: bytes the DAC checked
   std::uint64_t mismatches = 0;      // output, data mode: bytes that differed from the pattern
+  std::uint64_t streamOffset = 0;    // where in the stream the next transfer starts
   // fileio.
   std::uint64_t fileioBytes = 0;  // bytes copied by read()/write()
   // DMABUF.
