@@ -16,7 +16,12 @@ install(TARGETS ${ZBUF_LIBRARIES}
 install(DIRECTORY include/zbuf DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT dev)
 
 if(TARGET zbuf_cli)
-  install(TARGETS zbuf_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT tools)
+  install(TARGETS zbuf_cli zbufd RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT tools)
+  # zbufd's systemd units (socket activation), with the installed binary's path.
+  set(ZBUFD_PATH ${CMAKE_INSTALL_FULL_BINDIR}/zbufd)
+  configure_file(dist/systemd/zbufd.service ${PROJECT_BINARY_DIR}/systemd/zbufd.service @ONLY)
+  install(FILES ${PROJECT_BINARY_DIR}/systemd/zbufd.service dist/systemd/zbufd.socket
+          DESTINATION lib/systemd/system COMPONENT tools)
 endif()
 # The man page and the bash completion, where the tree has them (OPTIONAL: the branch adding
 # them had not landed when this was written; these are the paths it uses).

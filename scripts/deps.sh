@@ -13,6 +13,7 @@ packages=(
   clang-format clang-tidy  # scripts/lint.sh
   clang                    # scripts/build.sh tsa: the thread-safety analysis build
   dpkg-dev file            # cpack -G DEB: dpkg-shlibdeps, and file to find the ELF objects
+  systemd                  # systemd-analyze verify: zbufd's unit files (Build.SystemdUnits)
 )
 if [[ "${1:-}" == "--fuzz" ]]; then
   packages+=(libclang-rt-14-dev)

@@ -11,6 +11,8 @@
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -124,7 +126,9 @@ class ZbufdProcess : public ::testing::Test {
 
   // Starts `argv` with `env` added; its stdout goes to `out` when given. The child dies with
   // this process (PR_SET_PDEATHSIG is set by zbufd's test child only through the variable).
-  static pid_t spawn(std::vector<std::string> argv, std::vector<std::string> env, int* out) {
+  // `fd3`: an fd the child gets as its fd 3 (a socket systemd would pass), -1 for none.
+  static pid_t spawn(std::vector<std::string> argv, std::vector<std::string> env, int* out,
+                     int fd3 = -1) {
     std::vector<char*> args;
     for (auto& a : argv) {
       args.push_back(a.data());
@@ -148,6 +152,9 @@ class ZbufdProcess : public ::testing::Test {
         return -1;
       }
       posix_spawn_file_actions_adddup2(&actions, pipeFds[1], STDOUT_FILENO);
+    }
+    if (fd3 >= 0) {
+      posix_spawn_file_actions_adddup2(&actions, fd3, 3);  // dup2 clears FD_CLOEXEC
     }
     pid_t pid = -1;
     const int rc = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), envp.data());
@@ -250,6 +257,63 @@ TEST_F(ZbufdProcess, ZbufStreamRunsItsMainJobAsAClient) {
   }
 }
 #endif
+
+// systemd socket activation (sd_listen_fds(3)), as dist/systemd/zbufd.socket starts it: the
+// listening socket arrives as fd 3 with LISTEN_PID and LISTEN_FDS; zbufd serves it, and leaves
+// the socket file to its owner when it stops.
+class ZbufdActivation : public ZbufdProcess {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() / ("zbufd-activation-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    socket = (dir / "activated.sock").string();
+  }
+  // What systemd does for ListenSequentialPacket=: bind and listen.
+  UniqueFd listen() const {
+    UniqueFd s = UniqueFd::adopt(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, socket.c_str(), sizeof(addr.sun_path) - 1);
+    EXPECT_EQ(::bind(s.get(), reinterpret_cast<const sockaddr*>(&addr),  // NOLINT: sockaddr API
+                     sizeof(addr)),
+              0);
+    EXPECT_EQ(::listen(s.get(), 16), 0);
+    return s;
+  }
+};
+
+TEST_F(ZbufdActivation, ServesTheSocketSystemdPassesAndLeavesItsFile) {
+  UniqueFd listening = listen();
+  // LISTEN_PID must be the daemon's own pid: the shell sets it to its $$ and execs zbufd.
+  daemon = spawn({"/bin/sh", "-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"", ZBUFD_PATH},
+                 {}, nullptr, listening.get());
+  ASSERT_GT(daemon, 0);
+  listening.reset();  // the daemon holds it now, as it would from systemd
+  auto k = ipc::RemoteContext::connect(socket);
+  ASSERT_TRUE(k.ok()) << k.error().describe();
+  UniqueFd buf = allocate(**k, 4096);
+  EXPECT_TRUE(buf.isValid());
+  ASSERT_EQ(::kill(daemon, SIGTERM), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(daemon, &status, 0), daemon);
+  daemon = -1;
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_TRUE(fs::exists(socket)) << "the socket file is systemd's, not zbufd's, to remove";
+}
+
+TEST_F(ZbufdActivation, AnFdMeantForAnotherProcessIsNotTaken) {
+  UniqueFd listening = listen();
+  // LISTEN_PID names another process (sd_listen_fds ignores the variables then): zbufd binds
+  // its own socket and does not touch fd 3.
+  const std::string own = (dir / "own.sock").string();
+  daemon = spawn({ZBUFD_PATH, "--socket", own}, {"LISTEN_PID=1", "LISTEN_FDS=1"}, nullptr,
+                 listening.get());
+  ASSERT_GT(daemon, 0);
+  ASSERT_TRUE(testing_support::waitUntil([&] { return fs::exists(own); }));
+  auto k = ipc::RemoteContext::connect(own);
+  EXPECT_TRUE(k.ok()) << k.error().describe();
+}
 
 TEST_F(ZbufdProcess, SigtermStopsTheDaemonAndRemovesItsSocket) {
   UniqueFd buf = allocate(*remote, 4096);  // held across the stop

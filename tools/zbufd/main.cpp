@@ -2,6 +2,8 @@
 // one Context with the heaps and, unless --no-board, the board's devices (the ADC, the DAC, the
 // FunctionFS function with its link and host), served on a Unix socket until SIGTERM or SIGINT.
 #include <grp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -96,6 +98,16 @@ int run(int argc, char** argv) {
     }
   }
   config.listening = inheritedSocket();
+  if (config.listening.isValid()) {
+    // The path is the socket's own (systemd's ListenSequentialPacket=), whatever --socket says.
+    sockaddr_un addr{};
+    socklen_t len = sizeof(addr);
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the sockaddr API
+    if (::getsockname(config.listening.get(), reinterpret_cast<sockaddr*>(&addr), &len) == 0 &&
+        addr.sun_family == AF_UNIX && addr.sun_path[0] != '\0') {
+      config.socketPath = addr.sun_path;
+    }
+  }
   // The signals are taken by sigwait below, in this thread only.
   sigset_t stopSignals;
   sigemptyset(&stopSignals);
