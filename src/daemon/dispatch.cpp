@@ -43,6 +43,12 @@ Reply value(std::int64_t v) {
   r.body.result = v;
   return r;
 }
+// The call's fd is not a zbuf file: the client makes the call itself (protocol.h).
+Reply foreign() {
+  Reply r = fail(Error(EBADF, "zbufd", "not a zbuf file: the client makes this call itself"));
+  r.body.flags = ipc::kReplyForeignFd;
+  return r;
+}
 template <typename T>
 Reply fromResult(const Result<T>& res) {
   if (!res.ok()) {
@@ -71,6 +77,13 @@ Result<int> target(const Message& m) {
     return Error(EINVAL, "zbufd", "the request names no fd");
   }
   return m.fds[0].get();
+}
+
+// The target of a call that acts on the file (ioctl, read, write, lseek, mmap): a zbuf file of
+// this context, else the foreign-fd reply (protocol.h, kReplyForeignFd) and no call at all.
+bool isZbufFile(uapi::Context& ctx, int fd) {
+  auto file = ctx.lookup(fd);
+  return file.ok() && *file != nullptr;
 }
 
 std::int32_t loadInt(const std::vector<std::byte>& arg, std::size_t offset) {
@@ -192,6 +205,9 @@ Reply doIoctl(uapi::Context& ctx, const Message& m, BodyReader& in) {
   if (!fd.ok()) {
     return fail(fd.error());
   }
+  if (!isZbufFile(ctx, *fd)) {
+    return foreign();
+  }
   const ipc::IoctlLayout l = ipc::layoutOf(req->request);
   switch (l.kind) {
     case ipc::ArgKind::Local:
@@ -270,6 +286,9 @@ Reply doRead(uapi::Context& ctx, const Message& m, BodyReader& in) {
   if (!req.ok() || !fd.ok() || in.remaining() != 0 || m.fds.size() != 1) {
     return fail(EINVAL);
   }
+  if (!isZbufFile(ctx, *fd)) {
+    return foreign();
+  }
   std::vector<std::byte> buf(std::min<std::uint64_t>(req->count, ipc::kMaxIoBytes));
   auto n = ctx.read(*fd, buf);
   if (!n.ok()) {
@@ -285,6 +304,9 @@ Reply doWrite(uapi::Context& ctx, const Message& m, BodyReader& in) {
   auto fd = target(m);
   if (!req.ok() || !fd.ok() || in.remaining() != req->count || m.fds.size() != 1) {
     return fail(EINVAL);
+  }
+  if (!isZbufFile(ctx, *fd)) {
+    return foreign();
   }
   return fromResult(ctx.write(*fd, in.takeBytes(req->count).value()));
 }
@@ -330,6 +352,9 @@ Reply doMmap(uapi::Context& ctx, const Message& m, BodyReader& in) {
   auto fd = target(m);
   if (!req.ok() || !fd.ok() || in.remaining() != 0) {
     return fail(EINVAL);
+  }
+  if (!isZbufFile(ctx, *fd)) {
+    return foreign();
   }
   // Mapped and unmapped at once: the checks (and the errors) are the file's; the client maps
   // the same description itself.
@@ -389,6 +414,9 @@ Reply dispatch(uapi::Context& context, Message& request, int connection) {
       auto req = in.take<ipc::LseekRequest>();
       if (!req.ok() || req->reserved != 0 || in.remaining() != 0) {
         return fail(EINVAL);
+      }
+      if (!isZbufFile(ctx, *fd)) {
+        return foreign();
       }
       return fromResult(ctx.lseek(*fd, req->offset, req->whence));
     }

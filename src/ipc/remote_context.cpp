@@ -139,10 +139,14 @@ Result<RemoteContext::Answer> RemoteContext::callOn(const char* op, int fd, Opco
   }
   const std::array<int, 1> fds{fd};
   ZBUF_ASSIGN_OR_RETURN(auto a, call(opcode, body, fds));
-  if (a.body.error != 0) {
+  if (a.body.error != 0 && !foreign(a)) {
     return callError(op, a.payload, a.body.error);
   }
   return a;
+}
+
+bool RemoteContext::foreign(const Answer& a) noexcept {
+  return a.body.error == EBADF && (a.body.flags & kReplyForeignFd) != 0;
 }
 
 Result<UniqueFd> RemoteContext::open(std::string_view path, int flags) {
@@ -206,6 +210,9 @@ Result<long> RemoteContext::ioctl(int fd, unsigned long request, void* arg) {
   body.put(req);
   body.putBytes(argBytes);
   ZBUF_ASSIGN_OR_RETURN(auto a, call(Opcode::Ioctl, body.bytes(), fds));
+  if (foreign(a)) {
+    return sys::ioctl(fd, request, arg);  // not a zbuf file: the real ioctl, made here
+  }
   if (a.body.error != 0) {
     return callError("ioctl", a.payload, a.body.error);
   }
@@ -255,17 +262,24 @@ Result<long> RemoteContext::ioctl(int fd, unsigned long request, void* arg) {
 Result<std::size_t> RemoteContext::read(int fd, std::span<std::byte> out) {
   ZBUF_ASSIGN_OR_RETURN(auto a, callOn("read", fd, Opcode::Read,
                                        bytesOf(CountRequest{std::min(out.size(), kMaxIoBytes)})));
+  if (foreign(a)) {
+    return sys::read(fd, out);
+  }
   const std::size_t n = std::min(a.payload.size(), out.size());
   std::memcpy(out.data(), a.payload.data(), n);
   return n;
 }
 
 Result<std::size_t> RemoteContext::write(int fd, std::span<const std::byte> in) {
+  const std::span<const std::byte> whole = in;
   in = in.first(std::min(in.size(), kMaxIoBytes));
   BodyWriter body;
   body.put(CountRequest{in.size()});
   body.putBytes(in);
   ZBUF_ASSIGN_OR_RETURN(auto a, callOn("write", fd, Opcode::Write, body.bytes()));
+  if (foreign(a)) {
+    return sys::write(fd, whole);
+  }
   return static_cast<std::size_t>(a.body.result);
 }
 
@@ -318,6 +332,7 @@ Result<int> RemoteContext::poll(std::span<struct pollfd> fds, int timeoutMs) {
 
 Result<sys::Mapping> RemoteContext::mmap(int fd, std::size_t length, int prot, int flags,
                                          std::uint64_t offset) {
+  // The daemon checks as the file's mmap would; a file that is not zbuf's is the real mmap's.
   ZBUF_TRY(callOn("mmap", fd, Opcode::Mmap, bytesOf(MmapRequest{length, offset, prot, flags})));
   return sys::mmap(length, prot, flags, fd, static_cast<off_t>(offset));
 }
@@ -325,6 +340,13 @@ Result<sys::Mapping> RemoteContext::mmap(int fd, std::size_t length, int prot, i
 Result<std::int64_t> RemoteContext::lseek(int fd, std::int64_t offset, int whence) {
   ZBUF_ASSIGN_OR_RETURN(
       auto a, callOn("lseek", fd, Opcode::Lseek, bytesOf(LseekRequest{offset, whence, 0})));
+  if (foreign(a)) {
+    const off_t r = ::lseek(fd, offset, whence);
+    if (r < 0) {
+      return Error(errno, "lseek");
+    }
+    return static_cast<std::int64_t>(r);
+  }
   return a.body.result;
 }
 

@@ -60,7 +60,7 @@ static_assert(sizeof(MessageHeader) == 32);
 struct ReplyBody {
   std::int64_t result = 0;  // the call's return value when error == 0
   std::int32_t error = 0;   // errno, or 0
-  std::uint32_t reserved = 0;
+  std::uint32_t flags = 0;  // kReplyForeignFd, else 0
 };
 static_assert(sizeof(ReplyBody) == 16);
 
@@ -123,6 +123,10 @@ struct StatReply {
 static_assert(sizeof(StatReply) == 40);
 
 inline constexpr std::uint32_t kNoFd = ~0U;
+// ReplyBody::flags, with error EBADF: the call's fd is not a zbuf file, and the daemon makes no
+// call on another program's files (its credentials are not the client's: an ioctl, read or
+// write there could do what the client may not). The client makes the call itself.
+inline constexpr std::uint32_t kReplyForeignFd = 1;
 inline constexpr std::uint32_t kIoctlArgNull = 1;  // IoctlRequest::flags: the caller passed NULL
 
 }  // namespace zbuf::ipc

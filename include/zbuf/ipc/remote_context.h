@@ -68,10 +68,13 @@ class RemoteContext final : public uapi::FdCalls {
   [[nodiscard]] Result<Answer> call(Opcode opcode, std::span<const std::byte> body,
                                     std::span<const int> fds);
   // A call made on `fd` alone: EBADF here if it is not open, the daemon's errno (with its
-  // description) as the Result's error.
+  // description) as the Result's error, except the foreign-fd answer, returned as is.
   [[nodiscard]] Result<Answer> callOn(const char* op, int fd, Opcode opcode,
                                       std::span<const std::byte> body);
   [[nodiscard]] Result<UniqueFd> connectOne() const;
+  // The daemon's answer that the fd is not a zbuf file (protocol.h, kReplyForeignFd): the
+  // caller makes the real call on its own fd.
+  [[nodiscard]] static bool foreign(const Answer& a) noexcept;
 
   std::string path_;
   Mutex mutex_;
