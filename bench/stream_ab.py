@@ -41,7 +41,7 @@ def main():
     ap.add_argument("--a-args", default="", help="extra zbuf stream flags for A")
     ap.add_argument("--b-args", default="", help="extra zbuf stream flags for B")
     args = ap.parse_args()
-    common = ["-B"] if args.benchmark else []
+    common = ["--benchmark"] if args.benchmark else []
     a_extra = common + shlex.split(args.a_args)
     b_extra = common + shlex.split(args.b_args)
     print(f"A: {args.a} {' '.join(a_extra)}")
