@@ -373,10 +373,9 @@ class Session {
 
   static constexpr int kClosedFd = 987;
 
- private:
   // What the library makes once and keeps, made before the first count: the default context,
   // and the calling thread's wake-up eventfd of a poll that mixes zbuf and kernel fds
-  // (uapi/file.cpp, threadEventFd).
+  // (uapi/file.cpp, threadEventFd). Also for targets with a harness of their own.
   static bool warmUp() {
     (void)uapi::Context::embedded();
     auto ctx = uapi::Context::create();
@@ -392,6 +391,8 @@ class Session {
     (void)fence->signal();
     return true;
   }
+
+ private:
 
   void checkErrno(const char* call, const Tracked& t, const Error& e, std::vector<int> allowed,
                   std::size_t fdsBefore) {
