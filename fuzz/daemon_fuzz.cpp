@@ -32,12 +32,19 @@ using namespace zbuf::uapi;
 
 constexpr std::array<std::string_view, 5> kPaths{"/dev/dma_heap/system", "/dev/dma_heap/hugepage",
                                                  "/dev/udmabuf", "/dev/iio:device0", ""};
-constexpr std::array<unsigned long, 13> kRequests{
-    kDmaHeapIoctlAlloc,     kDmaBufIoctlSync,         kDmaBufSetName,
-    kDmaBufSetNameA,        kDmaBufIoctlExportSyncFile, kDmaBufIoctlImportSyncFile,
-    kSyncIocMerge,          kSyncIocFileInfo,         kSyncIocSetDeadline,
-    kUdmabufCreate,         kUdmabufCreateList,       0x5421 /* FIONBIO */,
-    0x541B /* FIONREAD */};
+constexpr std::array<unsigned long, 13> kRequests{kDmaHeapIoctlAlloc,
+                                                  kDmaBufIoctlSync,
+                                                  kDmaBufSetName,
+                                                  kDmaBufSetNameA,
+                                                  kDmaBufIoctlExportSyncFile,
+                                                  kDmaBufIoctlImportSyncFile,
+                                                  kSyncIocMerge,
+                                                  kSyncIocFileInfo,
+                                                  kSyncIocSetDeadline,
+                                                  kUdmabufCreate,
+                                                  kUdmabufCreateList,
+                                                  0x5421 /* FIONBIO */,
+                                                  0x541B /* FIONREAD */};
 constexpr std::size_t kPipeRead = 5;  // pool indices (setUp)
 constexpr std::size_t kPipeWrite = 6;
 
@@ -67,9 +74,9 @@ std::vector<std::byte> structured(Opcode op, Input& in) {
         }
       }
       const std::uint8_t skew = in.u8();
-      put(b, ipc::OpenRequest{flags, static_cast<std::uint32_t>(path.size()) +
-                                         (skew == 0xff ? in.u32() : 0U)});
-      b.insert(b.end(), reinterpret_cast<const std::byte*>(path.data()),  // NOLINT: text
+      put(b, ipc::OpenRequest{
+                 flags, static_cast<std::uint32_t>(path.size()) + (skew == 0xff ? in.u32() : 0U)});
+      b.insert(b.end(), reinterpret_cast<const std::byte*>(path.data()),        // NOLINT: text
                reinterpret_cast<const std::byte*>(path.data() + path.size()));  // NOLINT
       break;
     }

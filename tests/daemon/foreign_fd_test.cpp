@@ -22,6 +22,7 @@
 #include "zbuf/ipc/message.h"
 #include "zbuf/ipc/protocol.h"
 #include "zbuf/ipc/remote_context.h"
+#include "zbuf/uapi/abi.h"
 #include "zbuf/uapi/context.h"
 
 namespace zbuf {
@@ -155,6 +156,35 @@ TEST_F(ForeignFd, TheClientMakesTheRealCallsItself) {
   std::array<std::byte, 1> first{};
   ASSERT_EQ(::pread(memfd->get(), first.data(), 1, 0), 1);
   EXPECT_EQ(first[0], std::byte{42});
+}
+
+TEST_F(ForeignFd, AMemfdImportedThroughTheDaemonMustBeSealedAgainstShrinking) {
+  // The udmabuf rule (check_memfd_seals), checked by the daemon on the client's own memfd: no
+  // client can make a device fault by truncating memory the daemon maps.
+  auto udmabuf = kernel->open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
+  ASSERT_TRUE(udmabuf.ok()) << udmabuf.error().describe();
+  const auto create = [&](int memfd) {
+    uapi::UdmabufCreate arg{static_cast<std::uint32_t>(memfd), 0, 0, 4096};
+    auto r = kernel->ioctl(udmabuf->get(), uapi::kUdmabufCreate, &arg);
+    if (r.ok()) {
+      EXPECT_TRUE(kernel->close(static_cast<int>(*r)).ok());
+    }
+    return r.code();
+  };
+  const auto memfd = [](unsigned seals) {
+    auto fd = sys::memfdCreate("import", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    EXPECT_TRUE(fd.ok());
+    EXPECT_EQ(::ftruncate(fd->get(), 4096), 0);
+    if (seals != 0) {
+      EXPECT_EQ(::fcntl(fd->get(), F_ADD_SEALS, seals), 0);
+    }
+    return std::move(*fd);
+  };
+  EXPECT_EQ(create(memfd(0).get()), EINVAL);                             // may shrink
+  EXPECT_EQ(create(memfd(F_SEAL_SHRINK | F_SEAL_WRITE).get()), EINVAL);  // F_SEAL_WRITE too
+  EXPECT_EQ(create(readEnd.get()), EBADFD);                              // not a memfd
+  EXPECT_EQ(create(memfd(F_SEAL_SHRINK).get()), 0);
+  EXPECT_TRUE(kernel->close(std::move(*udmabuf)).ok());
 }
 
 }  // namespace
