@@ -217,8 +217,17 @@ void Server::acceptLoop() {
     }
     const MutexLocker lock(mutex_);
     reapFinished();
+    // Accounts nobody uses any more (no connection, nothing held) go; the peer's is made anew.
+    std::erase_if(accounts_, [&](const auto& a) {
+      return a.second.use_count() == 1 && a.second->usage(*config_.context).files == 0;
+    });
+    auto& account = accounts_[cred.pid];
+    if (!account) {
+      account = std::make_shared<ClientAccount>(config_.limits);
+    }
     Connection& c = connections_.emplace_back();
     c.socket = std::move(sock);
+    c.account = account;
     c.thread = std::thread([this, &c] { serve(c); });
     accepted_.fetch_add(1);
   }
@@ -236,7 +245,18 @@ void Server::serve(Connection& c) {
       }
       break;
     }
-    Reply reply = dispatch(*config_.context, *request, s);
+    Reply reply;
+    if (const int refused = c.account->admit(*config_.context, *request); refused != 0) {
+      reply.body.error = refused;
+      const std::string text = refused == EMFILE ? "zbufd: the client holds as many files as it may"
+                                                 : "zbufd: the client's buffers are at their limit";
+      reply.payload.assign(
+          reinterpret_cast<const std::byte*>(text.data()),                 // NOLINT: text
+          reinterpret_cast<const std::byte*>(text.data() + text.size()));  // NOLINT
+    } else {
+      reply = dispatch(*config_.context, *request, s);
+      c.account->charge(*config_.context, reply);
+    }
     request->fds.clear();  // the client's descriptions: the daemon's copies go now
     ipc::BodyWriter body;
     body.put(reply.body);
@@ -256,6 +276,19 @@ void Server::serve(Connection& c) {
   const MutexLocker lock(mutex_);
   c.socket.reset();
   c.done.store(true);
+}
+
+ClientUsage Server::usage(pid_t pid) {
+  std::shared_ptr<ClientAccount> account;
+  {
+    const MutexLocker lock(mutex_);
+    auto it = accounts_.find(pid);
+    if (it == accounts_.end()) {
+      return {};
+    }
+    account = it->second;
+  }
+  return account->usage(*config_.context);
 }
 
 }  // namespace zbuf::daemon

@@ -48,6 +48,19 @@ int run(int argc, char** argv) {
   app.add_option("-g,--group", group, "admit this group too (the socket file gets it, mode 0660)");
   app.add_option("-m,--mode", mode, "the socket file's permissions, octal")->capture_default_str();
   app.add_flag("--no-board", noBoard, "serve the heaps and udmabuf only, no devices");
+  // What one client process may hold (daemon/client_account.h).
+  zbuf::daemon::ClientLimits limits;
+  app.add_option("--max-files", limits.files, "files one client process may hold (EMFILE past it)")
+      ->capture_default_str()
+      ->group("Limits");
+  app.add_option("--max-buffers", limits.buffers,
+                 "dma-bufs one client process may hold (ENOMEM past it)")
+      ->capture_default_str()
+      ->group("Limits");
+  app.add_option("--max-bytes", limits.bytes,
+                 "bytes of dma-bufs one client process may hold (ENOMEM past it)")
+      ->capture_default_str()
+      ->group("Limits");
   // The board's settings (devices/board.h; zbuf stream --daemon adopts them).
   zbuf::BoardConfig board;
   std::string pattern = zbuf::toString(board.pattern);
@@ -98,6 +111,7 @@ int run(int argc, char** argv) {
     }
   }
   config.listening = inheritedSocket();
+  config.limits = limits;
   if (config.listening.isValid()) {
     // The path is the socket's own (systemd's ListenSequentialPacket=), whatever --socket says.
     sockaddr_un addr{};

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstddef>
 #include <list>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,7 @@
 #include "zbuf/base/mutex.h"
 #include "zbuf/base/result.h"
 #include "zbuf/base/unique_fd.h"
+#include "zbuf/daemon/client_account.h"
 #include "zbuf/uapi/context.h"
 
 #pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
@@ -41,6 +43,7 @@ struct ServerConfig {
   std::optional<gid_t> group;              // the socket file's group, and admitted peers' group
   std::shared_ptr<uapi::Context> context;  // what is served (required)
   UniqueFd listening;                      // an inherited listening socket (systemd's LISTEN_FDS)
+  ClientLimits limits;                     // per client process (client_account.h)
 };
 
 class Server {
@@ -58,6 +61,8 @@ class Server {
   [[nodiscard]] std::size_t clients() const;
   // Connections accepted since the start (for tests and logs).
   [[nodiscard]] std::size_t accepted() const noexcept { return accepted_.load(); }
+  // What the client process `pid` holds in the daemon (zero for a process it does not know).
+  [[nodiscard]] ClientUsage usage(pid_t pid);
 
   struct Private;
   Server(Private key, ServerConfig config, UniqueFd listening, std::string path, bool ownsPath);
@@ -65,6 +70,7 @@ class Server {
  private:
   struct Connection {
     UniqueFd socket;
+    std::shared_ptr<ClientAccount> account;  // the peer process's, shared by its connections
     std::thread thread;
     std::atomic<bool> done{false};
   };
@@ -81,6 +87,7 @@ class Server {
   std::thread acceptor_;
   mutable Mutex mutex_;
   std::list<Connection> connections_ ZBUF_GUARDED_BY(mutex_);
+  std::map<pid_t, std::shared_ptr<ClientAccount>> accounts_ ZBUF_GUARDED_BY(mutex_);
   bool stopped_ ZBUF_GUARDED_BY(mutex_) = false;
 };
 
