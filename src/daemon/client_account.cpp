@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "zbuf/base/sys.h"
+#include "zbuf/core/buffer.h"
 #include "zbuf/ipc/ioctl_layout.h"
 #include "zbuf/uapi/abi.h"
 
@@ -95,6 +96,9 @@ ClientUsage ClientAccount::pruneLocked(uapi::Context& context) {
     ++u.files;
     u.buffers += h.buffer ? 1 : 0;
     u.bytes += h.bytes;
+    if (h.buffer) {
+      u.bufferInodes.push_back(h.bufinfoInode);
+    }
   }
   return u;
 }
@@ -131,12 +135,13 @@ void ClientAccount::charge(uapi::Context& context, const Reply& reply) {
     if (!st.ok()) {
       continue;
     }
-    const bool buffer = context.bufferFromFd(fd.get()).ok();
+    auto buffer = context.bufferFromFd(fd.get());
     const bool known = std::any_of(held_.begin(), held_.end(), [&](const Held& h) {
       return h.device == st->device && h.inode == st->inode;
     });
     if (!known) {  // a file handed out twice (a second GET_FD of a file) counts once
-      held_.push_back(Held{st->device, st->inode, buffer ? st->size : 0, buffer});
+      held_.push_back(Held{st->device, st->inode, buffer.ok() ? st->size : 0, buffer.ok(),
+                           buffer.ok() ? (*buffer)->inode() : 0});
     }
   }
 }

@@ -2,6 +2,7 @@
 #include "zbuf/daemon/server.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -13,12 +14,14 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "zbuf/base/log.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/daemon/dispatch.h"
 #include "zbuf/ipc/message.h"
 #include "zbuf/ipc/socket_path.h"
+#include "zbuf/uapi/sysfs_attr.h"
 
 ZBUF_LOG_CATEGORY(Daemon);
 
@@ -111,6 +114,20 @@ Result<std::unique_ptr<Server>> Server::create(ServerConfig config) {
   auto server = std::make_unique<Server>(Private{}, std::move(config), std::move(listening),
                                          std::move(path), !inherited);
   ZBUF_ASSIGN_OR_RETURN(server->stopEvent_, sys::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  // The clients file holds the accounts weakly: it answers ENODEV once the server is gone. A
+  // context served a second time keeps the first server's file (EEXIST is not an error here).
+  const std::weak_ptr<Clients> weak = server->clients_;
+  (void)uapi::addSysfsAttr(*server->config_.context, kClientsPath,
+                           {[weak, ctx = std::weak_ptr<uapi::Context>(
+                                       server->config_.context)]() -> Result<std::string> {
+                              auto clients = weak.lock();
+                              auto context = ctx.lock();
+                              if (!clients || !context) {
+                                return Error(ENODEV, "zbufd", "the server has stopped");
+                              }
+                              return clientsText(*context, *clients);
+                            },
+                            {}});
   server->acceptor_ = std::thread([s = server.get()] { s->acceptLoop(); });
   log(LogDaemon, LogLevel::Info, "zbufd listening on {}", server->path_);
   return server;
@@ -216,14 +233,19 @@ void Server::acceptLoop() {
       continue;
     }
     const MutexLocker lock(mutex_);
-    reapFinished();
-    // Accounts nobody uses any more (no connection, nothing held) go; the peer's is made anew.
-    std::erase_if(accounts_, [&](const auto& a) {
-      return a.second.use_count() == 1 && a.second->usage(*config_.context).files == 0;
-    });
-    auto& account = accounts_[cred.pid];
-    if (!account) {
-      account = std::make_shared<ClientAccount>(config_.limits);
+    reapFinished();  // first: a finished connection's account reference goes with it
+    std::shared_ptr<ClientAccount> account;
+    {
+      const MutexLocker clientsLock(clients_->mutex);
+      // Accounts nobody uses any more (no connection, nothing held) go; the peer's is made anew.
+      std::erase_if(clients_->accounts, [&](const auto& a) {
+        return a.second.use_count() == 1 && a.second->usage(*config_.context).files == 0;
+      });
+      auto& slot = clients_->accounts[cred.pid];
+      if (!slot) {
+        slot = std::make_shared<ClientAccount>(config_.limits);
+      }
+      account = slot;
     }
     Connection& c = connections_.emplace_back();
     c.socket = std::move(sock);
@@ -281,14 +303,34 @@ void Server::serve(Connection& c) {
 ClientUsage Server::usage(pid_t pid) {
   std::shared_ptr<ClientAccount> account;
   {
-    const MutexLocker lock(mutex_);
-    auto it = accounts_.find(pid);
-    if (it == accounts_.end()) {
+    const MutexLocker lock(clients_->mutex);
+    auto it = clients_->accounts.find(pid);
+    if (it == clients_->accounts.end()) {
       return {};
     }
     account = it->second;
   }
   return account->usage(*config_.context);
+}
+
+std::string Server::clientsText(uapi::Context& context, Clients& clients) {
+  std::vector<std::pair<pid_t, std::shared_ptr<ClientAccount>>> accounts;
+  {
+    const MutexLocker lock(clients.mutex);
+    accounts.assign(clients.accounts.begin(), clients.accounts.end());
+  }
+  std::string out = "pid\tcomm\tfiles\tbuffers\tbytes\tbufinfo inodes\n";
+  for (const auto& [pid, account] : accounts) {
+    const ClientUsage u = account->usage(context);
+    std::string comm = "?";
+    std::ifstream file(fmt::format("/proc/{}/comm", pid));
+    if (std::string line; std::getline(file, line)) {
+      comm = line;  // the process's name, as ps shows it; "?" once it has gone
+    }
+    out += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\n", pid, comm, u.files, u.buffers, u.bytes,
+                       fmt::join(u.bufferInodes, " "));
+  }
+  return out;
 }
 
 }  // namespace zbuf::daemon

@@ -18,7 +18,9 @@
 
 #include "file_kinds.h"
 #include "zbuf/base/log.h"
+#include "zbuf/core/bufinfo.h"
 #include "zbuf/core/sync_file.h"
+#include "zbuf/uapi/sysfs_attr.h"
 
 namespace zbuf::uapi {
 
@@ -47,6 +49,10 @@ Context::~Context() = default;
 std::shared_ptr<Context> Context::create() {
   auto ctx = std::make_shared<Context>(Private{});
   detail::addHeapNodes(*ctx);
+  // debugfs's bufinfo (dma_buf_debug_show): the process's buffers, as `zbuf info` lists them;
+  // through zbufd, the daemon's.
+  (void)addSysfsAttr(*ctx, kBufInfoPath,
+                     {[]() -> Result<std::string> { return bufInfoText(); }, {}});
   return ctx;
 }
 

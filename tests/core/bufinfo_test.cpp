@@ -115,3 +115,54 @@ TEST(BufInfoTest, ReleasedBuffersDisappear) {
 
 }  // namespace
 }  // namespace zbuf
+
+namespace zbuf {
+namespace {
+
+TEST(BufInfoParse, TheKernelsTextReadsBackAsItWasWritten) {
+  BufInfo info;
+  BufInfoEntry a;
+  a.size = 1 << 20;
+  a.flags = 2;
+  a.mode = 0x80007;
+  a.count = 3;
+  a.exporterName = "system";
+  a.inode = 7;
+  a.name = "adc block\twith a tab";
+  a.fences = {{"write", "iio", "iio", 1, false}, {"read", "functionfs", "", 2, true}};
+  a.devices = {"iio:device0", "ffs.usb0"};
+  BufInfoEntry b;
+  b.size = 4096;
+  b.exporterName = "udmabuf";
+  b.inode = 8;
+  info.buffers = {a, b};
+  info.totalBytes = a.size + b.size;
+  const std::string text = formatBufInfo(info);
+  auto back = parseBufInfo(text);
+  ASSERT_TRUE(back.ok()) << back.error().describe();
+  EXPECT_EQ(formatBufInfo(*back), text);
+  ASSERT_EQ(back->buffers.size(), 2U);
+  EXPECT_EQ(back->buffers[0].name, a.name);
+  EXPECT_FALSE(back->buffers[1].name.has_value());
+  ASSERT_EQ(back->buffers[0].fences.size(), 2U);
+  EXPECT_EQ(back->buffers[0].fences[1].timeline, "");
+  EXPECT_TRUE(back->buffers[0].fences[1].signalled);
+  EXPECT_EQ(back->buffers[0].devices, a.devices);
+  EXPECT_EQ(back->totalBytes, a.size + b.size);
+  // And the live listing.
+  auto live = parseBufInfo(bufInfoText());
+  ASSERT_TRUE(live.ok());
+}
+
+TEST(BufInfoParse, WhatIsNotAListingIsEinval) {
+  EXPECT_EQ(parseBufInfo("").code(), EINVAL);
+  EXPECT_EQ(parseBufInfo("hello\n").code(), EINVAL);
+  EXPECT_EQ(parseBufInfo("\nDma-buf Objects:\n\tstray fence line\n").code(), EINVAL);
+  EXPECT_EQ(parseBufInfo("\nDma-buf Objects:\nxyz\t1\t2\t3\tsystem\t4\t<none>\n").code(), EINVAL);
+  auto empty = parseBufInfo(formatBufInfo(BufInfo{}));
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->buffers.empty());
+}
+
+}  // namespace
+}  // namespace zbuf

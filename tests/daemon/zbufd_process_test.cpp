@@ -285,8 +285,8 @@ class ZbufdActivation : public ZbufdProcess {
 TEST_F(ZbufdActivation, ServesTheSocketSystemdPassesAndLeavesItsFile) {
   UniqueFd listening = listen();
   // LISTEN_PID must be the daemon's own pid: the shell sets it to its $$ and execs zbufd.
-  daemon = spawn({"/bin/sh", "-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"", ZBUFD_PATH},
-                 {}, nullptr, listening.get());
+  daemon = spawn({"/bin/sh", "-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"", ZBUFD_PATH}, {},
+                 nullptr, listening.get());
   ASSERT_GT(daemon, 0);
   listening.reset();  // the daemon holds it now, as it would from systemd
   auto k = ipc::RemoteContext::connect(socket);
@@ -314,6 +314,50 @@ TEST_F(ZbufdActivation, AnFdMeantForAnotherProcessIsNotTaken) {
   auto k = ipc::RemoteContext::connect(own);
   EXPECT_TRUE(k.ok()) << k.error().describe();
 }
+
+#ifdef ZBUF_CLI_PATH
+TEST_F(ZbufdProcess, ZbufInfoListsTheDaemonsBuffersAndWhoHoldsThem) {
+  UniqueFd a = allocate(*remote, 64 * 1024);
+  UniqueFd b = allocate(*remote, 4096);
+  ASSERT_TRUE(a.isValid() && b.isValid());
+  char name[] = "held-by-the-test";
+  ASSERT_TRUE(remote->ioctl(a.get(), uapi::kDmaBufSetName, name).ok());
+  const test::CliRun r = test::runZbuf("info --daemon " + socket + " --json", false);
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto doc = nlohmann::json::parse(r.out);
+  ASSERT_EQ(doc["buffers"].size(), 2U) << r.out;
+  std::vector<std::uint64_t> inodes;
+  for (const auto& buf : doc["buffers"]) {
+    inodes.push_back(buf["ino"].get<std::uint64_t>());
+  }
+  EXPECT_EQ(doc["buffers"][0]["size"], 64 * 1024);
+  EXPECT_EQ(doc["buffers"][0]["name"], "held-by-the-test");
+  EXPECT_EQ(doc["total_bytes"], 64 * 1024 + 4096);
+  // This process holds both, charged to it; zbuf info is a client too, holding no buffer.
+  bool found = false;
+  for (const auto& c : doc["clients"]) {
+    if (c["pid"] == ::getpid()) {
+      found = true;
+      EXPECT_EQ(c["buffers"], 2);
+      EXPECT_EQ(c["bytes"], 64 * 1024 + 4096);
+      EXPECT_EQ(c["buffer_inodes"].get<std::vector<std::uint64_t>>(), inodes);
+    } else {
+      EXPECT_EQ(c["buffers"], 0) << c.dump();
+    }
+  }
+  EXPECT_TRUE(found) << r.out;
+  // The text: the kernel's listing, then the clients.
+  const test::CliRun t = test::runZbuf("info --daemon " + socket, false);
+  ASSERT_EQ(t.status, 0);
+  EXPECT_NE(t.out.find("Dma-buf Objects:"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("held-by-the-test"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("Clients of zbufd"), std::string::npos) << t.out;
+  // Released in the daemon, gone from the listing.
+  ASSERT_TRUE(remote->close(std::move(a)).ok());
+  const test::CliRun after = test::runZbuf("info --daemon " + socket + " --json", false);
+  EXPECT_EQ(nlohmann::json::parse(after.out)["buffers"].size(), 1U) << after.out;
+}
+#endif
 
 TEST_F(ZbufdProcess, SigtermStopsTheDaemonAndRemovesItsSocket) {
   UniqueFd buf = allocate(*remote, 4096);  // held across the stop

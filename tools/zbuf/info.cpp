@@ -1,12 +1,17 @@
-// zbuf info: the buffer listing (the kernel's bufinfo) of this process's zbuf context.
+// zbuf info: the buffer listing (the kernel's bufinfo) of this process's zbuf context, or with
+// --daemon of zbufd's (its /sys/kernel/debug/dma_buf/bufinfo) with the daemon's client processes.
 //
 // zbuf runs embedded (devices and buffers live in the process that uses them), so a fresh
 // `zbuf info` process has no buffers of its own; `--example` builds a small scene first (two
 // system-heap buffers, one named, attached to two emulated devices, with a pending write fence
 // and a signalled read fence) to show what the listing reports.
+#include <fcntl.h>
 #include <fmt/format.h>
 
+#include <array>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "command.h"
@@ -14,7 +19,10 @@
 #include "zbuf/core/bufinfo.h"
 #include "zbuf/core/device.h"
 #include "zbuf/core/fence.h"
+#include "zbuf/daemon/server.h"
 #include "zbuf/heaps/system_heap.h"
+#include "zbuf/ipc/remote_context.h"
+#include "zbuf/uapi/context.h"
 
 namespace zbuf::cli {
 namespace {
@@ -22,6 +30,8 @@ namespace {
 struct InfoOptions {
   bool json = false;
   bool example = false;
+  std::string daemon;  // --daemon [SOCKET]
+  const CLI::Option* daemonOpt = nullptr;
 };
 
 nlohmann::json toJson(const BufInfo& info) {
@@ -49,6 +59,89 @@ nlohmann::json toJson(const BufInfo& info) {
   doc["total_objects"] = info.buffers.size();
   doc["total_bytes"] = info.totalBytes;
   return doc;
+}
+
+// A whole debugfs file of a kernel reached through fd-level calls.
+Result<std::string> readWhole(uapi::FdCalls& kernel, const char* path) {
+  ZBUF_ASSIGN_OR_RETURN(auto fd, kernel.open(path, O_RDONLY | O_CLOEXEC));
+  std::string text;
+  std::array<char, 16384> chunk{};
+  for (;;) {
+    auto n = kernel.read(fd.get(), std::as_writable_bytes(std::span(chunk)));
+    if (!n.ok() || *n == 0) {
+      (void)kernel.close(std::move(fd));
+      if (!n.ok()) {
+        return std::move(n).error();
+      }
+      return text;
+    }
+    text.append(chunk.data(), *n);
+  }
+}
+
+// zbufd's clients file (daemon/server.h): a header line, then "pid comm files buffers bytes
+// inodes" tab-separated.
+nlohmann::json clientsJson(const std::string& text) {
+  nlohmann::json out = nlohmann::json::array();
+  std::istringstream lines(text);
+  std::string line;
+  std::getline(lines, line);  // the header
+  while (std::getline(lines, line)) {
+    std::vector<std::string> f;
+    std::istringstream fields(line);
+    for (std::string field; std::getline(fields, field, '\t');) {
+      f.push_back(field);
+    }
+    if (f.size() < 5) {
+      continue;
+    }
+    nlohmann::json inodes = nlohmann::json::array();
+    std::istringstream list(f.size() > 5 ? f[5] : "");
+    for (std::uint64_t ino = 0; list >> ino;) {
+      inodes.push_back(ino);
+    }
+    out.push_back({{"pid", std::stoll(f[0])},
+                   {"comm", f[1]},
+                   {"files", std::stoull(f[2])},
+                   {"buffers", std::stoull(f[3])},
+                   {"bytes", std::stoull(f[4])},
+                   {"buffer_inodes", inodes}});
+  }
+  return out;
+}
+
+int runDaemonInfo(const InfoOptions& o) {
+  auto kernel = ipc::RemoteContext::connect(o.daemon);
+  if (!kernel.ok()) {
+    fmt::print(stderr, "zbuf info: --daemon: {}\n", kernel.error().describe());
+    return kExitFailed;
+  }
+  auto bufinfo = readWhole(**kernel, uapi::kBufInfoPath);
+  auto clients = readWhole(**kernel, daemon::kClientsPath);
+  for (const auto* r : {&bufinfo, &clients}) {
+    if (!r->ok()) {
+      fmt::print(stderr, "zbuf info: --daemon: {}\n", r->error().describe());
+      return kExitFailed;
+    }
+  }
+  if (o.json) {
+    auto info = parseBufInfo(*bufinfo);
+    if (!info.ok()) {
+      fmt::print(stderr, "zbuf info: the daemon's bufinfo: {}\n", info.error().describe());
+      return kExitFailed;
+    }
+    nlohmann::json doc = toJson(*info);
+    doc["daemon"] = (*kernel)->socketPath();
+    doc["clients"] = clientsJson(*clients);
+    fmt::print("{}\n", doc.dump(2));
+    return kExitOk;
+  }
+  fmt::print("{}", *bufinfo);
+  fmt::print(
+      "\nClients of zbufd at {} (a file is charged to the process that asked for it, for "
+      "as long as it lives):\n{}",
+      (*kernel)->socketPath(), *clients);
+  return kExitOk;
 }
 
 // The example scene; everything it holds is released when it goes out of scope.
@@ -103,6 +196,13 @@ struct Example {
 };
 
 int runInfo(const InfoOptions& o) {
+  if (o.daemonOpt->count() != 0) {
+    if (o.example) {
+      fmt::print(stderr, "zbuf info: --example builds its scene in this process, not in zbufd\n");
+      return kExitUsage;
+    }
+    return runDaemonInfo(o);
+  }
   std::optional<Example> example;
   if (o.example) {
     auto ex = Example::build();
@@ -135,6 +235,11 @@ void addInfoCommand(CLI::App& app, Runner& runner) {
   cmd->add_flag("--json", opts->json, "print JSON instead of the kernel's text format");
   cmd->add_flag("--example", opts->example,
                 "build a small example scene (buffers, devices, fences) and list it");
+  opts->daemonOpt = cmd->add_option("--daemon", opts->daemon,
+                                    "list zbufd's buffers and its client processes instead "
+                                    "(SOCKET: $ZBUF_SOCKET, else the default path)")
+                        ->expected(0, 1)
+                        ->type_name("[SOCKET]");
   cmd->callback([opts, &runner] { runner = [opts] { return runInfo(*opts); }; });
 }
 

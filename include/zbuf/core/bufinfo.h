@@ -21,7 +21,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "zbuf/base/result.h"
 
 #pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
 
@@ -58,6 +61,9 @@ struct BufInfo {
 [[nodiscard]] std::string formatBufInfo(const BufInfo& info);
 // formatBufInfo(collectBufInfo()).
 [[nodiscard]] std::string bufInfoText();
+// The structured form of the kernel's text (formatBufInfo's inverse; what another process's
+// /sys/kernel/debug/dma_buf/bufinfo shows, e.g. zbufd's): EINVAL for a text without the header.
+[[nodiscard]] Result<BufInfo> parseBufInfo(std::string_view text);
 
 }  // namespace zbuf
 #pragma GCC visibility pop

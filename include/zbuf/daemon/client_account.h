@@ -38,6 +38,7 @@ struct ClientUsage {
   std::size_t files = 0;
   std::size_t buffers = 0;
   std::uint64_t bytes = 0;
+  std::vector<std::uint64_t> bufferInodes;  // the buffers' bufinfo inodes, in charge order
 };
 
 class ClientAccount {
@@ -58,6 +59,7 @@ class ClientAccount {
     std::uint64_t inode = 0;
     std::uint64_t bytes = 0;  // a dma-buf's size, 0 for other files
     bool buffer = false;
+    std::uint64_t bufinfoInode = 0;  // a dma-buf's inode in bufinfo
   };
   [[nodiscard]] ClientUsage pruneLocked(uapi::Context& context) ZBUF_REQUIRES(mutex_);
 

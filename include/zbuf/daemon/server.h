@@ -37,6 +37,11 @@
 
 namespace zbuf::daemon {
 
+// Each client process and what it holds (files, buffers, bytes, the buffers' bufinfo inodes),
+// a debugfs file of the served context: "pid comm files buffers bytes inodes..." tab-separated,
+// a header line first. `zbuf info --daemon` reads it.
+inline constexpr const char* kClientsPath = "/sys/kernel/debug/zbuf/clients";
+
 struct ServerConfig {
   std::string socketPath;                  // ipc::defaultSocketPath() when empty
   mode_t mode = 0600;                      // the socket file's permissions
@@ -87,7 +92,14 @@ class Server {
   std::thread acceptor_;
   mutable Mutex mutex_;
   std::list<Connection> connections_ ZBUF_GUARDED_BY(mutex_);
-  std::map<pid_t, std::shared_ptr<ClientAccount>> accounts_ ZBUF_GUARDED_BY(mutex_);
+  // The client processes' accounts, shared with the context's clients file (kClientsPath).
+  struct Clients {
+    Mutex mutex;
+    std::map<pid_t, std::shared_ptr<ClientAccount>> accounts ZBUF_GUARDED_BY(mutex);
+  };
+  std::shared_ptr<Clients> clients_ = std::make_shared<Clients>();
+  // The text of kClientsPath.
+  [[nodiscard]] static std::string clientsText(uapi::Context& context, Clients& clients);
   bool stopped_ ZBUF_GUARDED_BY(mutex_) = false;
 };
 

@@ -55,6 +55,10 @@
 
 namespace zbuf::uapi {
 
+// debugfs's listing of the buffers (the kernel's /sys/kernel/debug/dma_buf/bufinfo), in every
+// context: read-only, the kernel's text (core/bufinfo.h).
+inline constexpr const char* kBufInfoPath = "/sys/kernel/debug/dma_buf/bufinfo";
+
 // A device node's open(): makes the file for one open(path, flags) (the driver's ->open).
 using NodeOpen = std::function<Result<UniqueFd>(Context& context, int flags)>;
 
