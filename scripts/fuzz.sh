@@ -12,7 +12,7 @@ shift || true
 "$root/scripts/build.sh" fuzz
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(dma_buf sync_file heap udmabuf iio functionfs_ep0 functionfs_ep core_ops)
+  targets=(dma_buf sync_file heap udmabuf iio functionfs_ep0 functionfs_ep core_ops daemon)
 fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
