@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "support/spawn.h"
 #include "support/wait_until.h"
 #ifdef ZBUF_CLI_PATH
 #include <nlohmann/json.hpp>
@@ -32,8 +33,6 @@
 #include "zbuf/devices/iio/iio_uapi.h"
 #include "zbuf/ipc/remote_context.h"
 #include "zbuf/uapi/abi.h"
-
-extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, for posix_spawn
 
 namespace zbuf {
 namespace {
@@ -89,15 +88,7 @@ UniqueFd allocate(uapi::FdCalls& k, std::uint64_t len) {
   return false;
 }();
 
-std::size_t fdCount(pid_t pid) {
-  std::error_code ec;
-  std::size_t n = 0;
-  for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
-       !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    ++n;
-  }
-  return n;
-}
+using testing_support::fdCount;
 
 class ZbufdProcess : public ::testing::Test {
  protected:
@@ -124,46 +115,9 @@ class ZbufdProcess : public ::testing::Test {
     fs::remove_all(dir, ec);
   }
 
-  // Starts `argv` with `env` added; its stdout goes to `out` when given. The child dies with
-  // this process (PR_SET_PDEATHSIG is set by zbufd's test child only through the variable).
-  // `fd3`: an fd the child gets as its fd 3 (a socket systemd would pass), -1 for none.
-  static pid_t spawn(std::vector<std::string> argv, std::vector<std::string> env, int* out,
+  static pid_t spawn(std::vector<std::string> argv, const std::vector<std::string>& env, int* out,
                      int fd3 = -1) {
-    std::vector<char*> args;
-    for (auto& a : argv) {
-      args.push_back(a.data());
-    }
-    args.push_back(nullptr);
-    std::vector<std::string> envStrings;
-    for (char** e = environ; *e != nullptr; ++e) {
-      envStrings.emplace_back(*e);
-    }
-    envStrings.insert(envStrings.end(), env.begin(), env.end());
-    std::vector<char*> envp;
-    for (auto& e : envStrings) {
-      envp.push_back(e.data());
-    }
-    envp.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    int pipeFds[2] = {-1, -1};
-    if (out != nullptr) {
-      if (::pipe2(pipeFds, O_CLOEXEC) != 0) {
-        return -1;
-      }
-      posix_spawn_file_actions_adddup2(&actions, pipeFds[1], STDOUT_FILENO);
-    }
-    if (fd3 >= 0) {
-      posix_spawn_file_actions_adddup2(&actions, fd3, 3);  // dup2 clears FD_CLOEXEC
-    }
-    pid_t pid = -1;
-    const int rc = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    if (out != nullptr) {
-      ::close(pipeFds[1]);
-      *out = pipeFds[0];
-    }
-    return rc == 0 ? pid : -1;
+    return testing_support::spawn(std::move(argv), env, out, fd3);
   }
 
   fs::path dir;
