@@ -2,6 +2,8 @@
 // protocol, on a RemoteContext served by a daemon started in this process on a temporary socket
 // (the same Context behind it), and must give the same results errno for errno.
 // ctest-labels: concurrency
+#include "support/both_contexts.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -30,79 +32,10 @@
 namespace zbuf {
 namespace {
 
-enum class Kernel { Embedded, Daemon };
-
-class BothContexts : public ::testing::TestWithParam<Kernel> {
- protected:
-  void SetUp() override {
-    board = std::move(Board::create(*ctx, BoardConfig{}).value());
-    if (GetParam() == Kernel::Embedded) {
-      calls = ctx;
-      return;
-    }
-    dir = std::filesystem::temp_directory_path() /
-          ("zbufd-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    daemon::ServerConfig config;
-    config.socketPath = (dir / "zbufd.sock").string();
-    config.context = ctx;
-    auto s = daemon::Server::create(std::move(config));
-    ASSERT_TRUE(s.ok()) << s.error().describe();
-    server = std::move(*s);
-    auto remote = ipc::RemoteContext::connect(server->socketPath());
-    ASSERT_TRUE(remote.ok()) << remote.error().describe();
-    calls = std::move(*remote);
-  }
-  void TearDown() override {
-    calls.reset();
-    if (server) {
-      server->stop();
-      EXPECT_FALSE(std::filesystem::exists(server->socketPath()));
-    }
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
-
-  UniqueFd open(const std::string& path, int flags = O_RDWR) {
-    auto fd = calls->open(path, flags);
-    EXPECT_TRUE(fd.ok()) << path << ": " << fd.error().describe();
-    return fd.ok() ? std::move(*fd) : UniqueFd();
-  }
-  UniqueFd allocate(std::uint64_t len, std::uint32_t fdFlags = O_RDWR | O_CLOEXEC) {
-    UniqueFd heap = open("/dev/dma_heap/system", O_RDONLY);
-    uapi::DmaHeapAllocationData data{};
-    data.len = len;
-    data.fdFlags = fdFlags;
-    auto r = calls->ioctl(heap.get(), uapi::kDmaHeapIoctlAlloc, &data);
-    EXPECT_TRUE(r.ok()) << r.error().describe();
-    return r.ok() ? UniqueFd::adopt(static_cast<int>(data.fd)) : UniqueFd();
-  }
-  int writeAttr(const std::string& path, const std::string& value) {
-    auto fd = calls->open(path, O_WRONLY);
-    if (!fd.ok()) {
-      return fd.code();
-    }
-    return calls->write(fd->get(), std::as_bytes(std::span(value))).code();
-  }
-  UniqueFd exportSyncFile(int buffer, std::uint32_t flags) {
-    uapi::DmaBufExportSyncFile arg{flags, -1};
-    auto r = calls->ioctl(buffer, uapi::kDmaBufIoctlExportSyncFile, &arg);
-    EXPECT_TRUE(r.ok()) << r.error().describe();
-    return r.ok() ? UniqueFd::adopt(arg.fd) : UniqueFd();
-  }
-
-  // An fd number that is not open, and that no other thread of this test will open meanwhile.
-  static int closedFd() { return 900; }
-
-  static inline int counter = 0;
-  std::shared_ptr<uapi::Context> ctx = uapi::Context::create();
-  std::shared_ptr<Board> board;
-  std::unique_ptr<daemon::Server> server;
-  std::shared_ptr<uapi::FdCalls> calls;
-  std::filesystem::path dir;
-};
+using testing_support::BothContexts;
 
 TEST_P(BothContexts, AHeapBufferIsMappedSyncedNamedAndSeeked) {
-  constexpr std::uint64_t kSize = 64 * 1024;
+  constexpr std::uint64_t kSize = 64ULL * 1024;
   UniqueFd buf = allocate(kSize);
   ASSERT_TRUE(buf.isValid());
   EXPECT_TRUE((sys::getFdFlags(buf.get()).value() & FD_CLOEXEC) != 0);
@@ -119,17 +52,15 @@ TEST_P(BothContexts, AHeapBufferIsMappedSyncedNamedAndSeeked) {
   EXPECT_EQ(calls->fstat(buf.get()).value().size, kSize);
   EXPECT_EQ(calls->lseek(buf.get(), 0, SEEK_END).value(), static_cast<std::int64_t>(kSize));
   EXPECT_EQ(calls->lseek(buf.get(), 1, SEEK_SET).code(), EINVAL);
-  ASSERT_TRUE(calls->ioctl(buf.get(), uapi::kDmaBufSetNameB, const_cast<char*>("frame-7")).ok());
+  std::string name = "frame-7";
+  ASSERT_TRUE(calls->ioctl(buf.get(), uapi::kDmaBufSetNameB, name.data()).ok());
   EXPECT_EQ(calls->fdPath(buf.get()).value(), "/dmabuf:frame-7");
   const std::string info = calls->fdinfo(buf.get()).value();
   EXPECT_NE(info.find("name:\tframe-7"), std::string::npos) << info;
   EXPECT_NE(info.find("flags:\t02000002"), std::string::npos) << info;  // O_RDWR | O_CLOEXEC
   // A name of 33 bytes is EINVAL (DMA_BUF_NAME_LEN counts the NUL).
-  EXPECT_EQ(calls
-                ->ioctl(buf.get(), uapi::kDmaBufSetNameB,
-                        const_cast<char*>("0123456789abcdef0123456789abcdefX"))
-                .code(),
-            EINVAL);
+  std::string tooLong = "0123456789abcdef0123456789abcdefX";
+  EXPECT_EQ(calls->ioctl(buf.get(), uapi::kDmaBufSetNameB, tooLong.data()).code(), EINVAL);
   EXPECT_EQ(calls->ioctl(buf.get(), uapi::kDmaBufSetNameB, nullptr).code(), EFAULT);
   // A private mapping of a dma-buf is refused by the exporter.
   EXPECT_EQ(calls->mmap(buf.get(), kSize, PROT_READ, MAP_PRIVATE, 0).code(), EINVAL);
@@ -230,7 +161,7 @@ TEST_P(BothContexts, TheAdcStreamsIntoBuffersTheClientMaps) {
   EXPECT_EQ(calls->ioctl(dev.get(), IIO_BUFFER_GET_FD_IOCTL, &index).code(), EBUSY);
   index = 1;  // the ADC has one buffer
   EXPECT_EQ(calls->ioctl(dev.get(), IIO_BUFFER_GET_FD_IOCTL, &index).code(), ENODEV);
-  constexpr std::uint64_t kSize = 16 * 1024;
+  constexpr std::uint64_t kSize = 16ULL * 1024;
   std::vector<UniqueFd> blocks;
   std::vector<sys::Mapping> maps;
   for (int i = 0; i < 3; ++i) {
@@ -284,10 +215,7 @@ TEST_P(BothContexts, AClosedDescriptionIsReleasedWhicheverWayItCloses) {
   EXPECT_TRUE(testing_support::waitUntil([&] { return wb.expired(); }));
 }
 
-INSTANTIATE_TEST_SUITE_P(Kernels, BothContexts, ::testing::Values(Kernel::Embedded, Kernel::Daemon),
-                         [](const auto& info) {
-                           return info.param == Kernel::Embedded ? "Embedded" : "Daemon";
-                         });
+ZBUF_BOTH_CONTEXTS(BothContexts);
 
 }  // namespace
 }  // namespace zbuf

@@ -1,0 +1,113 @@
+// BothContexts: a parametrised fixture for suites that run every scenario on two kernels: the
+// embedded Context (Kernel::Embedded) and, through zbufd's protocol, a RemoteContext served by a
+// daemon::Server started in the test process on a temporary socket, with the same Context
+// behind it (Kernel::Daemon). A test makes its calls through `calls` (uapi::FdCalls), and may
+// look behind them at `ctx` (the daemon's context in both cases) and `board`.
+//
+//   class MySuite : public testing_support::BothContexts {};
+//   TEST_P(MySuite, Something) { UniqueFd buf = allocate(4096); ... calls->ioctl(...) ... }
+//   ZBUF_BOTH_CONTEXTS(MySuite);
+#pragma once
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "zbuf/daemon/server.h"
+#include "zbuf/devices/board.h"
+#include "zbuf/ipc/remote_context.h"
+#include "zbuf/uapi/abi.h"
+#include "zbuf/uapi/context.h"
+
+namespace zbuf::testing_support {
+
+enum class Kernel { Embedded, Daemon };
+
+class BothContexts : public ::testing::TestWithParam<Kernel> {
+ protected:
+  void SetUp() override {
+    board = std::move(Board::create(*ctx, BoardConfig{}).value());
+    if (GetParam() == Kernel::Embedded) {
+      calls = ctx;
+      return;
+    }
+    dir = std::filesystem::temp_directory_path() /
+          ("zbufd-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    daemon::ServerConfig config;
+    config.socketPath = (dir / "zbufd.sock").string();
+    config.context = ctx;
+    auto s = daemon::Server::create(std::move(config));
+    ASSERT_TRUE(s.ok()) << s.error().describe();
+    server = std::move(*s);
+    auto remote = ipc::RemoteContext::connect(server->socketPath());
+    ASSERT_TRUE(remote.ok()) << remote.error().describe();
+    calls = std::move(*remote);
+  }
+  void TearDown() override {
+    calls.reset();
+    if (server) {
+      server->stop();
+      EXPECT_FALSE(std::filesystem::exists(server->socketPath()));
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+
+  UniqueFd open(const std::string& path, int flags = O_RDWR) {
+    auto fd = calls->open(path, flags);
+    EXPECT_TRUE(fd.ok()) << path << ": " << fd.error().describe();
+    return fd.ok() ? std::move(*fd) : UniqueFd();
+  }
+  UniqueFd allocate(std::uint64_t len, std::uint32_t fdFlags = O_RDWR | O_CLOEXEC) {
+    UniqueFd heap = open("/dev/dma_heap/system", O_RDONLY);
+    uapi::DmaHeapAllocationData data{};
+    data.len = len;
+    data.fdFlags = fdFlags;
+    auto r = calls->ioctl(heap.get(), uapi::kDmaHeapIoctlAlloc, &data);
+    EXPECT_TRUE(r.ok()) << r.error().describe();
+    return r.ok() ? UniqueFd::adopt(static_cast<int>(data.fd)) : UniqueFd();
+  }
+  int writeAttr(const std::string& path, const std::string& value) {
+    auto fd = calls->open(path, O_WRONLY);
+    if (!fd.ok()) {
+      return fd.code();
+    }
+    return calls->write(fd->get(), std::as_bytes(std::span(value))).code();
+  }
+  UniqueFd exportSyncFile(int buffer, std::uint32_t flags) {
+    uapi::DmaBufExportSyncFile arg{flags, -1};
+    auto r = calls->ioctl(buffer, uapi::kDmaBufIoctlExportSyncFile, &arg);
+    EXPECT_TRUE(r.ok()) << r.error().describe();
+    return r.ok() ? UniqueFd::adopt(arg.fd) : UniqueFd();
+  }
+
+  // An fd number that is not open, and that no other thread of this test will open meanwhile.
+  static int closedFd() { return 900; }
+
+  static inline int counter = 0;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
+  std::shared_ptr<uapi::Context> ctx = uapi::Context::create();
+  std::shared_ptr<Board> board;
+  std::unique_ptr<daemon::Server> server;
+  std::shared_ptr<uapi::FdCalls> calls;
+  std::filesystem::path dir;
+};
+
+// The instantiation's parameter names: .../Embedded and .../Daemon.
+inline std::string kernelName(const ::testing::TestParamInfo<Kernel>& info) {
+  return info.param == Kernel::Embedded ? "Embedded" : "Daemon";
+}
+
+}  // namespace zbuf::testing_support
+
+// Instantiates `suite` (a BothContexts or a class derived from it) on both kernels.
+#define ZBUF_BOTH_CONTEXTS(suite)                                                       \
+  INSTANTIATE_TEST_SUITE_P(Kernels, suite,                                              \
+                           ::testing::Values(::zbuf::testing_support::Kernel::Embedded, \
+                                             ::zbuf::testing_support::Kernel::Daemon),  \
+                           ::zbuf::testing_support::kernelName)
