@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
+#include <linux/ioctl.h>
 #include <linux/sync_file.h>
 #include <linux/udmabuf.h>
 
@@ -12,9 +13,11 @@
 namespace zbuf::uapi {
 namespace {
 
+// NOLINTBEGIN(bugprone-macro-parentheses): `ours::a` names a member; it cannot be parenthesized
 #define ZBUF_SAME_FIELD(ours, theirs, a, b)                 \
   static_assert(offsetof(ours, a) == offsetof(theirs, b) && \
                 sizeof(ours::a) == sizeof(static_cast<theirs*>(nullptr)->b))
+// NOLINTEND(bugprone-macro-parentheses)
 
 static_assert(sizeof(DmaBufSync) == sizeof(dma_buf_sync));
 ZBUF_SAME_FIELD(DmaBufSync, dma_buf_sync, flags, flags);
@@ -61,6 +64,27 @@ ZBUF_SAME_FIELD(UdmabufCreateItem, udmabuf_create_item, offset, offset);
 ZBUF_SAME_FIELD(UdmabufCreateItem, udmabuf_create_item, size, size);
 static_assert(sizeof(UdmabufCreateList) == sizeof(udmabuf_create_list));
 
+// sw_sync has no uapi header: the structs as drivers/dma-buf/sw_sync.c declares them, and the
+// request numbers from the system's _IOWR/_IOW, as the kernel defines them.
+struct KernelSwSyncCreateFenceData {
+  __u32 value;
+  char name[32];
+  __s32 fence;
+};
+struct KernelSwSyncGetDeadline {
+  __u64 deadline_ns;
+  __u32 pad;
+  __s32 fence_fd;
+};
+static_assert(sizeof(SwSyncCreateFenceData) == sizeof(KernelSwSyncCreateFenceData));
+ZBUF_SAME_FIELD(SwSyncCreateFenceData, KernelSwSyncCreateFenceData, value, value);
+ZBUF_SAME_FIELD(SwSyncCreateFenceData, KernelSwSyncCreateFenceData, name, name);
+ZBUF_SAME_FIELD(SwSyncCreateFenceData, KernelSwSyncCreateFenceData, fence, fence);
+static_assert(sizeof(SwSyncGetDeadline) == sizeof(KernelSwSyncGetDeadline));
+ZBUF_SAME_FIELD(SwSyncGetDeadline, KernelSwSyncGetDeadline, deadlineNs, deadline_ns);
+ZBUF_SAME_FIELD(SwSyncGetDeadline, KernelSwSyncGetDeadline, pad, pad);
+ZBUF_SAME_FIELD(SwSyncGetDeadline, KernelSwSyncGetDeadline, fenceFd, fence_fd);
+
 TEST(UapiAbi, RequestNumbersMatchTheKernelHeaders) {
   EXPECT_EQ(kDmaBufIoctlSync, DMA_BUF_IOCTL_SYNC);
   EXPECT_EQ(kDmaBufSetName, DMA_BUF_SET_NAME);
@@ -82,6 +106,12 @@ TEST(UapiAbi, RequestNumbersMatchTheKernelHeaders) {
   EXPECT_EQ(kUdmabufCreate, UDMABUF_CREATE);
   EXPECT_EQ(kUdmabufCreateList, UDMABUF_CREATE_LIST);
   EXPECT_EQ(kUdmabufFlagsCloexec, std::uint32_t{UDMABUF_FLAGS_CLOEXEC});
+}
+
+TEST(UapiAbi, SwSyncRequestNumbersAreTheKernelsIoctlFormulae) {
+  EXPECT_EQ(kSwSyncIocCreateFence, _IOWR('W', 0, KernelSwSyncCreateFenceData));
+  EXPECT_EQ(kSwSyncIocInc, _IOW('W', 1, __u32));
+  EXPECT_EQ(kSwSyncGetDeadline, _IOWR('W', 2, KernelSwSyncGetDeadline));
 }
 
 }  // namespace

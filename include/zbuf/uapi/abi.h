@@ -1,6 +1,7 @@
 // The kernel's uAPI, byte for byte, in one place and one encoding: the structs and ioctl request
 // numbers of <linux/dma-buf.h>, <linux/sync_file.h>, <linux/dma-heap.h>, <linux/udmabuf.h>,
 // <linux/iio/buffer.h> and <linux/usb/functionfs.h> (reference sections 1, 2, 6, 7, 8 and 9),
+// and sw_sync's, which only drivers/dma-buf/sw_sync.c defines,
 // for the generic ioctl layout (x86-64, arm64). uapi/linux_uapi.h gives them the kernel's
 // names (including the system's headers where Debian has them, and checking these values
 // against them).
@@ -108,6 +109,32 @@ static_assert(sizeof(SyncFileInfo) == 56 && sizeof(SyncSetDeadline) == 16);
 static_assert(kSyncIocMerge == 0xC0303E03UL);
 static_assert(kSyncIocFileInfo == 0xC0383E04UL);
 static_assert(kSyncIocSetDeadline == 0x40103E05UL);
+
+// --- sw_sync (magic 'W'): /sys/kernel/debug/sync/sw_sync ---------------------------------------
+// Not in any uapi header: the kernel keeps these in drivers/dma-buf/sw_sync.c (IGT and the
+// kernel's selftests copy them).
+inline constexpr std::size_t kSwSyncNameLen = 32;
+struct SwSyncCreateFenceData {  // struct sw_sync_create_fence_data
+  std::uint32_t value;
+  char name[kSwSyncNameLen];  // ignored by the kernel
+  std::int32_t fence;         // out: the new sync file's fd
+};
+struct SwSyncGetDeadline {   // struct sw_sync_get_deadline (Linux 6.5+)
+  std::uint64_t deadlineNs;  // out; must be 0 on input
+  std::uint32_t pad;         // must be 0
+  std::int32_t fenceFd;      // a sync file of one sw_sync fence
+};
+inline constexpr unsigned long kSwSyncIocMagic = 'W';
+inline constexpr unsigned long kSwSyncIocCreateFence =
+    iocNumber(kIocRead | kIocWrite, kSwSyncIocMagic, 0, sizeof(SwSyncCreateFenceData));
+inline constexpr unsigned long kSwSyncIocInc =
+    iocNumber(kIocWrite, kSwSyncIocMagic, 1, sizeof(std::uint32_t));
+inline constexpr unsigned long kSwSyncGetDeadline =
+    iocNumber(kIocRead | kIocWrite, kSwSyncIocMagic, 2, sizeof(SwSyncGetDeadline));
+static_assert(sizeof(SwSyncCreateFenceData) == 40 && sizeof(SwSyncGetDeadline) == 16);
+static_assert(kSwSyncIocCreateFence == 0xC0285700UL);
+static_assert(kSwSyncIocInc == 0x40045701UL);
+static_assert(kSwSyncGetDeadline == 0xC0105702UL);
 
 // --- dma-heap (magic 'H') -----------------------------------------------------------------------
 struct DmaHeapAllocationData {  // struct dma_heap_allocation_data

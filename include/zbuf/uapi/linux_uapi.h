@@ -71,6 +71,28 @@ struct sync_set_deadline {
 #define SYNC_IOC_SET_DEADLINE (::zbuf::uapi::kSyncIocSetDeadline)
 #endif
 
+// --- sw_sync -------------------------------------------------------------------------------------
+// No system header has these (the kernel defines them in drivers/dma-buf/sw_sync.c; IGT's
+// lib/sw_sync.c and tools/testing/selftests/sync/ copy them): the kernel's names, always ours.
+#ifndef SW_SYNC_IOC_CREATE_FENCE
+struct sw_sync_create_fence_data {
+  __u32 value;
+  char name[32];
+  __s32 fence;
+};
+#define SW_SYNC_IOC_MAGIC (::zbuf::uapi::kSwSyncIocMagic)
+#define SW_SYNC_IOC_CREATE_FENCE (::zbuf::uapi::kSwSyncIocCreateFence)
+#define SW_SYNC_IOC_INC (::zbuf::uapi::kSwSyncIocInc)
+#endif
+#ifndef SW_SYNC_GET_DEADLINE
+struct sw_sync_get_deadline {
+  __u64 deadline_ns;
+  __u32 pad;
+  __s32 fence_fd;
+};
+#define SW_SYNC_GET_DEADLINE (::zbuf::uapi::kSwSyncGetDeadline)
+#endif
+
 // --- dma-heap and udmabuf ------------------------------------------------------------------------
 #ifndef DMA_HEAP_IOCTL_ALLOC
 struct dma_heap_allocation_data {
@@ -137,6 +159,10 @@ static_assert(SYNC_IOC_SET_DEADLINE == kSyncIocSetDeadline);
 static_assert(sizeof(sync_merge_data) == sizeof(SyncMergeData));
 static_assert(sizeof(sync_file_info) == sizeof(SyncFileInfo));
 static_assert(sizeof(sync_fence_info) == sizeof(SyncFenceInfo));
+static_assert(SW_SYNC_IOC_CREATE_FENCE == kSwSyncIocCreateFence);
+static_assert(SW_SYNC_IOC_INC == kSwSyncIocInc && SW_SYNC_GET_DEADLINE == kSwSyncGetDeadline);
+static_assert(sizeof(sw_sync_create_fence_data) == sizeof(SwSyncCreateFenceData));
+static_assert(sizeof(sw_sync_get_deadline) == sizeof(SwSyncGetDeadline));
 static_assert(DMA_HEAP_IOCTL_ALLOC == kDmaHeapIoctlAlloc);
 static_assert(sizeof(dma_heap_allocation_data) == sizeof(DmaHeapAllocationData));
 static_assert(UDMABUF_CREATE == kUdmabufCreate && UDMABUF_CREATE_LIST == kUdmabufCreateList);
