@@ -8,12 +8,14 @@
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "file_kinds.h"
@@ -29,6 +31,7 @@ struct Context::Private {};
 namespace {
 
 thread_local Context* tCurrent = nullptr;
+thread_local std::string tCallerName;  // empty: the thread's own name
 
 Error notOpen(const char* op, int fd) {
   return Error(EBADF, op, fmt::format("fd {} is not open", fd));
@@ -53,6 +56,7 @@ std::shared_ptr<Context> Context::create() {
   // through zbufd, the daemon's.
   (void)addSysfsAttr(*ctx, kBufInfoPath,
                      {[]() -> Result<std::string> { return bufInfoText(); }, {}});
+  detail::addSwSyncNode(*ctx);
   return ctx;
 }
 
@@ -72,6 +76,21 @@ Context::Scope::Scope(Context& context) noexcept : previous_(tCurrent) {
 
 Context::Scope::~Scope() {
   tCurrent = previous_;
+}
+
+std::string Context::callerName() {
+  if (!tCallerName.empty()) {
+    return tCallerName;
+  }
+  std::array<char, 17> comm{};  // TASK_COMM_LEN and a NUL
+  if (::prctl(PR_GET_NAME, comm.data()) != 0) {
+    return {};
+  }
+  return comm.data();
+}
+
+void Context::setCallerName(std::string_view name) {
+  tCallerName.assign(name.substr(0, 15));  // TASK_COMM_LEN - 1
 }
 
 // --- namespace -------------------------------------------------------------------------------

@@ -13,5 +13,7 @@ namespace zbuf::uapi::detail {
 [[nodiscard]] const FileOperations& syncFileOps() noexcept;
 // /dev/dma_heap/<name> for every heap, and /dev/udmabuf.
 void addHeapNodes(Context& context);
+// /sys/kernel/debug/sync/sw_sync (sw_sync_file.cpp).
+void addSwSyncNode(Context& context);
 
 }  // namespace zbuf::uapi::detail

@@ -1,5 +1,6 @@
 // Context: one emulated kernel as its applications see it: a table of open files (FileTable),
-// a device namespace (the paths open() resolves: /dev/dma_heap/<name>, /dev/udmabuf, and what
+// a device namespace (the paths open() resolves: /dev/dma_heap/<name>, /dev/udmabuf,
+// /sys/kernel/debug/sync/sw_sync (each open a timeline of user-space fences), and what
 // the board's drivers register: /dev/iio:deviceN, /sys/bus/iio/devices/..., a FunctionFS mount)
 // and one fd-level call per system call, the same for every zbuf file:
 //
@@ -64,12 +65,20 @@ using NodeOpen = std::function<Result<UniqueFd>(Context& context, int flags)>;
 
 class Context : public FdCalls, public std::enable_shared_from_this<Context> {
  public:
-  // A context with the heaps ("system", "hugepage") and /dev/udmabuf.
+  // A context with the heaps ("system", "hugepage"), /dev/udmabuf and sw_sync.
   [[nodiscard]] static std::shared_ptr<Context> create();
   // The process's default context (created on first use, never destroyed).
   [[nodiscard]] static Context& embedded();
   // The calling thread's context: the innermost Scope's, else embedded().
   [[nodiscard]] static Context& current();
+
+  // The name of the task the calling thread's calls are made for, as the kernel's
+  // current->comm (at most 15 characters; sw_sync names its timelines so): the thread's own
+  // name (PR_GET_NAME) unless setCallerName() gave another.
+  [[nodiscard]] static std::string callerName();
+  // Names the task this thread's calls are made for (zbufd: its client process's comm); empty
+  // restores the thread's own name. Cut to 15 characters.
+  static void setCallerName(std::string_view name);
 
   // Makes `context` the calling thread's current() while it lives.
   class Scope {
