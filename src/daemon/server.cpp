@@ -15,6 +15,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <string_view>
 
 #include "zbuf/base/log.h"
 #include "zbuf/base/sys.h"
@@ -97,6 +99,14 @@ Result<UniqueFd> listenOn(const std::string& path, mode_t mode, std::optional<gi
     return undo("rename", path);
   }
   return sock;
+}
+
+// A process's comm, as ps shows it (the line of /proc/<pid>/comm); empty once it has gone.
+std::string processName(pid_t pid) {
+  std::ifstream file(fmt::format("/proc/{}/comm", pid));
+  std::string line;
+  std::getline(file, line);
+  return line;
 }
 
 }  // namespace
@@ -232,6 +242,7 @@ void Server::acceptLoop() {
     if (!admitted) {
       continue;
     }
+    std::string comm = processName(cred.pid);  // read before the lock: a file read
     const MutexLocker lock(mutex_);
     reapFinished();  // first: a finished connection's account reference goes with it
     std::shared_ptr<ClientAccount> account;
@@ -250,6 +261,7 @@ void Server::acceptLoop() {
     Connection& c = connections_.emplace_back();
     c.socket = std::move(sock);
     c.account = account;
+    c.comm = std::move(comm);
     c.thread = std::thread([this, &c] { serve(c); });
     accepted_.fetch_add(1);
   }
@@ -257,6 +269,7 @@ void Server::acceptLoop() {
 
 void Server::serve(Connection& c) {
   sys::setThreadName("zbufd-client");
+  uapi::Context::setCallerName(c.comm);  // what sw_sync names a client's timelines after
   const int s = c.socket.get();
   for (;;) {
     auto request = ipc::receiveMessage(s);
@@ -322,12 +335,9 @@ std::string Server::clientsText(uapi::Context& context, Clients& clients) {
   std::string out = "pid\tcomm\tfiles\tbuffers\tbytes\tbufinfo inodes\n";
   for (const auto& [pid, account] : accounts) {
     const ClientUsage u = account->usage(context);
-    std::string comm = "?";
-    std::ifstream file(fmt::format("/proc/{}/comm", pid));
-    if (std::string line; std::getline(file, line)) {
-      comm = line;  // the process's name, as ps shows it; "?" once it has gone
-    }
-    out += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\n", pid, comm, u.files, u.buffers, u.bytes,
+    const std::string comm = processName(pid);
+    const std::string_view shown = comm.empty() ? std::string_view("?") : comm;  // "?": gone
+    out += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\n", pid, shown, u.files, u.buffers, u.bytes,
                        fmt::join(u.bufferInodes, " "));
   }
   return out;

@@ -73,6 +73,12 @@ IoctlLayout layoutOf(unsigned long request) noexcept {
       l.kind = ArgKind::SyncFileInfo;
       return l;
     }
+    case kSwSyncIocCreateFence:  // out: the new sync file in `fence`
+      return withFd(structOf(sizeof(SwSyncCreateFenceData), true, true),
+                    offsetof(SwSyncCreateFenceData, fence), FdDirection::Out);
+    case kSwSyncGetDeadline:  // in: the sync file in `fence_fd`; out: the deadline
+      return withFd(structOf(sizeof(SwSyncGetDeadline), true, true),
+                    offsetof(SwSyncGetDeadline, fenceFd), FdDirection::In);
     case kIioBufferGetFdIoctl:  // in: the buffer's index; out: its fd, in the same int
       return withFd(structOf(sizeof(int), true, true), 0, FdDirection::Out);
     case kIioBufferDmabufAttachIoctl:

@@ -76,6 +76,7 @@ class Server {
   struct Connection {
     UniqueFd socket;
     std::shared_ptr<ClientAccount> account;  // the peer process's, shared by its connections
+    std::string comm;  // the client's name (its /proc/<pid>/comm), the calls' current->comm
     std::thread thread;
     std::atomic<bool> done{false};
   };
