@@ -17,9 +17,9 @@
 //
 // Several contexts can live in one process (tests use that), each with its own files and
 // devices. An fd belongs to the context that made it: another context sees it as a foreign fd
-// (the real system call). The process has one default context, embedded(), with the heaps and
-// udmabuf; drivers add their device nodes to a context with addNode() (the board does that,
-// devices/board.h).
+// (the real system call). The process has one default context, embedded(), with the heaps,
+// udmabuf and sw_sync; drivers add their device nodes to a context with addNode() (the board does
+// that, devices/board.h).
 //
 // Errors: each call returns what the kernel's call returns for the same file; EBADF for an fd
 // that is not open; for foreign fds, the real call's errno. A path no node has is ENOENT.
