@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "support/in_process_daemon.h"
 #include "zbuf/daemon/server.h"
 #include "zbuf/ipc/remote_context.h"
 #include "zbuf/uapi/abi.h"
@@ -22,25 +23,14 @@ namespace {
 class ClientLimitsTest : public ::testing::Test {
  protected:
   void start(daemon::ClientLimits limits) {
-    dir = std::filesystem::temp_directory_path() / ("zbufd-limits-" + std::to_string(::getpid()));
-    daemon::ServerConfig config;
-    config.socketPath = (dir / "zbufd.sock").string();
-    config.context = ctx;
-    config.limits = limits;
-    auto s = daemon::Server::create(std::move(config));
-    ASSERT_TRUE(s.ok()) << s.error().describe();
-    server = std::move(*s);
-    auto remote = ipc::RemoteContext::connect(server->socketPath());
-    ASSERT_TRUE(remote.ok()) << remote.error().describe();
-    kernel = std::move(*remote);
+    daemon_ = testing_support::InProcessDaemon::start(ctx, limits);
+    ASSERT_NE(daemon_, nullptr);
+    server = daemon_->server.get();
+    kernel = daemon_->client;
   }
   void TearDown() override {
     kernel.reset();
-    if (server) {
-      server->stop();
-    }
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
+    daemon_.reset();
   }
   // ALLOC of `len` bytes on `heap`: the fd, or the errno.
   std::pair<UniqueFd, int> allocate(int heap, std::uint64_t len) {
@@ -53,8 +43,8 @@ class ClientLimitsTest : public ::testing::Test {
   }
 
   std::shared_ptr<uapi::Context> ctx = uapi::Context::create();
-  std::filesystem::path dir;
-  std::unique_ptr<daemon::Server> server;
+  std::unique_ptr<testing_support::InProcessDaemon> daemon_;
+  daemon::Server* server = nullptr;
   std::shared_ptr<ipc::RemoteContext> kernel;
 };
 

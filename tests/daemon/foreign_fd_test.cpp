@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "support/in_process_daemon.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/daemon/server.h"
 #include "zbuf/ipc/message.h"
@@ -31,16 +32,10 @@ namespace {
 class ForeignFd : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir = std::filesystem::temp_directory_path() / ("zbufd-foreign-" + std::to_string(::getpid()));
-    daemon::ServerConfig config;
-    config.socketPath = (dir / "zbufd.sock").string();
-    config.context = ctx;
-    auto s = daemon::Server::create(std::move(config));
-    ASSERT_TRUE(s.ok()) << s.error().describe();
-    server = std::move(*s);
-    auto remote = ipc::RemoteContext::connect(server->socketPath());
-    ASSERT_TRUE(remote.ok()) << remote.error().describe();
-    kernel = std::move(*remote);
+    daemon_ = testing_support::InProcessDaemon::start(ctx);
+    ASSERT_NE(daemon_, nullptr);
+    server = daemon_->server.get();
+    kernel = daemon_->client;
     std::array<int, 2> p{};
     ASSERT_EQ(::pipe2(p.data(), O_CLOEXEC | O_NONBLOCK), 0);
     readEnd = UniqueFd::adopt(p[0]);
@@ -48,11 +43,7 @@ class ForeignFd : public ::testing::Test {
   }
   void TearDown() override {
     kernel.reset();
-    if (server) {
-      server->stop();
-    }
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
+    daemon_.reset();
   }
 
   // One raw request on a connection of our own; the reply.
@@ -82,8 +73,8 @@ class ForeignFd : public ::testing::Test {
   }
 
   std::shared_ptr<uapi::Context> ctx = uapi::Context::create();
-  std::filesystem::path dir;
-  std::unique_ptr<daemon::Server> server;
+  std::unique_ptr<testing_support::InProcessDaemon> daemon_;
+  daemon::Server* server = nullptr;
   std::shared_ptr<ipc::RemoteContext> kernel;
   UniqueFd readEnd;
   UniqueFd writeEnd;

@@ -11,7 +11,7 @@
 #include <memory>
 #include <string>
 
-#include "zbuf/daemon/server.h"
+#include "support/in_process_daemon.h"
 #include "zbuf/devices/board.h"
 #include "zbuf/ipc/remote_context.h"
 #include "zbuf/stream/pipeline.h"
@@ -28,26 +28,14 @@ class PipelineOnDaemon : public ::testing::Test {
       ASSERT_TRUE(b.ok()) << b.error().describe();
       board = std::move(*b);
     }
-    dir = std::filesystem::temp_directory_path() /
-          ("zbuf-pipeline-daemon-" + std::to_string(::getpid()));
-    daemon::ServerConfig config;
-    config.socketPath = (dir / "zbufd.sock").string();
-    config.context = ctx;
-    auto s = daemon::Server::create(std::move(config));
-    ASSERT_TRUE(s.ok()) << s.error().describe();
-    server = std::move(*s);
-    auto remote = ipc::RemoteContext::connect(server->socketPath());
-    ASSERT_TRUE(remote.ok()) << remote.error().describe();
-    kernel = std::move(*remote);
+    daemon_ = testing_support::InProcessDaemon::start(ctx);
+    ASSERT_NE(daemon_, nullptr);
+    kernel = daemon_->client;
   }
   void TearDown() override {
     kernel.reset();
-    if (server) {
-      server->stop();
-    }
+    daemon_.reset();
     board.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
   }
 
   static StreamConfig shortRun(StreamPath path) {
@@ -61,8 +49,7 @@ class PipelineOnDaemon : public ::testing::Test {
 
   std::shared_ptr<uapi::Context> ctx = uapi::Context::create();
   std::shared_ptr<Board> board;
-  std::filesystem::path dir;
-  std::unique_ptr<daemon::Server> server;
+  std::unique_ptr<testing_support::InProcessDaemon> daemon_;
   std::shared_ptr<uapi::FdCalls> kernel;
 };
 

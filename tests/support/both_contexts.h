@@ -19,6 +19,7 @@
 #include <span>
 #include <string>
 
+#include "support/in_process_daemon.h"
 #include "zbuf/daemon/server.h"
 #include "zbuf/devices/board.h"
 #include "zbuf/ipc/remote_context.h"
@@ -37,26 +38,14 @@ class BothContexts : public ::testing::TestWithParam<Kernel> {
       calls = ctx;
       return;
     }
-    dir = std::filesystem::temp_directory_path() /
-          ("zbufd-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    daemon::ServerConfig config;
-    config.socketPath = (dir / "zbufd.sock").string();
-    config.context = ctx;
-    auto s = daemon::Server::create(std::move(config));
-    ASSERT_TRUE(s.ok()) << s.error().describe();
-    server = std::move(*s);
-    auto remote = ipc::RemoteContext::connect(server->socketPath());
-    ASSERT_TRUE(remote.ok()) << remote.error().describe();
-    calls = std::move(*remote);
+    daemon_ = InProcessDaemon::start(ctx);
+    ASSERT_NE(daemon_, nullptr);
+    server = daemon_->server.get();
+    calls = daemon_->client;
   }
   void TearDown() override {
     calls.reset();
-    if (server) {
-      server->stop();
-      EXPECT_FALSE(std::filesystem::exists(server->socketPath()));
-    }
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
+    daemon_.reset();
   }
 
   UniqueFd open(const std::string& path, int flags = O_RDWR) {
@@ -90,12 +79,13 @@ class BothContexts : public ::testing::TestWithParam<Kernel> {
   // An fd number that is not open, and that no other thread of this test will open meanwhile.
   static int closedFd() { return 900; }
 
-  static inline int counter = 0;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
   std::shared_ptr<uapi::Context> ctx = uapi::Context::create();
   std::shared_ptr<Board> board;
-  std::unique_ptr<daemon::Server> server;
+  daemon::Server* server = nullptr;  // Kernel::Daemon's, else null
   std::shared_ptr<uapi::FdCalls> calls;
-  std::filesystem::path dir;
+
+ private:
+  std::unique_ptr<InProcessDaemon> daemon_;
 };
 
 // The instantiation's parameter names: .../Embedded and .../Daemon.
