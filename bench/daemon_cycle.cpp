@@ -14,14 +14,16 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
-#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -58,7 +60,7 @@ T check(Result<T> r, const char* what) {
   }
   return std::move(r).value();
 }
-void check(Result<void> r, const char* what) {
+void check(const Result<void>& r, const char* what) {
   if (!r.ok()) {
     die(fmt::format("{}: {}", what, r.error().describe()));
   }
@@ -154,7 +156,7 @@ Options parse(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   const Options o = parse(argc, argv);
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / fmt::format("zbuf-cycle-{}", ::getpid());
@@ -162,6 +164,7 @@ int main(int argc, char** argv) {
   const std::string socket = (dir / "zbufd.sock").string();
   const pid_t daemon = ::fork();
   if (daemon == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // it goes with this program, however that ends
     ::execl(o.zbufd.c_str(), o.zbufd.c_str(), "--socket", socket.c_str(), "--benchmark",
             static_cast<char*>(nullptr));
     ::_exit(127);
@@ -181,7 +184,10 @@ int main(int argc, char** argv) {
              o.cycles, o.block, o.reps, load[0]);
   fmt::print("{:>4}  {:>10}  {:>10}  {:>10}  {:>10}\n", "rep", "emb p50", "emb p99", "zbufd p50",
              "zbufd p99");
-  std::vector<double> e50, e99, d50, d99;
+  std::vector<double> e50;
+  std::vector<double> e99;
+  std::vector<double> d50;
+  std::vector<double> d99;
   for (int rep = 1; rep <= o.reps; ++rep) {
     const auto e = measure(*ctx, o);
     const auto d = measure(*remote, o);
@@ -213,4 +219,13 @@ int main(int argc, char** argv) {
   std::error_code ec;
   fs::remove_all(dir, ec);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "bench_daemon_cycle: {}\n", e.what());
+  }
+  return 1;
 }

@@ -141,7 +141,9 @@ Reply ioctlString(uapi::Context& ctx, int fd, const ipc::IoctlRequest& req, Body
   }
   std::array<char, uapi::kDmaBufNameLen + 2> name{};  // always NUL-terminated
   auto bytes = in.takeBytes(req.argLength).value();
-  std::memcpy(name.data(), bytes.data(), bytes.size());
+  if (!bytes.empty()) {
+    std::memcpy(name.data(), bytes.data(), bytes.size());
+  }
   return fromResult(ctx.ioctl(fd, req.request, name.data()));
 }
 

@@ -245,7 +245,9 @@ Result<long> RemoteContext::ioctl(int fd, unsigned long request, void* arg) {
       return Error(EPROTO, "ioctl", "the reply's argument has the wrong size");
     }
     std::vector<std::byte> original(user, user + l.size);
-    std::memcpy(user, a.payload.data(), l.size);
+    if (l.size != 0) {
+      std::memcpy(user, a.payload.data(), l.size);
+    }
     for (std::uint8_t i = 0; i < l.fdCount; ++i) {
       std::byte* field = user + l.fds.at(i).offset;
       if (l.fds.at(i).direction == FdDirection::In) {
@@ -266,7 +268,9 @@ Result<std::size_t> RemoteContext::read(int fd, std::span<std::byte> out) {
     return sys::read(fd, out);
   }
   const std::size_t n = std::min(a.payload.size(), out.size());
-  std::memcpy(out.data(), a.payload.data(), n);
+  if (n != 0) {  // an end of file has no payload (and memcpy no null pointer, even for 0 bytes)
+    std::memcpy(out.data(), a.payload.data(), n);
+  }
   return n;
 }
 

@@ -66,7 +66,7 @@ class ForeignFd : public ::testing::Test {
     std::memcpy(&b, m.body.data(), std::min(m.body.size(), sizeof b));
     return b;
   }
-  std::size_t pending() const {
+  [[nodiscard]] std::size_t pending() const {
     int n = -1;
     EXPECT_EQ(::ioctl(readEnd.get(), FIONREAD, &n), 0);
     return static_cast<std::size_t>(n);

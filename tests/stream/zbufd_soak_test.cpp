@@ -7,7 +7,6 @@
 // no fd more than before.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -15,6 +14,7 @@
 
 #include <array>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -147,8 +147,8 @@ bool heapWork(uapi::FdCalls& k, std::mt19937& rng) {
   }
   // What it checked, for the test's count (the pipe keeps it after the exit).
   const std::string report = std::to_string(verified) + "\n";
-  (void)!::write(STDOUT_FILENO, report.data(), report.size());
-  ::_exit(0);
+  const ssize_t written = ::write(STDOUT_FILENO, report.data(), report.size());
+  ::_exit(written == static_cast<ssize_t>(report.size()) ? 0 : kExitBroken);
 }
 
 [[maybe_unused]] const bool kIsSoakChild = [] {
@@ -164,6 +164,17 @@ TEST(ZbufdSoak, EightClientsStreamAndDieAndTheDaemonKeepsNothingOfThem) {
   const std::string socket = (dir / "zbufd.sock").string();
   const pid_t daemon = testing_support::spawn({ZBUFD_PATH, "--socket", socket}, {}, nullptr);
   ASSERT_GT(daemon, 0);
+  // Stopped however the test ends (an assertion that returns early included): a daemon left
+  // running would hold ctest's output pipe open.
+  struct StopDaemon {
+    pid_t pid;
+    ~StopDaemon() {
+      if (pid > 0 && ::kill(pid, SIGTERM) == 0) {  // our own child, by pid, if not reaped
+        int status = 0;
+        (void)::waitpid(pid, &status, 0);
+      }
+    }
+  } stopDaemon{daemon};
   ASSERT_TRUE(testing_support::waitUntil([&] { return fs::exists(socket); }));
   auto k = ipc::RemoteContext::connect(socket);
   ASSERT_TRUE(k.ok()) << k.error().describe();
@@ -264,9 +275,10 @@ TEST(ZbufdSoak, EightClientsStreamAndDieAndTheDaemonKeepsNothingOfThem) {
   std::cout << ended << " clients ended by themselves, " << killed << " were killed; " << verified
             << " bytes streamed and checked by the clients that ended\n";
   k->reset();
-  ::kill(daemon, SIGTERM);  // our own child, by pid
+  ASSERT_EQ(::kill(daemon, SIGTERM), 0);  // our own child, by pid
   int status = 0;
   EXPECT_EQ(::waitpid(daemon, &status, 0), daemon);
+  stopDaemon.pid = -1;  // reaped: its pid is no longer ours
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   std::error_code ec;
   fs::remove_all(dir, ec);
