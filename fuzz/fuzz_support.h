@@ -393,7 +393,6 @@ class Session {
   }
 
  private:
-
   void checkErrno(const char* call, const Tracked& t, const Error& e, std::vector<int> allowed,
                   std::size_t fdsBefore) {
     if (t.kind == Kind::Closed) {
