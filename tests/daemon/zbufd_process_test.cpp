@@ -16,9 +16,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -312,6 +314,58 @@ TEST_F(ZbufdProcess, ZbufInfoListsTheDaemonsBuffersAndWhoHoldsThem) {
   EXPECT_EQ(nlohmann::json::parse(after.out)["buffers"].size(), 1U) << after.out;
 }
 #endif
+
+TEST_F(ZbufdProcess, AConfigFileSetsTheBoardAndTheCommandLineWins) {
+  const std::string config = (dir / "zbufd.conf").string();
+  {
+    std::ofstream f(config);
+    f << "# zbufd's board\nchannels = 2\nbenchmark = true\npattern = prbs\nfileio-blocks = 6\n";
+  }
+  const std::string other = (dir / "configured.sock").string();
+  const pid_t d =
+      spawn({ZBUFD_PATH, "--config", config, "--socket", other, "--channels", "8"}, {}, nullptr);
+  ASSERT_GT(d, 0);
+  ASSERT_TRUE(testing_support::waitUntil([&] { return fs::exists(other); }));
+  std::string text;
+  {
+    auto k = ipc::RemoteContext::connect(other);
+    ASSERT_TRUE(k.ok()) << k.error().describe();
+    UniqueFd fd = std::move((*k)->open(std::string(Board::kBenchDir) + "/board", O_RDONLY).value());
+    std::array<char, 4096> buf{};
+    auto n = (*k)->read(fd.get(), std::as_writable_bytes(std::span(buf)));
+    ASSERT_TRUE(n.ok());
+    text.assign(buf.data(), *n);
+  }
+  ::kill(d, SIGTERM);  // our own child, by pid
+  int status = 0;
+  ::waitpid(d, &status, 0);
+  EXPECT_NE(text.find("channels 8\n"), std::string::npos) << text;  // the command line's
+  EXPECT_NE(text.find("benchmark 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("pattern prbs\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("fileio_blocks 6\n"), std::string::npos) << text;
+  // A file that cannot be read, or an option zbufd does not know, is a usage error (status 2).
+  for (const std::string& args : {std::string("/nonexistent/zbufd.conf"), config + ".bad"}) {
+    if (args.ends_with(".bad")) {
+      std::ofstream f(config + ".bad");
+      f << "no-such-option = 1\n";
+    }
+    const pid_t bad =
+        spawn({"/bin/sh", "-c",
+               std::string(ZBUFD_PATH) + " " + args + " --socket " + (dir / "bad.sock").string()},
+              {}, nullptr);
+    ASSERT_GT(bad, 0);
+    int st = 0;
+    const bool ended =
+        testing_support::waitUntil([&] { return ::waitpid(bad, &st, WNOHANG) == bad; });
+    if (!ended) {
+      ::kill(bad, SIGKILL);  // our own child, by pid: it started when it should have refused
+      ::waitpid(bad, &st, 0);
+    }
+    EXPECT_TRUE(ended) << args << ": zbufd did not refuse it";
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) != 0) << args;
+    EXPECT_FALSE(fs::exists(dir / "bad.sock")) << args;
+  }
+}
 
 TEST_F(ZbufdProcess, SigtermStopsTheDaemonAndRemovesItsSocket) {
   UniqueFd buf = allocate(*remote, 4096);  // held across the stop

@@ -88,6 +88,11 @@ int run(int argc, char** argv) {
       ->capture_default_str()
       ->group("Board");
   app.footer("Logging: ZBUF_LOG=\"Daemon:info\" logs every connection (the peer's pid, uid, gid).");
+  // A config file holds the same options, one "name = value" a line (TOML or INI, CLI11's
+  // reader); flags on the command line win over it. docs/daemon.md has an example.
+  app.set_config("--config", "", "read options from FILE (name = value lines, e.g. channels = 2)")
+      ->type_name("FILE");
+  app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt name is an error
   CLI11_PARSE(app, argc, argv);
 
   zbuf::daemon::ServerConfig config;
