@@ -3,6 +3,8 @@
 // fence (a sync point) on it as a sync file, SW_SYNC_IOC_INC advances it and signals the points
 // it passes, in order, SW_SYNC_GET_DEADLINE reports the deadline hint SYNC_IOC_SET_DEADLINE gave
 // a point, and the last close signals every point still pending with -ENOENT. docs/uapi.md.
+// /sys/kernel/debug/sync/info (sync_debug.c, sync_info_debugfs_show) lists the live timelines
+// of the process with their pending points, in the kernel's text.
 //
 // The timeline's value is the kernel's `int value` with its 32-bit wrap: a point at `seqno` is
 // signalled once (int)(seqno - value) <= 0. A pending point is at most INT_MAX ahead, so it is
@@ -14,6 +16,7 @@
 
 #include <climits>
 #include <cstdint>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -26,14 +29,30 @@
 #include "zbuf/core/fence.h"
 #include "zbuf/uapi/abi.h"
 #include "zbuf/uapi/context.h"
+#include "zbuf/uapi/sysfs_attr.h"
 #include "zbuf/uapi/user_copy.h"
 
 namespace zbuf::uapi {
 namespace {
 
 constexpr const char* kSwSyncPath = "/sys/kernel/debug/sync/sw_sync";
+constexpr const char* kSyncInfoPath = "/sys/kernel/debug/sync/info";
 
 class SwSyncTimeline;
+
+// sync_timeline_list_head: every live timeline of the process, in creation order (a timeline
+// is listed from sync_timeline_create until its last reference goes, file and points alike,
+// as sync_timeline_debug_add/_remove do). Made on first use and never destroyed: timelines may
+// end during static destruction.
+struct TimelineList {
+  Mutex mutex;
+  std::list<const SwSyncTimeline*> timelines ZBUF_GUARDED_BY(mutex);
+
+  static TimelineList& get() {
+    static auto* list = new TimelineList;
+    return *list;
+  }
+};
 
 // struct sync_pt: a fence of a timeline (timeline_fence_ops).
 class SwSyncPoint final : public Fence {
@@ -72,7 +91,20 @@ class SwSyncPoint final : public Fence {
 class SwSyncTimeline : public std::enable_shared_from_this<SwSyncTimeline> {
  public:
   explicit SwSyncTimeline(std::string name)
-      : name_(std::move(name)), context_(Timeline::allocateContexts(1)) {}
+      : name_(std::move(name)), context_(Timeline::allocateContexts(1)) {
+    auto& list = TimelineList::get();
+    const MutexLocker lock(list.mutex);
+    listed_ = list.timelines.insert(list.timelines.end(), this);
+  }
+  ~SwSyncTimeline() {
+    auto& list = TimelineList::get();
+    const MutexLocker lock(list.mutex);
+    list.timelines.erase(listed_);
+  }
+  SwSyncTimeline(const SwSyncTimeline&) = delete;
+  SwSyncTimeline& operator=(const SwSyncTimeline&) = delete;
+  SwSyncTimeline(SwSyncTimeline&&) = delete;
+  SwSyncTimeline& operator=(SwSyncTimeline&&) = delete;
 
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   // The increments so far (the kernel's value is its low 32 bits).
@@ -129,12 +161,38 @@ class SwSyncTimeline : public std::enable_shared_from_this<SwSyncTimeline> {
     }
   }
 
+  // sync_print_obj: "name: value", then a line per point still pending, in seqno order
+  // (sync_print_fence without the timeline's name: "  fence active: seqno / value"; a point the
+  // last close signalled stays listed, "fence error@sec.nsec", until it goes). The
+  // points are kept alive in `keep`, to go after the caller's locks: a point's last reference
+  // may be its timeline's, whose end takes the timeline list's lock.
+  void show(std::string& out, std::vector<std::shared_ptr<SwSyncPoint>>& keep) const {
+    const MutexLocker lock(mutex_);
+    const auto value = static_cast<std::int32_t>(
+        static_cast<std::uint32_t>(passed_.load(std::memory_order_relaxed)));
+    out += fmt::format("{}: {}\n", name_, value);
+    for (const auto& [key, weak] : pending_) {
+      if (auto point = weak.lock()) {
+        const int status = point->status();
+        out += fmt::format("  fence {}", status < 0 ? "error" : status > 0 ? "signaled" : "active");
+        if (point->isSignaledFlag()) {
+          const std::uint64_t ns = point->timestampNs();
+          out += fmt::format("@{}.{:09}", ns / 1'000'000'000U, ns % 1'000'000'000U);
+        }
+        out += fmt::format(": {} / {}\n", point->seqno(), value);
+        keep.push_back(std::move(point));
+      }
+    }
+  }
+
   // sw_sync_debugfs_release: every point still pending signals with -ENOENT.
   void release() {
     std::vector<std::shared_ptr<SwSyncPoint>> signalled;
     {
       const MutexLocker lock(mutex_);
       released_ = true;
+      // The points stay in pending_ (the kernel's pt_list keeps them until they are freed),
+      // so /sys/kernel/debug/sync/info shows them signalled with the error.
       for (auto& [key, weak] : pending_) {
         if (auto point = weak.lock()) {
           point->setError(-ENOENT);
@@ -142,15 +200,15 @@ class SwSyncTimeline : public std::enable_shared_from_this<SwSyncTimeline> {
           signalled.push_back(std::move(point));
         }
       }
-      pending_.clear();
     }
   }
 
  private:
   const std::string name_;  // the opener's comm (sync_timeline.name, 32 bytes)
+  std::list<const SwSyncTimeline*>::iterator listed_;  // in TimelineList, under its mutex
   const std::uint64_t context_;
   std::atomic<std::uint64_t> passed_{0};  // written under mutex_, read without it
-  Mutex mutex_;
+  mutable Mutex mutex_;
   std::map<std::uint64_t, std::weak_ptr<SwSyncPoint>> pending_ ZBUF_GUARDED_BY(mutex_);
   bool released_ ZBUF_GUARDED_BY(mutex_) = false;
 };
@@ -165,6 +223,25 @@ std::string_view SwSyncPoint::timelineName() const {
 
 bool SwSyncPoint::checkSignaled() {
   return key_ <= timeline_->passed();
+}
+
+// sync_info_debugfs_show: the timelines with their pending points, then the "fences:" heading
+// (newer kernels list no sync files there and keep the heading). A timeline is reached through
+// the list without a reference: its destructor waits for the list's lock, so it stays whole
+// while the list is held.
+std::string syncInfoText() {
+  std::string out = "objs:\n--------------\n";
+  std::vector<std::shared_ptr<SwSyncPoint>> keep;
+  auto& list = TimelineList::get();
+  {
+    const MutexLocker lock(list.mutex);
+    for (const SwSyncTimeline* timeline : list.timelines) {
+      timeline->show(out, keep);
+      out += '\n';
+    }
+  }
+  out += "fences:\n--------------\n";
+  return out;
 }
 
 Result<long> createFence(const OpenFile& f, SwSyncTimeline& timeline, void* arg) {
@@ -254,6 +331,8 @@ void detail::addSwSyncNode(Context& context) {
     auto timeline = std::make_shared<SwSyncTimeline>(Context::callerName());
     return ctx.installFile(kSwSyncOps, std::move(timeline), "sw_sync", flags);
   });
+  (void)addSysfsAttr(context, kSyncInfoPath,
+                     {[]() -> Result<std::string> { return syncInfoText(); }, {}});
 }
 
 }  // namespace zbuf::uapi

@@ -215,6 +215,30 @@ TEST_P(BothContexts, AClosedDescriptionIsReleasedWhicheverWayItCloses) {
   EXPECT_TRUE(testing_support::waitUntil([&] { return wb.expired(); }));
 }
 
+// A mapping holds its file as a vma holds the struct file: a buffer whose last fd is closed lives
+// while it is mapped, in the client as in the embedded process, and goes with the unmap.
+TEST_P(BothContexts, AMappingKeepsItsBufferAfterTheLastFdCloses) {
+  constexpr std::size_t kSize = 8192;
+  UniqueFd a = allocate(kSize);
+  std::weak_ptr<Buffer> wa = ctx->bufferFromFd(a.get()).value();
+  auto map = calls->mmap(a.get(), kSize, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+  ASSERT_TRUE(map.ok()) << map.error().describe();
+  ASSERT_TRUE(calls->close(std::move(a)).ok());
+  ASSERT_FALSE(wa.expired());
+  std::memset(map->data(), 0x3c, kSize);
+  {
+    BufferPtr b = wa.lock();
+    ASSERT_NE(b, nullptr);
+    auto other = sys::mmap(kSize, PROT_READ, MAP_SHARED, b->fd().get(), 0);
+    ASSERT_TRUE(other.ok());
+    EXPECT_EQ(std::to_integer<int>(other->data()[kSize - 1]), 0x3c);  // the buffer's memory
+  }
+  ASSERT_TRUE(calls->close(open("/dev/dma_heap/system", O_RDONLY)).ok());
+  EXPECT_FALSE(wa.expired());  // a close and its reap in between: the mapping still holds it
+  *map = sys::Mapping();       // munmap: the last reference goes
+  EXPECT_TRUE(testing_support::waitUntil([&] { return wa.expired(); }));
+}
+
 ZBUF_BOTH_CONTEXTS(BothContexts);
 
 }  // namespace

@@ -6,6 +6,7 @@
 // errnos, the last close signalling what is pending with -ENOENT, and the file's other calls.
 // The IGT mirror (tests/conformance/igt_sw_sync_test.cpp) runs on both contexts.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -19,6 +20,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -335,6 +337,64 @@ TEST_F(SwSync, OtherRequestsAreEnottyAndBadPointersEfault) {
   EXPECT_EQ(ctx->poll(p, 0).value(), 1);
   EXPECT_EQ(p[0].revents, POLLIN | POLLOUT);
   EXPECT_EQ(ctx->ioctl(900, kSwSyncIocInc, &value).code(), EBADF);
+}
+
+// /sys/kernel/debug/sync/info (sync_info_debugfs_show): every live timeline with its value and
+// the points it has not signalled, in seqno order; a closed timeline stays listed while a point
+// holds it, its points signalled with the error and their time; then it goes.
+TEST_F(SwSync, InfoListsTheTimelinesAndTheirPendingPoints) {
+  auto info = [&] {
+    auto fd = ctx->open("/sys/kernel/debug/sync/info", O_RDONLY);
+    EXPECT_TRUE(fd.ok()) << fd.error().describe();
+    std::string text(8192, '\0');
+    const long n = k.read(fd->get(), std::as_writable_bytes(std::span(text)));
+    EXPECT_GE(n, 0);
+    text.resize(static_cast<std::size_t>(std::max(n, 0L)));
+    return text;
+  };
+  // This timeline's block: from its "name: value" line to the blank line that ends it.
+  auto block = [](const std::string& text, const std::string& name) -> std::string {
+    const auto at = text.find("\n" + name + ": ");
+    if (at == std::string::npos) {
+      return {};
+    }
+    return text.substr(at + 1, text.find("\n\n", at) - at);
+  };
+  const std::string empty = info();
+  EXPECT_EQ(empty.rfind("objs:\n--------------\n", 0), 0U) << empty;
+  EXPECT_TRUE(empty.ends_with("\nfences:\n--------------\n")) << empty;
+
+  Context::setCallerName("info-timeline");
+  UniqueFd tl = timeline();
+  Context::setCallerName("");
+  EXPECT_EQ(block(info(), "info-timeline"), "info-timeline: 0\n");
+  UniqueFd f9 = createFence(tl.get(), 9);
+  UniqueFd f3 = createFence(tl.get(), 3);
+  UniqueFd f5 = createFence(tl.get(), 5);
+  ASSERT_EQ(inc(tl.get(), 4), 0);
+  EXPECT_EQ(block(info(), "info-timeline"),
+            "info-timeline: 4\n  fence active: 5 / 4\n  fence active: 9 / 4\n");
+  f5.reset();  // a point nobody holds is gone from the list
+  EXPECT_EQ(block(info(), "info-timeline"), "info-timeline: 4\n  fence active: 9 / 4\n");
+
+  tl.reset();  // the last close signals the pending point with -ENOENT; it holds the timeline
+  FencePtr nine = fenceOf(f9.get());
+  ASSERT_EQ(nine->status(), -ENOENT);
+  const std::uint64_t ns = nine->timestampNs();
+  EXPECT_EQ(block(info(), "info-timeline"),
+            fmt::format("info-timeline: 4\n  fence error@{}.{:09}: 9 / 4\n", ns / 1000000000U,
+                        ns % 1000000000U));
+  f9.reset();
+  f3.reset();
+  nine.reset();  // the last reference: the timeline is freed and unlisted
+  EXPECT_EQ(block(info(), "info-timeline"), "");
+}
+
+TEST_F(SwSync, InfoIsReadOnly) {
+  auto fd = ctx->open("/sys/kernel/debug/sync/info", O_RDONLY);
+  ASSERT_TRUE(fd.ok());
+  EXPECT_EQ(ctx->fstat(fd->get()).value().mode, unsigned{S_IFREG | 0444});
+  EXPECT_EQ(ctx->open("/sys/kernel/debug/sync/info", O_WRONLY).code(), EACCES);
 }
 
 // Threads advancing one timeline while others make fences on it: every fence signals, each
