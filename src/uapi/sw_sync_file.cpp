@@ -175,7 +175,7 @@ class SwSyncTimeline : public std::enable_shared_from_this<SwSyncTimeline> {
       if (auto point = weak.lock()) {
         const int status = point->status();
         out += fmt::format("  fence {}", status < 0 ? "error" : status > 0 ? "signaled" : "active");
-        if (point->isSignaledFlag()) {
+        if (status != 0) {  // signalled: the time it was
           const std::uint64_t ns = point->timestampNs();
           out += fmt::format("@{}.{:09}", ns / 1'000'000'000U, ns % 1'000'000'000U);
         }

@@ -377,7 +377,9 @@ TEST_F(SwSync, InfoListsTheTimelinesAndTheirPendingPoints) {
   f5.reset();  // a point nobody holds is gone from the list
   EXPECT_EQ(block(info(), "info-timeline"), "info-timeline: 4\n  fence active: 9 / 4\n");
 
-  tl.reset();  // the last close signals the pending point with -ENOENT; it holds the timeline
+  // The last close (through the calls: a close(2) is seen by the reaper later) signals the
+  // pending point with -ENOENT; the point holds the timeline.
+  ASSERT_TRUE(ctx->close(tl.release()).ok());
   FencePtr nine = fenceOf(f9.get());
   ASSERT_EQ(nine->status(), -ENOENT);
   const std::uint64_t ns = nine->timestampNs();
