@@ -60,23 +60,27 @@ std::string toString(const Uuid& uuid) {
 }
 
 Result<Uuid> parseUuid(std::string_view text) {
-  if (text.size() != kUuidTextLength) {
+  const auto invalid = [text] {
     return Error(EINVAL, "parseUuid", fmt::format("'{}' is not a UUID (8-4-4-4-12 hex)", text));
+  };
+  if (text.size() != kUuidTextLength) {
+    return invalid();
   }
+  // The groups have an even number of digits, so a byte's two digits never straddle a dash.
   Uuid uuid{};
   std::size_t byte = 0;
   for (std::size_t i = 0; i < text.size();) {
     if (isDashPosition(i)) {
       if (text[i] != '-') {
-        return Error(EINVAL, "parseUuid", fmt::format("'{}' is not a UUID (8-4-4-4-12 hex)", text));
+        return invalid();
       }
       ++i;
       continue;
     }
     const int hi = hexDigit(text[i]);
-    const int lo = i + 1 < text.size() && !isDashPosition(i + 1) ? hexDigit(text[i + 1]) : -1;
+    const int lo = hexDigit(text[i + 1]);
     if (hi < 0 || lo < 0) {
-      return Error(EINVAL, "parseUuid", fmt::format("'{}' is not a UUID (8-4-4-4-12 hex)", text));
+      return invalid();
     }
     uuid.at(byte++) = static_cast<std::uint8_t>((hi << 4) | lo);
     i += 2;
