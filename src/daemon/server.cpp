@@ -262,6 +262,7 @@ void Server::acceptLoop() {
     c.socket = std::move(sock);
     c.account = account;
     c.comm = std::move(comm);
+    c.uid = cred.uid;
     c.thread = std::thread([this, &c] { serve(c); });
     accepted_.fetch_add(1);
   }
@@ -270,6 +271,7 @@ void Server::acceptLoop() {
 void Server::serve(Connection& c) {
   sys::setThreadName("zbufd-client");
   uapi::Context::setCallerName(c.comm);  // what sw_sync names a client's timelines after
+  uapi::Context::setCallerUid(c.uid);    // whose the calls are (the virtio host's policy)
   const int s = c.socket.get();
   for (;;) {
     auto request = ipc::receiveMessage(s);

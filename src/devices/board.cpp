@@ -198,6 +198,11 @@ Result<void> Board::build() {
   ZBUF_TRY(iio::addToContext(context_, adc_, 0));
   ZBUF_TRY(iio::addToContext(context_, dac_, 1));
   ZBUF_TRY(usb::mountFunctionFs(context_, function_, kFunctionFsMount));
+  virtioHost_ = virtio::VirtioHost::create(
+      virtio::VirtioHostConfig{.registrationLatency = c.virtioRegistrationLatency});
+  decoder_ = virtio::VideoDecoder::create(virtioHost_);
+  display_ = virtio::VideoDisplay::create(virtioHost_);
+  ZBUF_TRY(virtio::addToContext(context_, virtioHost_, decoder_, display_));
   return {};
 }
 

@@ -49,8 +49,8 @@ Result<std::uint64_t> checkAllocation(std::string_view heap, std::uint64_t len, 
   return size;
 }
 
-Result<BufferPtr> exportHeapBuffer(std::string_view heap, SharedFd memfd, std::uint64_t size,
-                                   std::uint64_t pageSize, int fdFlags) {
+Result<ExportInfo> heapExportInfo(std::string_view heap, SharedFd memfd, std::uint64_t size,
+                                  std::uint64_t pageSize, int fdFlags) {
   ZBUF_ASSIGN_OR_RETURN(auto fd, bufferFdFor(memfd, fdFlags));
   std::vector<MemfdRange> ranges;
   ranges.push_back({std::move(memfd), 0, size, pageSize});
@@ -62,6 +62,12 @@ Result<BufferPtr> exportHeapBuffer(std::string_view heap, SharedFd memfd, std::u
   info.flags = fdFlags;
   info.fd = std::move(fd);
   info.priv = std::move(data);
+  return info;
+}
+
+Result<BufferPtr> exportHeapBuffer(std::string_view heap, SharedFd memfd, std::uint64_t size,
+                                   std::uint64_t pageSize, int fdFlags) {
+  ZBUF_ASSIGN_OR_RETURN(auto info, heapExportInfo(heap, std::move(memfd), size, pageSize, fdFlags));
   return Buffer::exportBuffer(std::move(info));
 }
 

@@ -18,6 +18,10 @@ namespace zbuf::heap_detail {
                                                     int fdFlags, std::uint64_t heapFlags,
                                                     std::uint64_t pageSize);
 
+// What exportHeapBuffer exports, not yet exported.
+[[nodiscard]] Result<ExportInfo> heapExportInfo(std::string_view heap, SharedFd memfd,
+                                                std::uint64_t size, std::uint64_t pageSize,
+                                                int fdFlags);
 // Exports a heap buffer over one memfd.
 [[nodiscard]] Result<BufferPtr> exportHeapBuffer(std::string_view heap, SharedFd memfd,
                                                  std::uint64_t size, std::uint64_t pageSize,

@@ -92,6 +92,21 @@ IoctlLayout layoutOf(unsigned long request) noexcept {
     case kFunctionfsDmabufTransfer:
       return withFd(structOf(sizeof(UsbFfsDmabufTransferReq), true, false),
                     offsetof(UsbFfsDmabufTransferReq, fd), FdDirection::In);
+    case kVirtioVideoAlloc:
+      return withFd(structOf(sizeof(VirtioVideoAlloc), true, true), offsetof(VirtioVideoAlloc, fd),
+                    FdDirection::Out);
+    case kVirtioVideoGetUuid:
+      return withFd(structOf(sizeof(VirtioVideoUuid), true, true), offsetof(VirtioVideoUuid, fd),
+                    FdDirection::In);
+    case kVirtioVideoDecode:
+    case kVirtioVideoDisplay:
+      return withFd(structOf(sizeof(VirtioVideoFrame), true, false), offsetof(VirtioVideoFrame, fd),
+                    FdDirection::In);
+    case kVirtioVideoImport:
+      return withFd(structOf(sizeof(VirtioVideoImport), true, true),
+                    offsetof(VirtioVideoImport, fd), FdDirection::Out);
+    case kVirtioVideoDetach:
+      return withFd(structOf(sizeof(int), true, false), 0, FdDirection::In);
     case FIONBIO:
     case FIOASYNC:
     case FIOCLEX:

@@ -31,7 +31,8 @@ struct Context::Private {};
 namespace {
 
 thread_local Context* tCurrent = nullptr;
-thread_local std::string tCallerName;  // empty: the thread's own name
+thread_local std::string tCallerName;          // empty: the thread's own name
+thread_local std::optional<uid_t> tCallerUid;  // none: the process's effective uid
 
 Error notOpen(const char* op, int fd) {
   return Error(EBADF, op, fmt::format("fd {} is not open", fd));
@@ -91,6 +92,14 @@ std::string Context::callerName() {
 
 void Context::setCallerName(std::string_view name) {
   tCallerName.assign(name.substr(0, 15));  // TASK_COMM_LEN - 1
+}
+
+uid_t Context::callerUid() {
+  return tCallerUid.value_or(::geteuid());
+}
+
+void Context::setCallerUid(std::optional<uid_t> uid) {
+  tCallerUid = uid;
 }
 
 // --- namespace -------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ enum class Kernel { Embedded, Daemon };
 class BothContexts : public ::testing::TestWithParam<Kernel> {
  protected:
   void SetUp() override {
-    board = std::move(Board::create(*ctx, BoardConfig{}).value());
+    board = std::move(Board::create(*ctx, boardConfig).value());
     if (GetParam() == Kernel::Embedded) {
       calls = ctx;
       return;
@@ -80,6 +80,7 @@ class BothContexts : public ::testing::TestWithParam<Kernel> {
   static int closedFd() { return 900; }
 
   std::shared_ptr<uapi::Context> ctx = uapi::Context::create();
+  BoardConfig boardConfig{};  // what SetUp builds the board with (a suite's constructor may set it)
   std::shared_ptr<Board> board;
   daemon::Server* server = nullptr;  // Kernel::Daemon's, else null
   std::shared_ptr<uapi::FdCalls> calls;

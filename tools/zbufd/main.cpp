@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -87,6 +89,12 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(1, 64))
       ->capture_default_str()
       ->group("Board");
+  double virtioLatencyMs = 0;
+  app.add_option("--virtio-latency", virtioLatencyMs,
+                 "ms the virtio host takes to register a UUID (the round trip)")
+      ->check(CLI::Range(0.0, 60000.0))
+      ->capture_default_str()
+      ->group("Board");
   app.footer("Logging: ZBUF_LOG=\"Daemon:info\" logs every connection (the peer's pid, uid, gid).");
   // A config file holds the same options, one "name = value" a line (TOML or INI, CLI11's
   // reader); flags on the command line win over it. docs/daemon.md has an example.
@@ -95,6 +103,8 @@ int run(int argc, char** argv) {
   app.allow_config_extras(CLI::config_extras_mode::error);  // a misspelt name is an error
   CLI11_PARSE(app, argc, argv);
 
+  board.virtioRegistrationLatency =
+      std::chrono::nanoseconds(static_cast<std::int64_t>(virtioLatencyMs * 1e6));
   zbuf::daemon::ServerConfig config;
   config.socketPath = socket.empty() ? zbuf::ipc::defaultSocketPath() : socket;
   char* end = nullptr;

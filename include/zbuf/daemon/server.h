@@ -77,6 +77,7 @@ class Server {
     UniqueFd socket;
     std::shared_ptr<ClientAccount> account;  // the peer process's, shared by its connections
     std::string comm;  // the client's name (its /proc/<pid>/comm), the calls' current->comm
+    uid_t uid = 0;     // the client's user (SO_PEERCRED), the calls' current_euid()
     std::thread thread;
     std::atomic<bool> done{false};
   };

@@ -6,6 +6,9 @@
 //   /dev/iio:device0, /sys/bus/iio/devices/iio:device0/...   the ADC ("adc")
 //   /dev/iio:device1, /sys/bus/iio/devices/iio:device1/...   the DAC ("dac")
 //   /dev/usb-ffs/zbuf/ep0, ep1 (IN), ep2 (OUT)               the FunctionFS function
+//   /dev/virtio-video0, /dev/virtio-video1                   the virtio video decoder and
+//                                                            display, and their host
+//                                                            (devices/virtio/virtio_video.h)
 //
 // The board itself is the test bench: what the far ends verified (the host, the DAC's checker)
 // and what the hardware counted (failed transfers) are read from it, as one reads a logic
@@ -20,6 +23,8 @@
 //   /sys/kernel/debug/zbuf/iio:device0, 1    the ADC's and DAC's buffer counters
 //                                            (hardware_bytes, transfer_errors, checked,
 //                                            mismatches, stream_offset)
+//   /sys/kernel/debug/zbuf/virtio/...        the virtio host's registry and the video pair's
+//                                            counters (virtio_video.h)
 //
 // The embedded `zbuf stream` builds a board for each run; zbufd keeps one for its lifetime.
 //
@@ -37,6 +42,8 @@
 #include "zbuf/devices/usb/functionfs.h"
 #include "zbuf/devices/usb/host.h"
 #include "zbuf/devices/usb/link.h"
+#include "zbuf/devices/virtio/virtio_host.h"
+#include "zbuf/devices/virtio/virtio_video.h"
 #include "zbuf/uapi/context.h"
 
 #pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
@@ -64,6 +71,8 @@ struct BoardConfig {
   std::uint64_t iioLength = 0;  // frames per IIO buffer (0: the device default)
   unsigned iioFileioBlocks = 4;
   std::chrono::nanoseconds dmaIdleSpin{0};  // the ADC's and DAC's DMA engines (DmaEngineConfig)
+  // The virtio host's round trip for registering a UUID (virtio_host.h).
+  std::chrono::nanoseconds virtioRegistrationLatency{0};
   // Fault injection: the Nth transfer (1-based) at `faultSite` fails with `faultErrno`.
   FaultSite faultSite = FaultSite::None;
   std::uint64_t faultTransfer = 0;
@@ -94,6 +103,9 @@ class Board {
   [[nodiscard]] iio::IioDevice& dac() const noexcept { return *dac_; }
   [[nodiscard]] usb::UsbHost& host() const noexcept { return *host_; }
   [[nodiscard]] usb::FunctionFs& function() const noexcept { return *function_; }
+  [[nodiscard]] virtio::VirtioHost& virtioHost() const noexcept { return *virtioHost_; }
+  [[nodiscard]] virtio::VideoDecoder& videoDecoder() const noexcept { return *decoder_; }
+  [[nodiscard]] virtio::VideoDisplay& videoDisplay() const noexcept { return *display_; }
   // The test bench's view of a block: the status (1 ok, 0 pending, a negative errno) of the
   // newest fence of `driver` ("iio", "functionfs") on the buffer `bufferFd` of `context`, as
   // debugfs bufinfo lists a buffer's fences. 1 if there is none.
@@ -113,6 +125,9 @@ class Board {
   std::shared_ptr<usb::FunctionFs> function_;
   std::shared_ptr<iio::IioDevice> adc_;
   std::shared_ptr<iio::IioDevice> dac_;
+  std::shared_ptr<virtio::VirtioHost> virtioHost_;
+  std::shared_ptr<virtio::VideoDecoder> decoder_;
+  std::shared_ptr<virtio::VideoDisplay> display_;
 };
 
 }  // namespace zbuf

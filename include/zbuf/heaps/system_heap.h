@@ -18,6 +18,14 @@ class SystemHeap final : public Heap {
   [[nodiscard]] std::string_view name() const noexcept override { return kName; }
   [[nodiscard]] Result<BufferPtr> allocate(std::uint64_t len, int fdFlags = O_RDWR | O_CLOEXEC,
                                            std::uint64_t heapFlags = 0) override;
+
+  // For a driver that exports system memory under operations of its own (the virtio-video
+  // decoder, devices/virtio/virtio_video.h): what allocate() would export, not yet exported (the
+  // memory, its fd, the private data, and the system heap's operations for the driver to build
+  // its own from; they read the private data, so the driver keeps `priv` as it is). The
+  // allocation's checks and errors are allocate()'s.
+  [[nodiscard]] static Result<ExportInfo> exportInfo(std::uint64_t len,
+                                                     int fdFlags = O_RDWR | O_CLOEXEC);
 };
 
 }  // namespace zbuf

@@ -1,7 +1,8 @@
 // The kernel's uAPI, byte for byte, in one place and one encoding: the structs and ioctl request
 // numbers of <linux/dma-buf.h>, <linux/sync_file.h>, <linux/dma-heap.h>, <linux/udmabuf.h>,
 // <linux/iio/buffer.h> and <linux/usb/functionfs.h> (reference sections 1, 2, 6, 7, 8 and 9),
-// and sw_sync's, which only drivers/dma-buf/sw_sync.c defines,
+// and sw_sync's, which only drivers/dma-buf/sw_sync.c defines, and, last, the calls of zbuf's
+// own virtio-video pair (no kernel has them),
 // for the generic ioctl layout (x86-64, arm64). uapi/linux_uapi.h gives them the kernel's
 // names (including the system's headers where Debian has them, and checking these values
 // against them).
@@ -289,6 +290,50 @@ inline constexpr unsigned long kFunctionfsEndpointDesc =
 static_assert(kFunctionfsFifoStatus == 0x6701UL && kFunctionfsFifoFlush == 0x6702UL);
 static_assert(kFunctionfsClearHalt == 0x6703UL && kFunctionfsInterfaceRevmap == 0x6780UL);
 static_assert(kFunctionfsEndpointDesc == 0x80096782UL);
+
+// --- zbuf's virtio-video pair (magic 'z'): zbuf's own, not the kernel's
+// --------------------------- The emulated decoder (/dev/virtio-video0) and display
+// (/dev/virtio-video1) of devices/virtio/virtio_video.h. A real virtio-video device is a V4L2
+// device; zbuf gives its two halves these few calls instead (docs/buffers.md, "Virtio buffers").
+struct VirtioVideoAlloc {  // ZBUF_VIRTIO_VIDEO_ALLOC, on the decoder
+  std::uint64_t size;      // in: bytes (rounded up to the page)
+  std::uint32_t fdFlags;   // in: O_ACCMODE | O_CLOEXEC, as DMA_HEAP_IOCTL_ALLOC's
+  std::uint32_t flags;     // in: kVirtioVideoAllocUuid, else 0
+  std::uint32_t fd;        // out: the buffer
+  std::uint32_t pad;       // must be 0
+  std::uint8_t uuid[16];   // in with kVirtioVideoAllocUuid, else out  NOLINT(*-avoid-c-arrays)
+};
+struct VirtioVideoUuid {  // ZBUF_VIRTIO_VIDEO_GET_UUID, on the decoder
+  std::uint32_t fd;       // in: a virtio buffer
+  std::uint32_t pad;      // must be 0
+  std::uint8_t uuid[16];  // out  NOLINT(*-avoid-c-arrays): the kernel's uuid_t layout
+};
+struct VirtioVideoFrame {  // ZBUF_VIRTIO_VIDEO_DECODE (decoder), _DISPLAY (display)
+  std::uint32_t fd;        // in: the buffer
+  std::uint32_t flags;     // must be 0
+  std::uint64_t frame;     // in: the frame number (what the picture shows)
+};
+struct VirtioVideoImport {  // ZBUF_VIRTIO_VIDEO_IMPORT, on the display
+  std::uint8_t uuid[16];    // in  NOLINT(*-avoid-c-arrays): the kernel's uuid_t layout
+  std::uint32_t fdFlags;    // in: O_ACCMODE | O_CLOEXEC
+  std::uint32_t fd;         // out: the same buffer
+};
+inline constexpr std::uint32_t kVirtioVideoAllocUuid = 1;  // use the caller's uuid
+inline constexpr unsigned long kVirtioVideoMagic = 'z';
+inline constexpr unsigned long kVirtioVideoAlloc =
+    iocNumber(kIocRead | kIocWrite, kVirtioVideoMagic, 0, sizeof(VirtioVideoAlloc));
+inline constexpr unsigned long kVirtioVideoGetUuid =
+    iocNumber(kIocRead | kIocWrite, kVirtioVideoMagic, 1, sizeof(VirtioVideoUuid));
+inline constexpr unsigned long kVirtioVideoDecode =
+    iocNumber(kIocWrite, kVirtioVideoMagic, 2, sizeof(VirtioVideoFrame));
+inline constexpr unsigned long kVirtioVideoImport =
+    iocNumber(kIocRead | kIocWrite, kVirtioVideoMagic, 3, sizeof(VirtioVideoImport));
+inline constexpr unsigned long kVirtioVideoDisplay =
+    iocNumber(kIocWrite, kVirtioVideoMagic, 4, sizeof(VirtioVideoFrame));
+inline constexpr unsigned long kVirtioVideoDetach =
+    iocNumber(kIocWrite, kVirtioVideoMagic, 5, sizeof(int));
+static_assert(sizeof(VirtioVideoAlloc) == 40 && sizeof(VirtioVideoUuid) == 24);
+static_assert(sizeof(VirtioVideoFrame) == 16 && sizeof(VirtioVideoImport) == 24);
 
 }  // namespace zbuf::uapi
 #pragma GCC visibility pop

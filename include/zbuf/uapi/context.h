@@ -37,6 +37,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -79,6 +80,12 @@ class Context : public FdCalls, public std::enable_shared_from_this<Context> {
   // Names the task this thread's calls are made for (zbufd: its client process's comm); empty
   // restores the thread's own name. Cut to 15 characters.
   static void setCallerName(std::string_view name);
+  // The user the calling thread's calls are made for (the kernel's current_euid()): the
+  // process's effective uid unless setCallerUid() gave another (zbufd: its client's, from
+  // SO_PEERCRED). Drivers' access policies read it (the virtio host's, virtio_host.h).
+  [[nodiscard]] static uid_t callerUid();
+  // Names the user this thread's calls are made for; nullopt restores the process's own.
+  static void setCallerUid(std::optional<uid_t> uid);
 
   // Makes `context` the calling thread's current() while it lives.
   class Scope {
