@@ -87,6 +87,7 @@ void VirtioHost::run() {
       ++stats_.registered;
     } else {
       error = ENOENT;  // released while the command was in flight: it registered nothing
+      ++stats_.orphaned;
     }
     lock.unlock();
     changed_.notifyAll();

@@ -589,6 +589,7 @@ Result<void> addToContext(uapi::Context& context, const std::shared_ptr<VirtioHo
              {"pending", s.pending},
              {"registered", s.registered},
              {"duplicates", s.duplicates},
+             {"orphaned", s.orphaned},
              {"resolved", s.resolved},
              {"refused", s.refused},
              {"unknown", s.unknown}});

@@ -118,6 +118,7 @@ TEST(VirtioHost, ABufferReleasedWhileRegisteringLeavesNothingAndWakesItsWaiters)
   EXPECT_EQ(done.future.get(), ENOENT);  // the answer came for a buffer that is gone
   EXPECT_EQ(host->stats().entries, 0U);
   EXPECT_EQ(host->stats().registered, 0U);
+  EXPECT_EQ(host->stats().orphaned, 1U);
 }
 
 TEST(VirtioHost, ShutdownFailsWhatIsInFlight) {

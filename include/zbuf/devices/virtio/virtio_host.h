@@ -52,6 +52,7 @@ struct VirtioHostConfig {
 struct VirtioHostStats {
   std::uint64_t registered = 0;  // registrations that completed with success
   std::uint64_t duplicates = 0;  // registrations refused with EEXIST
+  std::uint64_t orphaned = 0;    // registrations answered after their buffer was released
   std::uint64_t resolved = 0;    // resolutions that gave a buffer
   std::uint64_t refused = 0;     // resolutions the policy refused (EACCES)
   std::uint64_t unknown = 0;     // resolutions of a UUID the host does not know (ENOENT)
