@@ -63,9 +63,9 @@ inline std::set<std::string> longOptionsIn(const std::string& text) {
 }
 
 // Every long option of zbuf's help, per command ("" for zbuf's own), from the real binary.
-inline std::array<std::pair<std::string, std::set<std::string>>, 4> helpLongOptions() {
-  std::array<std::pair<std::string, std::set<std::string>>, 4> all{
-      {{"", {}}, {"stream", {}}, {"info", {}}, {"bench", {}}}};
+inline std::array<std::pair<std::string, std::set<std::string>>, 5> helpLongOptions() {
+  std::array<std::pair<std::string, std::set<std::string>>, 5> all{
+      {{"", {}}, {"stream", {}}, {"info", {}}, {"bench", {}}, {"virtio-video", {}}}};
   for (auto& [command, options] : all) {
     options = longOptionsIn(runZbuf(command.empty() ? "--help" : "help " + command, false).out);
   }

@@ -55,10 +55,12 @@ Words sorted(Words w) {
 }
 
 TEST(CompletionCli, CompletesTheCommands) {
-  EXPECT_EQ(sorted(complete({"zbuf", ""})), (Words{"bench", "help", "info", "stream"}));
+  EXPECT_EQ(sorted(complete({"zbuf", ""})),
+            (Words{"bench", "help", "info", "stream", "virtio-video"}));
   EXPECT_EQ(complete({"zbuf", "st"}), (Words{"stream"}));
   EXPECT_EQ(complete({"zbuf", "-v", "be"}), (Words{"bench"})) << "after a global flag";
-  EXPECT_EQ(sorted(complete({"zbuf", "help", ""})), (Words{"bench", "info", "stream"}));
+  EXPECT_EQ(sorted(complete({"zbuf", "help", ""})),
+            (Words{"bench", "info", "stream", "virtio-video"}));
   const Words global = complete({"zbuf", "--"});
   for (const char* flag : {"--help", "--version", "--verbose", "--quiet", "--log-level"}) {
     EXPECT_NE(std::find(global.begin(), global.end(), flag), global.end()) << flag;
@@ -69,6 +71,7 @@ TEST(CompletionCli, CompletesTheOptionsOfEachCommand) {
   EXPECT_EQ(sorted(complete({"zbuf", "stream", "--pa"})), (Words{"--path", "--pattern"}));
   EXPECT_EQ(complete({"zbuf", "bench", "--sk"}), (Words{"--skip-micro"}));
   EXPECT_EQ(complete({"zbuf", "info", "--ex"}), (Words{"--example"}));
+  EXPECT_EQ(complete({"zbuf", "virtio-video", "--reg"}), (Words{"--registration"}));
   // In step with the binary: every long option of the help is offered.
   for (const auto& [command, options] : zbuf::test::helpLongOptions()) {
     const Words offered =

@@ -38,22 +38,6 @@ struct BenchOptions {
   std::string output;  // --output FILE|-: bench.json's document there too
 };
 
-struct Stats {
-  double median = 0;
-  double min = 0;
-  double max = 0;
-};
-
-Stats stats(std::vector<double> v) {
-  if (v.empty()) {
-    return {};
-  }
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  const double median = n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-  return {median, v.front(), v.back()};
-}
-
 nlohmann::json toJson(const Stats& s) {
   return {{"median", s.median}, {"min", s.min}, {"max", s.max}};
 }

@@ -29,6 +29,7 @@ using Runner = std::function<int()>;
 void addStreamCommand(CLI::App& app, Runner& runner);
 void addInfoCommand(CLI::App& app, Runner& runner);
 void addBenchCommand(CLI::App& app, Runner& runner);
+void addVirtioVideoCommand(CLI::App& app, Runner& runner);
 
 // -v/-q/--log-level on `app` (subcommands fall through to them) and the ZBUF_LOG text of
 // --help. applyLogOptions() checks ZBUF_LOG and the flags (EINVAL with a message) and sets
@@ -71,6 +72,14 @@ struct Affinity {
 // EINVAL with a message naming the first CPU of `a` this process may not use
 // (sched_getaffinity) and the ones it may.
 [[nodiscard]] Result<void> checkAffinity(const Affinity& a);
+
+// Repetitions' median and range (zbuf bench, zbuf virtio-video --repeat).
+struct Stats {
+  double median = 0;
+  double min = 0;
+  double max = 0;
+};
+[[nodiscard]] Stats stats(std::vector<double> v);
 
 // "1.5 GiB", "512 KiB", "123 B".
 [[nodiscard]] std::string formatBytes(std::uint64_t bytes);

@@ -13,7 +13,7 @@ namespace {
 void addHelpCommand(CLI::App& app, zbuf::cli::Runner& runner) {
   auto topic = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand("help", "Show the help of zbuf or of one command");
-  cmd->add_option("command", *topic, "a command (stream, info, bench)");
+  cmd->add_option("command", *topic, "a command (stream, info, bench, virtio-video)");
   cmd->callback([&app, topic, &runner] {
     runner = [&app, topic] {
       if (topic->empty()) {
@@ -28,7 +28,9 @@ void addHelpCommand(CLI::App& app, zbuf::cli::Runner& runner) {
           return zbuf::cli::kExitOk;
         }
       }
-      fmt::print(stderr, "zbuf help: '{}' is not a zbuf command (stream, info, bench)\n", *topic);
+      fmt::print(stderr,
+                 "zbuf help: '{}' is not a zbuf command (stream, info, bench, virtio-video)\n",
+                 *topic);
       return zbuf::cli::kExitUsage;
     };
   });
@@ -51,6 +53,7 @@ int run(int argc, char** argv) {
   zbuf::cli::addStreamCommand(app, runner);
   zbuf::cli::addInfoCommand(app, runner);
   zbuf::cli::addBenchCommand(app, runner);
+  zbuf::cli::addVirtioVideoCommand(app, runner);
   addHelpCommand(app, runner);
   zbuf::cli::addLogOptions(app);
   // `zbuf foo`: CLI11 would call it an unexpected argument of a missing subcommand.
@@ -62,7 +65,8 @@ int run(int argc, char** argv) {
     }
     if (!known) {
       fmt::print(stderr,
-                 "zbuf: '{}' is not a zbuf command (stream, info, bench, help); see 'zbuf help'\n",
+                 "zbuf: '{}' is not a zbuf command (stream, info, bench, virtio-video, help); see "
+                 "'zbuf help'\n",
                  name);
       return zbuf::cli::kExitUsage;
     }
@@ -80,8 +84,9 @@ int run(int argc, char** argv) {
     return zbuf::cli::kExitUsage;
   }
   if (!runner) {
-    fmt::print(stderr,
-               "zbuf: a command is required (stream, info, bench, help); see 'zbuf help'\n");
+    fmt::print(
+        stderr,
+        "zbuf: a command is required (stream, info, bench, virtio-video, help); see 'zbuf help'\n");
     return zbuf::cli::kExitUsage;
   }
   if (auto r = zbuf::cli::applyLogOptions(); !r.ok()) {

@@ -3,10 +3,12 @@
 // messages that say whether the text is not a number or the number is out of range.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <vector>
 
 #include "command.h"
 
@@ -157,6 +159,16 @@ Result<double> parseSeconds(std::string_view text, double max) {
                  fmt::format("{} is out of range (1e-9..{:g} seconds)", original, max));
   }
   return v;
+}
+
+Stats stats(std::vector<double> v) {
+  if (v.empty()) {
+    return {};
+  }
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  const double median = n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  return {median, v.front(), v.back()};
 }
 
 std::string formatBytes(std::uint64_t bytes) {
