@@ -1,5 +1,6 @@
 // The virtio host's UUID registry (virtio_host.h): the asynchronous round trip, duplicates,
 // release, the same-user policy and shutdown, on the host object itself.
+// ctest-labels: concurrency
 #include "zbuf/devices/virtio/virtio_host.h"
 
 #include <gtest/gtest.h>

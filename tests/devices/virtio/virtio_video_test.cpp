@@ -1,6 +1,7 @@
 // The virtio video pair through its device files (virtio_video.h), on both kernels: the
 // decoder's virtio exporter with its asynchronous UUID registration, the display's import by
 // UUID, the fences between them, duplicates, release, the policy, and every error path.
+// ctest-labels: concurrency
 #include "zbuf/devices/virtio/virtio_video.h"
 
 #include <fcntl.h>
