@@ -76,3 +76,44 @@ TEST_F(BenchCli, AFileThatCannotBeMadeFailsBeforeTheSuite) {
 }
 
 }  // namespace
+
+namespace {
+
+#ifdef ZBUF_WITH_BENCH  // the micro-benchmark programs are built beside zbuf (release only)
+// The micro-benchmarks, cut to two rows of the coherency syncs: the report's sync-cost table
+// pairs 4 KiB and 2 MiB pages per size with their spread and ratio, in bench.md and bench.json.
+TEST_F(BenchCli, TheSyncCostTablePairsThePageSizes) {
+  const CliRun r = zbuf::test::runZbuf(
+      "bench --quick --bytes 1M --micro-filter 'BM_SyncUnchanged/pages(4k|2m)/65536$' --out " +
+          (dir_ / "out").string(),
+      true);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto doc = nlohmann::json::parse(slurp(dir_ / "out" / "bench.json"));
+  ASSERT_EQ(doc["micro"]["bench_sg_bench"].size(), 8U);     // 2 runs x mean, median, stddev, cv
+  EXPECT_EQ(doc["micro"]["bench_fence_bench"].size(), 0U);  // nothing matched there
+  ASSERT_EQ(doc["sync_cost"].size(), 1U);
+  const auto& row = doc["sync_cost"][0];
+  EXPECT_EQ(row["benchmark"], "BM_SyncUnchanged");
+  EXPECT_EQ(row["bytes"], 65536);
+  EXPECT_GT(row["pages4k_us"]["median"].get<double>(), 0);
+  EXPECT_GT(row["pages2m_us"]["median"].get<double>(), 0);
+  EXPECT_GE(row["pages4k_us"]["stddev"].get<double>(), 0);
+  EXPECT_DOUBLE_EQ(
+      row["ratio_4k_over_2m"].get<double>(),
+      row["pages4k_us"]["median"].get<double>() / row["pages2m_us"]["median"].get<double>());
+  const std::string md = slurp(dir_ / "out" / "bench.md");
+  EXPECT_NE(md.find("## Sync cost against buffer size"), std::string::npos) << md;
+  EXPECT_NE(md.find("| BM_SyncUnchanged | 64.0 KiB |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| benchmark | median | stddev |"), std::string::npos) << md;
+}
+#endif
+
+TEST_F(BenchCli, MicroFilterExcludesSkipMicroAndQuotes) {
+  EXPECT_EQ(zbuf::test::runZbuf(smoke() + " --micro-filter Sync", true).status, 2);
+  EXPECT_EQ(zbuf::test::runZbuf(
+                "bench --quick --micro-filter \"a'b\" --out " + (dir_ / "out").string(), true)
+                .status,
+            2);
+}
+
+}  // namespace

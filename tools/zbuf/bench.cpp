@@ -35,7 +35,8 @@ struct BenchOptions {
   std::uint64_t bytes = 256ULL << 20;
   bool quick = false;
   bool skipMicro = false;
-  std::string output;  // --output FILE|-: bench.json's document there too
+  std::string microFilter;  // --micro-filter REGEX: Google Benchmark's --benchmark_filter
+  std::string output;       // --output FILE|-: bench.json's document there too
 };
 
 nlohmann::json toJson(const Stats& s) {
@@ -103,7 +104,14 @@ std::string sanitizeNonFinite(const std::string& in) {
   return std::regex_replace(in, kNonFinite, "$1null");
 }
 
-nlohmann::json runMicroBenchmarks(unsigned repetitions, bool& failed) {
+// The micro-benchmark programs: bench/'s Google Benchmark executables, named bench_*_bench
+// (bench/CMakeLists.txt; bench_daemon_cycle, a program of its own, is not one).
+bool isMicroBenchmark(const fs::path& p) {
+  const std::string name = p.filename().string();
+  return name.starts_with("bench_") && name.ends_with("_bench") && name.size() > 12;
+}
+
+nlohmann::json runMicroBenchmarks(unsigned repetitions, const std::string& filter, bool& failed) {
   nlohmann::json all = nlohmann::json::object();
   const fs::path dir = selfDir() / "bench";
   std::error_code ec;
@@ -112,7 +120,7 @@ nlohmann::json runMicroBenchmarks(unsigned repetitions, bool& failed) {
   }
   std::vector<fs::path> exes;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (e.is_regular_file() && e.path().filename().string().starts_with("bench_") &&
+    if (e.is_regular_file() && isMicroBenchmark(e.path()) &&
         ::access(e.path().c_str(), X_OK) == 0) {
       exes.push_back(e.path());
     }
@@ -121,11 +129,18 @@ nlohmann::json runMicroBenchmarks(unsigned repetitions, bool& failed) {
   for (const auto& exe : exes) {
     fmt::print(stderr, "zbuf bench: {}\n", exe.filename().string());
     int status = 0;
+    const std::string filterFlag =
+        filter.empty() ? std::string() : fmt::format(" '--benchmark_filter={}'", filter);
     const std::string out = runCapture(
         fmt::format("'{}' --benchmark_format=json --benchmark_repetitions={} "
-                    "--benchmark_report_aggregates_only=true --benchmark_min_time=0.05 2>/dev/null",
-                    exe.string(), repetitions),
+                    "--benchmark_report_aggregates_only=true --benchmark_min_time=0.05{} "
+                    "2>/dev/null",
+                    exe.string(), repetitions, filterFlag),
         status);
+    if (status == 0 && !filter.empty() && out.find_first_not_of(" \n") == std::string::npos) {
+      all[exe.filename().string()] = nlohmann::json::array();  // nothing matched the filter
+      continue;
+    }
     auto doc = nlohmann::json::parse(sanitizeNonFinite(out), nullptr, false);
     if (status != 0 || doc.is_discarded() || !doc.contains("benchmarks")) {
       // A benchmark that cannot be run or read fails the suite.
@@ -183,7 +198,85 @@ void writePlot(const fs::path& out, const nlohmann::json& sweeps) {
   }
 }
 
+// The real time of aggregate `name` ("median", "stddev") of the run `run` in a program's list.
+std::optional<double> aggregate(const nlohmann::json& list, const std::string& run,
+                                const char* name) {
+  for (const auto& b : list) {
+    if (b.value("run_name", "") == run && b.value("aggregate_name", "") == name &&
+        b["real_time"].is_number()) {
+      return b["real_time"].get<double>();
+    }
+  }
+  return std::nullopt;
+}
+
+// The coherency syncs' cost against buffer size, 4 KiB against 2 MiB pages (bench_sg_bench's
+// BM_DeviceBlockCycle, BM_SyncUnchanged, BM_CpuBracket; docs/coherency.md): one row per
+// benchmark and size with both page sizes' median and standard deviation, and their ratio.
+nlohmann::json syncCost(const nlohmann::json& micro) {
+  nlohmann::json rows = nlohmann::json::array();
+  if (!micro.contains("bench_sg_bench") || !micro["bench_sg_bench"].is_array()) {
+    return rows;
+  }
+  const nlohmann::json& list = micro["bench_sg_bench"];
+  std::vector<std::pair<std::string, std::uint64_t>> cases;  // in the program's order
+  for (const auto& b : list) {
+    const std::string run = b.value("run_name", "");
+    for (const char* name : {"BM_DeviceBlockCycle", "BM_SyncUnchanged", "BM_CpuBracket"}) {
+      const std::string prefix = std::string(name) + "/pages4k/";
+      if (run.starts_with(prefix) && b.value("aggregate_name", "") == "median") {
+        cases.emplace_back(name, std::stoull(run.substr(prefix.size())));
+      }
+    }
+  }
+  for (const auto& [name, bytes] : cases) {
+    const std::string small = fmt::format("{}/pages4k/{}", name, bytes);
+    const std::string huge = fmt::format("{}/pages2m/{}", name, bytes);
+    const auto m4 = aggregate(list, small, "median");
+    const auto m2 = aggregate(list, huge, "median");
+    if (!m4 || !m2) {
+      continue;
+    }
+    rows.push_back(
+        {{"benchmark", name},
+         {"bytes", bytes},
+         {"pages4k_us",
+          {{"median", *m4}, {"stddev", aggregate(list, small, "stddev").value_or(0)}}},
+         {"pages2m_us", {{"median", *m2}, {"stddev", aggregate(list, huge, "stddev").value_or(0)}}},
+         {"ratio_4k_over_2m", *m2 > 0 ? *m4 / *m2 : 0.0}});
+  }
+  return rows;
+}
+
+std::string syncCostTable(const nlohmann::json& rows) {
+  if (rows.empty()) {
+    return "";
+  }
+  std::string md =
+      "\n## Sync cost against buffer size: 4 KiB against 2 MiB pages (bench_sg_bench, us, "
+      "median ± stddev)\n\n| benchmark | buffer | 4 KiB pages | 2 MiB pages | 4 KiB / 2 MiB "
+      "|\n|---|---|---|---|---|\n";
+  for (const auto& r : rows) {
+    md += fmt::format(
+        "| {} | {} | {:.1f} ± {:.1f} | {:.1f} ± {:.1f} | {:.2f} |\n",
+        r["benchmark"].get<std::string>(), formatBytes(r["bytes"].get<std::uint64_t>()),
+        r["pages4k_us"]["median"].get<double>(), r["pages4k_us"]["stddev"].get<double>(),
+        r["pages2m_us"]["median"].get<double>(), r["pages2m_us"]["stddev"].get<double>(),
+        r["ratio_4k_over_2m"].get<double>());
+  }
+  return md;
+}
+
 int runBench(const BenchOptions& o) {
+  if (o.microFilter.find('\'') != std::string::npos) {
+    fmt::print(stderr, "zbuf bench: --micro-filter: a regular expression without quotes (')\n");
+    return kExitUsage;
+  }
+  if (o.skipMicro && !o.microFilter.empty()) {
+    fmt::print(stderr,
+               "zbuf bench: --micro-filter selects micro-benchmarks; --skip-micro runs none\n");
+    return kExitUsage;
+  }
   std::error_code ec;
   fs::create_directories(o.out, ec);
   if (ec) {
@@ -265,7 +358,8 @@ int runBench(const BenchOptions& o) {
                caseName(c), f.median, d.median, f.median > 0 ? d.median / f.median : 0.0);
   }
   if (!o.skipMicro) {
-    doc["micro"] = runMicroBenchmarks(reps, failed);
+    doc["micro"] = runMicroBenchmarks(reps, o.microFilter, failed);
+    doc["sync_cost"] = syncCost(doc["micro"]);
   }
 
   const std::string json = doc.dump(2) + "\n";
@@ -299,8 +393,8 @@ int runBench(const BenchOptions& o) {
   }
   if (doc.contains("micro")) {
     md +=
-        "\n## Micro-benchmarks (median of repetitions, real time)\n\n| benchmark | median "
-        "|\n|---|---|\n";
+        "\n## Micro-benchmarks (median and standard deviation of repetitions, real time)\n\n| "
+        "benchmark | median | stddev |\n|---|---|---|\n";
     for (const auto& [exe, list] : doc["micro"].items()) {
       if (!list.is_array()) {
         md += fmt::format("| {} | {} |\n", exe, list.dump());
@@ -308,12 +402,15 @@ int runBench(const BenchOptions& o) {
       }
       for (const auto& b : list) {
         if (b.value("aggregate_name", "") == "median") {
-          md += fmt::format("| {} | {:.1f} {} |\n", b["run_name"].get<std::string>(),
+          const auto sd = aggregate(list, b["run_name"].get<std::string>(), "stddev");
+          md += fmt::format("| {} | {:.1f} {} | {} |\n", b["run_name"].get<std::string>(),
                             b["real_time"].is_number() ? b["real_time"].get<double>() : NAN,
-                            b["time_unit"].get<std::string>());
+                            b["time_unit"].get<std::string>(),
+                            sd ? fmt::format("{:.1f}", *sd) : std::string("-"));
         }
       }
     }
+    md += syncCostTable(doc["sync_cost"]);
   }
   if (auto r = writeWholeFile((fs::path(o.out) / "bench.md").string(), md); !r.ok()) {
     fmt::print(stderr, "zbuf bench: {}\n", r.error().message());
@@ -352,6 +449,10 @@ void addBenchCommand(CLI::App& app, Runner& runner) {
                                         "bytes per pipeline run [256M]");
   cmd->add_flag("--quick", opts->quick, "fewer cases and repetitions (a smoke run)");
   cmd->add_flag("--skip-micro", opts->skipMicro, "skip the micro-benchmark executables");
+  cmd->add_option("--micro-filter", opts->microFilter,
+                  "run only the micro-benchmarks matching REGEX (Google Benchmark's "
+                  "--benchmark_filter)")
+      ->type_name("REGEX");
   cmd->add_option("--output", opts->output,
                   "also write the JSON document (bench.json's) to FILE, whole or not at all, or "
                   "to standard output with - (the report then goes to standard error)")
