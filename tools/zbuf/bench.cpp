@@ -451,7 +451,7 @@ void addBenchCommand(CLI::App& app, Runner& runner) {
   cmd->add_flag("--skip-micro", opts->skipMicro, "skip the micro-benchmark executables");
   cmd->add_option("--micro-filter", opts->microFilter,
                   "run only the micro-benchmarks matching REGEX (Google Benchmark's "
-                  "--benchmark_filter)")
+                  "benchmark filter)")
       ->type_name("REGEX");
   cmd->add_option("--output", opts->output,
                   "also write the JSON document (bench.json's) to FILE, whole or not at all, or "
