@@ -1,14 +1,21 @@
 // Black-box tests of `zbuf stream`: flags, validation (exit status 2), JSON output, short
 // data-mode runs of every path verifying every byte, and fault injection (non-zero status).
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/cli_run.h"
+#include "support/spawn.h"
+#include "support/wait_until.h"
 
 namespace {
 
@@ -345,6 +352,72 @@ TEST(StreamCli, SecondsAreHonouredWhileBlocksFillSlowly) {
   const auto doc = nlohmann::json::parse(r.out, nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << r.out;
   EXPECT_LT(doc["runs"][0]["seconds"].get<double>(), 1.5);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(StreamCli, FlagsThatDoNotApplyAreRefusedWithTheReason) {
+  for (const auto& [args, why] :
+       {std::pair{"--batch 2 --mode fileio", "--batch sets the zero-copy loop"},
+        std::pair{"--check-cpu-access --path iio-to-usb", "--check-cpu-access checks"},
+        std::pair{"--check-cpu-access --path usb-to-dac --mode dmabuf", "--check-cpu-access"},
+        std::pair{"--check-cpu-access --path iio-to-app --mode fileio", "--check-cpu-access"},
+        std::pair{"--check-cpu-access --path iio-to-app --benchmark", "--check-cpu-access"}}) {
+    CliRun r = zbuf(std::string("stream --bytes 1M ") + args);
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.out;
+    EXPECT_NE(r.out.find(why), std::string::npos) << args << "\n" << r.out;
+  }
+  // Where they apply, they run.
+  EXPECT_EQ(zbuf("stream --bytes 1M --block-size 64K --batch 2 --mode dmabuf").status, 0);
+  EXPECT_EQ(
+      zbuf("stream --bytes 1M --block-size 64K --path iio-to-app --mode both --check-cpu-access")
+          .status,
+      0);
+}
+
+TEST(StreamCli, AFractionalSizeThatIsWholeBytesIsTaken) {
+  CliRun r =
+      zbuf("stream --path iio-to-app --mode dmabuf --block-size 1.5M --bytes 3M --json", false);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["settings"]["block_bytes"], 1572864);
+  EXPECT_EQ(doc["runs"][0]["bytes"], 3 * 1024 * 1024);
+}
+
+}  // namespace
+
+namespace {
+
+// The samples go to standard output, a pipe this test never reads: once it is full the
+// application is stuck in write(2) (retried after EINTR), so the first SIGINT cannot end the
+// run; a second one, 0.2 s or more after it, exits at once with 130.
+TEST(StreamCli, ASecondCtrlCExitsAtOnceWhenTheFirstCannotStopTheRun) {
+  int out = -1;
+  const pid_t pid =
+      zbuf::testing_support::spawn({ZBUF_CLI_PATH, "stream", "--path", "iio-to-app", "--mode",
+                                    "dmabuf", "--seconds", "60", "--output", "-"},
+                                   {}, &out);
+  ASSERT_GT(pid, 0);
+  const int capacity = ::fcntl(out, F_GETPIPE_SZ);
+  ASSERT_GT(capacity, 0);
+  EXPECT_TRUE(zbuf::testing_support::waitUntil([&] {
+    int queued = 0;
+    return ::ioctl(out, FIONREAD, &queued) == 0 && queued >= capacity;
+  })) << "the pipe never filled";
+  ASSERT_EQ(::kill(pid, SIGINT), 0);  // our own child, by pid
+  // A request delivered twice within 0.2 s counts once (timeout(1), a terminal's group kill);
+  // the wait is that rule's, not a guess at how long anything takes.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int status = 0;
+  EXPECT_EQ(::waitpid(pid, &status, WNOHANG), 0) << "the first SIGINT ended a stuck run";
+  ASSERT_EQ(::kill(pid, SIGINT), 0);
+  EXPECT_TRUE(zbuf::testing_support::waitUntil([&] {
+    return ::waitpid(pid, &status, WNOHANG) == pid;
+  })) << "the second SIGINT did not end the run";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 130) << status;
+  ::close(out);
 }
 
 }  // namespace

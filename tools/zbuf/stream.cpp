@@ -138,6 +138,16 @@ std::string checkApplicable(const StreamOptions& o, const StreamConfig& c) {
     return "--interval: at least 0.25 s (the pipeline reports progress 4 times a second), or "
            "0 for none";
   }
+  if (o.batch != 0 && o.mode == "fileio") {
+    return "--batch sets the zero-copy loop's wake-ups: it does not apply to --mode fileio";
+  }
+  // With --daemon the flag is refused as a board setting (below, naming the daemon).
+  if (c.checkCpuAccess && o.daemonOpt->count() == 0 &&
+      (c.path != StreamPath::IioToApp || o.mode == "fileio" || c.benchmark)) {
+    return "--check-cpu-access checks the application's CPU access to the buffers it maps: "
+           "--path iio-to-app in dmabuf mode, in data mode (elsewhere the application maps no "
+           "buffer or touches none)";
+  }
   if (o.patternOpt->count() != 0 && c.benchmark) {
     return "--pattern does not apply with --benchmark (no data is generated or checked)";
   }
