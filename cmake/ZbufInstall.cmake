@@ -25,7 +25,8 @@ if(TARGET zbuf_cli)
 endif()
 # The man page and the bash completion, where the tree has them (OPTIONAL: the branch adding
 # them had not landed when this was written; these are the paths it uses).
-install(FILES man/zbuf.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT tools OPTIONAL)
+install(FILES man/zbuf.1 man/zbufd.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT tools
+        OPTIONAL)
 install(FILES share/bash-completion/completions/zbuf
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions COMPONENT tools OPTIONAL)
 

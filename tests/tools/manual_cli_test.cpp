@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -12,10 +13,11 @@
 namespace {
 
 const std::string kPage = std::string(ZBUF_SOURCE_DIR) + "/man/zbuf.1";
+const std::string kDaemonPage = std::string(ZBUF_SOURCE_DIR) + "/man/zbufd.1";
 
 // The page's source with roff's escapes for the minus sign and fonts taken out.
-std::string pageText() {
-  std::ifstream in(kPage);
+std::string pageText(const std::string& path = kPage) {
+  std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
   std::string s = ss.str();
@@ -43,34 +45,61 @@ TEST(ManualCli, EveryLongOptionOfTheHelpIsInTheManPage) {
     }
   }
   EXPECT_GT(checked, 30U);
-  for (const char* command : {"stream", "info", "bench", "help"}) {
+  for (const char* command : {"stream", "info", "bench", "virtio-video", "help"}) {
     const bool entry = page.find(std::string("\n.B ") + command + "\n") != std::string::npos ||
                        page.find(std::string("\n.BR ") + command + " ") != std::string::npos;
     EXPECT_TRUE(entry) << "COMMANDS: " << command;
   }
-  for (const char* section :
-       {"STREAM OPTIONS", "INFO OPTIONS", "BENCH OPTIONS", "EXIT STATUS", "ENVIRONMENT"}) {
+  for (const char* section : {"STREAM OPTIONS", "INFO OPTIONS", "BENCH OPTIONS",
+                              "VIRTIO-VIDEO OPTIONS", "EXIT STATUS", "ENVIRONMENT"}) {
     EXPECT_NE(page.find(std::string(".SH ") + section), std::string::npos) << section;
   }
 }
 
 // groff (Debian's groff-base, in scripts/deps.sh) in its strictest warning mode.
-TEST(ManualCli, GroffReadsThePageWithoutWarnings) {
-  const zbuf::test::CliRun r = [] {
-    zbuf::test::CliRun run;
-    const std::string cmd = "groff -man -ww -z '" + kPage + "' 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    char buf[4096];
-    std::size_t n = 0;
-    while (p != nullptr && (n = std::fread(buf, 1, sizeof buf, p)) > 0) {
-      run.out.append(buf, n);
-    }
-    const int st = p != nullptr ? ::pclose(p) : -1;
-    run.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return run;
-  }();
-  EXPECT_EQ(r.status, 0) << r.out;
-  EXPECT_EQ(r.out, "") << "groff warnings";
+zbuf::test::CliRun groff(const std::string& page) {
+  zbuf::test::CliRun run;
+  const std::string cmd = "groff -man -ww -z '" + page + "' 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  char buf[4096];
+  std::size_t n = 0;
+  while (p != nullptr && (n = std::fread(buf, 1, sizeof buf, p)) > 0) {
+    run.out.append(buf, n);
+  }
+  const int st = p != nullptr ? ::pclose(p) : -1;
+  run.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return run;
 }
+
+TEST(ManualCli, GroffReadsThePageWithoutWarnings) {
+  for (const std::string& page : {kPage, kDaemonPage}) {
+    const zbuf::test::CliRun r = groff(page);
+    EXPECT_EQ(r.status, 0) << page << "\n" << r.out;
+    EXPECT_EQ(r.out, "") << page << ": groff warnings";
+  }
+}
+
+#ifdef ZBUFD_PATH
+// zbufd's page against `zbufd --help`: every long option is in it.
+TEST(ManualCli, EveryLongOptionOfZbufdIsInItsPage) {
+  const std::string page = pageText(kDaemonPage);
+  ASSERT_FALSE(page.empty()) << kDaemonPage;
+  FILE* p = ::popen((std::string(ZBUFD_PATH) + " --help 2>&1").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string help;
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
+    help.append(buf, n);
+  }
+  ASSERT_EQ(::pclose(p), 0);
+  const std::set<std::string> options = zbuf::test::longOptionsIn(help);
+  EXPECT_GT(options.size(), 12U) << help;
+  for (const std::string& option : options) {
+    EXPECT_NE(page.find(option), std::string::npos)
+        << "zbufd --help lists " << option << ", man/zbufd.1 does not";
+  }
+}
+#endif
 
 }  // namespace
