@@ -2,6 +2,7 @@
 // the report on standard error, or in FILE, whole (no temporary left beside it); a FILE that
 // cannot be made fails before the suite runs. A smoke run: --quick --skip-micro, 1 MiB runs.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -114,6 +115,64 @@ TEST_F(BenchCli, MicroFilterExcludesSkipMicroAndQuotes) {
                 "bench --quick --micro-filter \"a'b\" --out " + (dir_ / "out").string(), true)
                 .status,
             2);
+}
+
+// Micro-benchmark programs of our own making beside a copy of zbuf (zbuf bench runs the
+// bench_*_bench programs in the bench/ directory beside its binary): one that writes NaN,
+// as Google Benchmark does for the cv of one repetition, is read (NaN becomes null); one whose
+// output is not JSON fails the suite, named in the document.
+class BenchCliFakeMicro : public BenchCli {
+ protected:
+  void SetUp() override {
+    BenchCli::SetUp();
+    fs::create_directories(dir_ / "bin" / "bench");
+    fs::copy_file(ZBUF_CLI_PATH, dir_ / "bin" / "zbuf");
+    fs::permissions(dir_ / "bin" / "zbuf", fs::perms::owner_all);
+  }
+  void addProgram(const std::string& name, const std::string& output) {
+    const fs::path path = dir_ / "bin" / "bench" / name;
+    std::ofstream(path) << "#!/bin/sh\ncat <<'JSON'\n" << output << "\nJSON\n";
+    fs::permissions(path, fs::perms::owner_all);
+  }
+  CliRun run() {
+    CliRun r;
+    const std::string cmd = (dir_ / "bin" / "zbuf").string() +
+                            " bench --quick --bytes 1M --repetitions 1 --out " +
+                            (dir_ / "out").string() + " 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    char buf[4096];
+    std::size_t n = 0;
+    while (p != nullptr && (n = std::fread(buf, 1, sizeof buf, p)) > 0) {
+      r.out.append(buf, n);
+    }
+    const int st = p != nullptr ? ::pclose(p) : -1;
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+  }
+};
+
+TEST_F(BenchCliFakeMicro, NanInAMicroBenchmarkIsReadAsNull) {
+  addProgram("bench_nan_bench",
+             R"({"benchmarks": [{"name": "BM_X_cv", "run_name": "BM_X", "aggregate_name": "cv",)"
+             R"( "real_time": nan, "time_unit": "ns"}, {"name": "BM_X_median", "run_name": "BM_X",)"
+             R"( "aggregate_name": "median", "real_time": 12.5, "time_unit": "ns"}]})");
+  const CliRun r = run();
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto doc = nlohmann::json::parse(slurp(dir_ / "out" / "bench.json"));
+  ASSERT_EQ(doc["micro"]["bench_nan_bench"].size(), 2U) << doc["micro"].dump();
+  EXPECT_TRUE(doc["micro"]["bench_nan_bench"][0]["real_time"].is_null());
+  EXPECT_EQ(doc["micro"]["bench_nan_bench"][1]["real_time"], 12.5);
+  EXPECT_NE(slurp(dir_ / "out" / "bench.md").find("| BM_X | 12.5 ns |"), std::string::npos);
+}
+
+TEST_F(BenchCliFakeMicro, AMicroBenchmarkThatCannotBeReadFailsTheSuite) {
+  addProgram("bench_broken_bench", "Segmentation fault, or anything but JSON");
+  const CliRun r = run();
+  EXPECT_EQ(r.status, 1) << r.out;
+  EXPECT_NE(r.out.find("bench_broken_bench: its JSON output cannot be parsed"), std::string::npos)
+      << r.out;
+  const auto doc = nlohmann::json::parse(slurp(dir_ / "out" / "bench.json"));
+  EXPECT_TRUE(doc["micro"]["bench_broken_bench"].contains("error"));
 }
 
 }  // namespace
