@@ -421,3 +421,25 @@ TEST(StreamCli, ASecondCtrlCExitsAtOnceWhenTheFirstCannotStopTheRun) {
 }
 
 }  // namespace
+
+namespace {
+
+// iio_rwdev's and iperf3's short flags are the long ones: -t seconds, -J JSON, -i interval,
+// -B benchmark, -b buffer samples, -s samples (of the channel set: 4 channels x 16 bits here).
+TEST(StreamCli, ShortFlagsAreTheLongOnes) {
+  CliRun r = zbuf("stream -t 0.3 -J -i 0 -B --path iio-to-app --mode dmabuf -b 8192", false);
+  ASSERT_EQ(r.status, 0) << r.out;
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["settings"]["seconds"], 0.3);
+  EXPECT_EQ(doc["settings"]["interval_s"], 0.0);
+  EXPECT_EQ(doc["settings"]["benchmark"], true);
+  EXPECT_EQ(doc["settings"]["block_samples"], 8192);
+  EXPECT_EQ(doc["settings"]["block_bytes"], 8192 * 8);
+  r = zbuf("stream -s 65536 -J --path iio-to-app --mode dmabuf -b 8192", false);
+  ASSERT_EQ(r.status, 0) << r.out;
+  doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["settings"]["bytes"], 65536 * 8);
+  EXPECT_EQ(doc["runs"][0]["bytes"], 65536 * 8);
+}
+
+}  // namespace
