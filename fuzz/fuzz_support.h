@@ -155,14 +155,15 @@ enum class Kind : std::uint8_t {
   SysfsAttr,
   Ep0,
   Endpoint,
-  Foreign,  // a pipe or a plain memfd: the real kernel's fd
-  Closed,   // a number no fd has
+  VirtioVideo,  // the virtio video decoder or display
+  Foreign,      // a pipe or a plain memfd: the real kernel's fd
+  Closed,       // a number no fd has
 };
 
 inline const char* kindName(Kind k) {
-  static constexpr std::array<const char*, 11> kNames{
-      "dmabuf", "sync_file",      "dma_heap",      "udmabuf", "iio:device", "iio:buffer",
-      "sysfs",  "functionfs:ep0", "functionfs:ep", "foreign", "closed"};
+  static constexpr std::array<const char*, 12> kNames{
+      "dmabuf", "sync_file",      "dma_heap",      "udmabuf",      "iio:device", "iio:buffer",
+      "sysfs",  "functionfs:ep0", "functionfs:ep", "virtio-video", "foreign",    "closed"};
   return kNames[static_cast<std::size_t>(k)];
 }
 

@@ -103,6 +103,23 @@ inline std::vector<int> kernelIoctlErrnos(const IoctlCall& call) {
     case Kind::SysfsAttr:
       v = {ENOTTY};
       break;
+    case Kind::VirtioVideo:
+      // Both devices (docs/buffers.md, "Virtio buffers"); each other's calls are ENOTTY.
+      v = {ENOTTY, EFAULT};
+      if (cmd == kVirtioVideoAlloc) {
+        v.insert(v.end(), {EINVAL, ENOMEM});
+        addFdErrors(v);
+      } else if (cmd == kVirtioVideoGetUuid) {
+        v.insert(v.end(), {EINVAL, EBADF, EAGAIN, EEXIST, ESHUTDOWN});
+      } else if (cmd == kVirtioVideoDecode || cmd == kVirtioVideoDisplay) {
+        v.insert(v.end(), {EINVAL, EBADF, EBUSY, EPERM});
+      } else if (cmd == kVirtioVideoImport) {
+        v.insert(v.end(), {EINVAL, ENOENT, EACCES, EAGAIN, EBUSY, ENOMEM});
+        addFdErrors(v);
+      } else if (cmd == kVirtioVideoDetach) {
+        v.insert(v.end(), {EPERM, EBADF, EINVAL});
+      }
+      break;
     case Kind::Foreign:
     case Kind::Closed:
       break;
@@ -135,6 +152,11 @@ inline std::optional<int> kernelReturnedFd(const IoctlCall& call, long result) {
       return static_cast<int>(result);
     case Kind::IioDevice:
       return call.cmd == kIioBufferGetFdIoctl ? field(0) : std::nullopt;
+    case Kind::VirtioVideo:
+      if (call.cmd == kVirtioVideoAlloc) {
+        return field(offsetof(VirtioVideoAlloc, fd));
+      }
+      return call.cmd == kVirtioVideoImport ? field(offsetof(VirtioVideoImport, fd)) : std::nullopt;
     default:
       return std::nullopt;
   }

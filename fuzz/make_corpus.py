@@ -31,6 +31,13 @@ FUNCTIONFS_DMABUF_TRANSFER = 0x40106785
 FUNCTIONFS_ENDPOINT_REVMAP = 0x6781
 FUNCTIONFS_ENDPOINT_DESC = 0x80096782
 FUNCTIONFS_INTERFACE_REVMAP = 0x6780
+# zbuf's own virtio-video calls (uapi/abi.h, "virtio-video").
+VIRTIO_VIDEO_ALLOC = 0xC0287A00
+VIRTIO_VIDEO_GET_UUID = 0xC0187A01
+VIRTIO_VIDEO_DECODE = 0x40107A02
+VIRTIO_VIDEO_IMPORT = 0xC0187A03
+VIRTIO_VIDEO_DISPLAY = 0x40107A04
+VIRTIO_VIDEO_DETACH = 0x40047A05
 SYNC_READ, SYNC_WRITE, SYNC_RW, SYNC_END = 1, 2, 3, 4
 O_RDONLY, O_RDWR, O_CLOEXEC = 0, 2, 0o2000000
 
@@ -284,6 +291,46 @@ def core_ops():
     }
 
 
+def virtio():
+    req = [VIRTIO_VIDEO_ALLOC, VIRTIO_VIDEO_GET_UUID, VIRTIO_VIDEO_DECODE, VIRTIO_VIDEO_IMPORT,
+           VIRTIO_VIDEO_DISPLAY, VIRTIO_VIDEO_DETACH, DMA_BUF_IOCTL_SYNC]
+    S = lambda: Stream(3, req)  # noqa: E731
+    q = struct.pack
+    # Pool: 0 the decoder, 1 the display, 2 a heap buffer; new fds follow. ALLOC's fix-up reads
+    # one byte (2: fd and pad zeroed; 1: a UUID handed out before) and an index; IMPORT's a byte
+    # (odd: a UUID handed out before) and an index; the others one pool index per fd field.
+    alloc = q("<QIIII16s", 65536, O_RDWR | O_CLOEXEC, 0, 0, 0, b"\0" * 16)
+    uuid = q("<II16s", 0, 0, b"\0" * 16)
+    frame = lambda n: q("<IIQ", 0, 0, n)  # noqa: E731
+    imp = q("<16sII", b"\0" * 16, O_RDWR | O_CLOEXEC, 0)
+    return {
+        "share": S().ioctl(0, VIRTIO_VIDEO_ALLOC, alloc, fds=[2])
+                    .ioctl(0, VIRTIO_VIDEO_GET_UUID, uuid, fds=[3])
+                    .ioctl(1, VIRTIO_VIDEO_IMPORT, imp, fds=[1, 0])
+                    .ioctl(0, VIRTIO_VIDEO_DECODE, frame(5), fds=[3])
+                    .ioctl(1, VIRTIO_VIDEO_DISPLAY, frame(5), fds=[4])
+                    .poll(4, 4).ioctl(1, VIRTIO_VIDEO_DETACH, q("<i", 0), fds=[4]).b,
+        "duplicate": S().ioctl(0, VIRTIO_VIDEO_ALLOC, alloc, fds=[2])
+                        .ioctl(0, VIRTIO_VIDEO_ALLOC, alloc, fds=[3, 0])
+                        .ioctl(0, VIRTIO_VIDEO_GET_UUID, uuid, fds=[4])
+                        .ioctl(0, VIRTIO_VIDEO_GET_UUID, uuid, fds=[3]).b,
+        "release": S().ioctl(0, VIRTIO_VIDEO_ALLOC, alloc, fds=[2])
+                      .ioctl(1, VIRTIO_VIDEO_IMPORT, imp, fds=[1, 0])
+                      .close(4).close(3).ioctl(1, VIRTIO_VIDEO_IMPORT, imp, fds=[1, 0]).b,
+        "errors": S().ioctl(0, VIRTIO_VIDEO_GET_UUID, uuid, fds=[2])
+                     .ioctl(0, VIRTIO_VIDEO_DECODE, frame(1), fds=[2])
+                     .ioctl(1, VIRTIO_VIDEO_DISPLAY, frame(1), fds=[2])
+                     .ioctl(1, VIRTIO_VIDEO_IMPORT, imp, fds=[0])
+                     .ioctl(0, VIRTIO_VIDEO_DISPLAY, frame(1), fds=[2])
+                     .ioctl(0, 0xC0287A09, alloc, raw=True)
+                     .ioctl(0, VIRTIO_VIDEO_ALLOC, alloc, fds=[0]).b,
+        "fences": S().ioctl(0, VIRTIO_VIDEO_ALLOC, alloc, fds=[2]).x(2, 3, 1)
+                     .ioctl(0, VIRTIO_VIDEO_DECODE, frame(2), fds=[3])
+                     .ioctl(3, DMA_BUF_IOCTL_SYNC, q("<Q", SYNC_READ))
+                     .ioctl(3, DMA_BUF_IOCTL_SYNC, q("<Q", SYNC_READ | SYNC_END)).x(0, 1, 2).b,
+    }
+
+
 def main():
     write_corpus("dma_buf", dma_buf())
     write_corpus("sync_file", sync_file())
@@ -293,6 +340,7 @@ def main():
     write_corpus("functionfs_ep0", functionfs(True))
     write_corpus("functionfs_ep", functionfs(False))
     write_corpus("core_ops", core_ops())
+    write_corpus("virtio", virtio())
 
 
 if __name__ == "__main__":
