@@ -6,8 +6,6 @@
 #include <string>
 #include <utility>
 
-#include "zbuf/base/flags.h"
-
 namespace zbuf {
 namespace {
 
@@ -176,22 +174,6 @@ TEST(Result, ErrnoNames) {
   EXPECT_STREQ(errnoName(EDEADLK), "EDEADLK");
   EXPECT_STREQ(errnoName(EALREADY), "EALREADY");
   EXPECT_STREQ(errnoName(999999), "E?");
-}
-
-enum class Access : unsigned { Read = 1, Write = 2, Exec = 4 };
-ZBUF_FLAGS_OPERATORS(Access)
-
-TEST(Flags, CombineAndTest) {
-  Flags<Access> rw = Access::Read | Access::Write;
-  EXPECT_TRUE(rw.test(Access::Read));
-  EXPECT_TRUE(rw.test(Access::Write));
-  EXPECT_FALSE(rw.test(Access::Exec));
-  EXPECT_EQ(rw.raw(), 3U);
-  EXPECT_EQ((rw & Access::Write).raw(), 2U);
-  EXPECT_TRUE((rw & ~Flags<Access>(Access::Read)).test(Access::Write));
-  EXPECT_FALSE((rw & ~Flags<Access>(Access::Read)).test(Access::Read));
-  EXPECT_TRUE(Flags<Access>().none());
-  EXPECT_EQ(Flags<Access>::fromRaw(4), Flags<Access>(Access::Exec));
 }
 
 }  // namespace

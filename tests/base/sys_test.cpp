@@ -10,8 +10,6 @@
 #include <thread>
 #include <vector>
 
-#include "zbuf/base/log.h"
-
 namespace zbuf {
 namespace {
 
@@ -91,18 +89,6 @@ TEST(Sys, WriteNoSigpipeSurvivesAReaderLeavingMidWrite) {
   ASSERT_TRUE(n.ok()) << n.error().describe();
   EXPECT_EQ(*n, static_cast<std::size_t>(capacity)) << "the short count";
   EXPECT_EQ(sys::writeNoSigpipe(wr.get(), data).code(), EPIPE) << "then EPIPE";
-}
-
-TEST(Log, CategoriesGoToTheSink) {
-  LogCategory cat("testcat");
-  std::string seen;
-  setLogSink([&](const LogCategory& c, LogLevel, std::string_view m) {
-    seen = std::string(c.name()) + ":" + std::string(m);
-  });
-  log(cat, LogLevel::Error, "value {}", 42);
-  log(cat, LogLevel::Debug, "hidden");
-  setLogSink({});
-  EXPECT_EQ(seen, "testcat:value 42");
 }
 
 }  // namespace

@@ -168,57 +168,5 @@ TEST(DmaFenceUnwrap, unwrap_merge_complex_seqno) {
   }
 }
 
-// --- merge rules beyond the selftest scenarios --------------------------------------------------
-
-TEST(DmaFenceUnwrap, MergeOfSignalledFencesIsAPrivateStubWithTheLatestTimestamp) {
-  auto f1 = mockFence();
-  auto f2 = mockFence();
-  f1->signalWithTimestamp(1000);
-  f2->signalWithTimestamp(5000);
-  auto m = merge({f1, f2});
-  ASSERT_NE(m, nullptr);
-  EXPECT_TRUE(m->isSignaledFlag());
-  EXPECT_NE(m, Fence::stub());
-  EXPECT_EQ(m->context(), 0U);
-  EXPECT_EQ(m->driverName(), "stub");
-  EXPECT_EQ(m->timestampNs(), 5000U);
-}
-
-TEST(DmaFenceUnwrap, MergeDropsSignalledAndReturnsTheOnlyPendingFence) {
-  auto f1 = mockFence();
-  auto f2 = mockFence();
-  f1->signal();
-  EXPECT_EQ(merge({f1, f2}), f2);
-  f2->signal();
-}
-
-TEST(DmaFenceUnwrap, MergedArrayHasFreshContextAndSeqnoOne) {
-  auto f1 = mockFence();
-  auto f2 = mockFence();
-  auto m = merge({f1, f2});
-  ASSERT_TRUE(FenceArray::isArray(*m));
-  EXPECT_EQ(m->seqno(), 1U);
-  EXPECT_GT(m->context(), f2->context());
-  EXPECT_FALSE(FenceArray::from(m)->signalOnAny());
-  f1->signal();
-  f2->signal();
-}
-
-TEST(DmaFenceUnwrap, MergeRefusesNull) {
-  const FencePtr fences[] = {mockFence(), nullptr};
-  EXPECT_EQ(mergeFences(fences).code(), EINVAL);
-  fences[0]->signal();
-}
-
-TEST(DmaFenceUnwrap, UnwrapSkipsSignalledChainLinks) {
-  auto f1 = mockFence();
-  auto f2 = mockFence();
-  auto c1 = mockChain(nullptr, f1);
-  auto c2 = mockChain(c1, f2);
-  f1->signal();
-  expectLeaves(c2, {f2});
-  f2->signal();
-}
-
 }  // namespace
 }  // namespace zbuf

@@ -181,20 +181,5 @@ TEST(FenceSlot, WaitsForTheConflictWithTheLockHeld) {
   slot->abandon();
 }
 
-TEST(ResvLock, AcquireIsTrylockWhenNonBlocking) {
-  BufferPtr b = fakeBuffer(std::make_shared<FakeCounters>());
-  auto first = ResvLock::acquire(b->resv(), true, "op");
-  ASSERT_TRUE(first.ok());
-  EXPECT_TRUE(first->ownsLock());
-  std::thread other([&] { EXPECT_EQ(ResvLock::acquire(b->resv(), true, "op").code(), EBUSY); });
-  other.join();
-  ResvLock moved = std::move(*first);
-  EXPECT_FALSE(first->ownsLock());
-  moved.unlock();
-  moved.unlock();  // idempotent
-  auto again = ResvLock::acquire(b->resv(), false, "op");
-  EXPECT_TRUE(again.ok());
-}
-
 }  // namespace
 }  // namespace zbuf
