@@ -234,11 +234,10 @@ Result<void> displaySide(uapi::FdCalls& k, int channel) {
     ZBUF_TRY(send(channel, Message{.kind = Kind::Shown, .value = m.value}));
   }
   // Every READ fence signalled: the display device has read every frame.
-  std::vector<struct pollfd> fds;
   for (const UniqueFd& fd : imported) {
-    fds.push_back({fd.get(), POLLOUT, 0});
-  }
-  for (struct pollfd& p : fds) {
+    struct pollfd p {
+      fd.get(), POLLOUT, 0
+    };
     ZBUF_ASSIGN_OR_RETURN(auto ready, k.poll(std::span(&p, 1), kFenceWaitMs));
     if (ready != 1) {
       return Error(ETIMEDOUT, "virtio-video", "a frame's fence did not signal within 10 s");
