@@ -301,9 +301,7 @@ Result<VirtioVideoResult> runVirtioVideo(uapi::FdCalls& kernel, const VirtioVide
   if (!decoded.ok()) {
     return decoded;
   }
-  if (!shown.ok()) {
-    return std::move(shown).error();
-  }
+  ZBUF_TRY(std::move(shown));
   return decoded;
 }
 
