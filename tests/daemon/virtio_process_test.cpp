@@ -9,18 +9,19 @@
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "support/spawn.h"
@@ -35,7 +36,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::uint64_t kFrameBytes = 256 * 1024;
+constexpr std::uint64_t kFrameBytes = std::uint64_t{256} * 1024;
 constexpr std::uint64_t kFrames = 24;
 constexpr uid_t kNobody = 65534;  // Debian's nobody and nogroup
 
@@ -153,17 +154,26 @@ bool writeAll(int fd, const std::string& text) {
   ::_exit(!r.ok() && r.code() == EACCES ? kOk : kNotRefused);
 }
 
-// ZBUF_VIRTIO_CHILD=role:socket[:uuid], read before main().
+// ZBUF_VIRTIO_CHILD=role:socket[:uuid] split at the colons.
+std::vector<std::string> childRole(const char* text) {
+  std::vector<std::string> parts;
+  std::string_view rest(text);
+  for (std::size_t colon = rest.find(':'); colon != std::string_view::npos;
+       colon = rest.find(':')) {
+    parts.emplace_back(rest.substr(0, colon));
+    rest.remove_prefix(colon + 1);
+  }
+  parts.emplace_back(rest);
+  return parts;
+}
+
+// The child roles, read before main().
 [[maybe_unused]] const bool kIsChild = [] {
   const char* s = std::getenv("ZBUF_VIRTIO_CHILD");
   if (s == nullptr) {
     return false;
   }
-  std::vector<std::string> parts;
-  std::istringstream in(s);
-  for (std::string p; std::getline(in, p, ':');) {
-    parts.push_back(p);
-  }
+  const std::vector<std::string> parts = childRole(s);
   if (parts.size() >= 2 && parts[0] == "decoder") {
     decoderChild(parts[1]);
   }

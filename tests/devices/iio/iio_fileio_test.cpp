@@ -45,16 +45,6 @@ TEST(IioFileio, GetFdErrors) {
   s.buf = UniqueFd::adopt(static_cast<int>(fd));
 }
 
-// Creating a device is the board's work, not an application's: there is no file for it.
-TEST(IioFileio, CreateRejectsBadConfigs) {
-  IioDeviceConfig config;
-  config.buffers = 0;
-  EXPECT_EQ(IioDevice::create(config).code(), EINVAL);
-  config.buffers = 1;
-  config.format.channels = 0;
-  EXPECT_EQ(IioDevice::create(config).code(), EINVAL);
-}
-
 TEST(IioFileio, AdcReadDeliversThePatternInOrder) {
   for (PatternKind kind : {PatternKind::Ramp, PatternKind::Prbs}) {
     IioRig s(device(IioDirection::Input, 4096, 0, dma::DataMode::Data, kind));

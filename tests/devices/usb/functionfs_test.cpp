@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 
 #include <atomic>
 #include <thread>
@@ -21,26 +20,6 @@ namespace {
 
 using testing::Rig;
 using testing::RigOptions;
-
-TEST(FunctionFs, MountHasEp0AndTheBuiltInEndpointsAndNoMore) {
-  Rig rig({.configure = false});
-  EXPECT_EQ(rig.function->dataEndpoints(), 2U);
-  EXPECT_TRUE(rig.open("ep0").ok());
-  EXPECT_TRUE(rig.open("ep1").ok());
-  EXPECT_TRUE(rig.open("ep2").ok());
-  EXPECT_EQ(rig.open("ep3").code(), ENOENT);
-  EXPECT_EQ(rig.ctx->open("/dev/usb-ffs/other/ep0", O_RDWR).code(), ENOENT);
-  auto fd = rig.mustOpen("ep1");
-  EXPECT_EQ(rig.ctx->fdPath(fd.get()).value(), "/dev/usb-ffs/test/ep1");
-  EXPECT_EQ(rig.ctx->lseek(fd.get(), 0, SEEK_SET).code(), ESPIPE);
-}
-
-TEST(FunctionFs, MountingTwiceIsEbusyAndATakenPathEexist) {
-  Rig rig;
-  EXPECT_EQ(mountFunctionFs(*rig.ctx, rig.function, "/dev/usb-ffs/again").code(), EBUSY);
-  auto other = FunctionFs::create();
-  EXPECT_EQ(mountFunctionFs(*rig.ctx, other, rig.mount).code(), EEXIST);
-}
 
 TEST(FunctionFs, DataCallsOnAnUnboundFunctionAreEnodev) {
   Rig rig({.bind = false});
@@ -167,17 +146,6 @@ TEST(FunctionFs, ReconfigurationAfterDisconnectWorks) {
   EXPECT_EQ(rig.write(in.get(), buf), -EAGAIN);
   ASSERT_TRUE(rig.host.configure().ok());
   EXPECT_EQ(rig.write(in.get(), buf), 16);
-}
-
-TEST(FunctionFs, EndpointFilesHaveNoMmapAndPollAsDefault) {
-  Rig rig;
-  auto in = rig.mustOpen("ep1");
-  EXPECT_EQ(rig.ctx->mmap(in.get(), 4096, PROT_READ, MAP_SHARED).code(), ENODEV);
-  struct pollfd p {
-    in.get(), POLLIN | POLLOUT, 0
-  };
-  EXPECT_EQ(rig.ctx->poll({&p, 1}, 0).value(), 1);
-  EXPECT_EQ(p.revents, POLLIN | POLLOUT);
 }
 
 // --- the ioctls behind the wait for the endpoint

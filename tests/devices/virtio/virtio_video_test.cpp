@@ -25,7 +25,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing_support::BothContexts;
 
-constexpr std::uint64_t kFrameBytes = 64 * 1024;
+constexpr std::uint64_t kFrameBytes = std::uint64_t{64} * 1024;
 
 Uuid uuidOf(const std::uint8_t (&bytes)[16]) {  // NOLINT(*-avoid-c-arrays): the uAPI's field
   Uuid u{};
@@ -160,7 +160,7 @@ TEST_P(VirtioVideo, DecodedFramesReachTheDisplayByUuidInOrder) {
   auto map = calls->mmap(imported[1].get(), kFrameBytes, PROT_READ, MAP_SHARED, 0);
   ASSERT_TRUE(map.ok()) << map.error().describe();
   std::uint64_t word = 0;
-  std::memcpy(&word, map->data() + 8 * 100, sizeof word);
+  std::memcpy(&word, map->data() + std::size_t{8} * 100, sizeof word);
   EXPECT_EQ(word, virtio::frameWord(kFrames - 1, 100));
 }
 
