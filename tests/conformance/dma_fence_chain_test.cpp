@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/mock_fences.h"
 #include "support/thread_state.h"
 #include "zbuf/core/fence_chain.h"
 
@@ -18,43 +19,13 @@ using namespace std::chrono_literals;
 
 constexpr unsigned kChainSize = 4 << 10;  // CHAIN_SZ
 
-class MockFence final : public Fence {
- public:
-  MockFence() : Fence(0, 0) {}  // the selftest's mock fences all use context 0, seqno 0
-  std::string_view driverName() const override { return "mock"; }
-  std::string_view timelineName() const override { return "mock"; }
-};
-
-FencePtr mockChain(FencePtr prev, FencePtr fence, std::uint64_t seqno) {
-  auto r = FenceChain::create(std::move(prev), std::move(fence), seqno);
-  EXPECT_TRUE(r.ok());
-  return *r;
-}
-
-std::uint64_t seqnoInc(unsigned i) {
-  return i + 1;
-}
+using testing_support::FenceChains;
+using testing_support::mockChain;
+using testing_support::MockFence;
+using testing_support::seqnoInc;
 std::uint64_t seqnoInc2(unsigned i) {
   return 2 * i + 2;
 }
-
-struct FenceChains {
-  FenceChains(unsigned count, std::uint64_t (*seqnoFn)(unsigned)) {
-    for (unsigned i = 0; i < count; ++i) {
-      fences.push_back(std::make_shared<MockFence>());
-      chains.push_back(mockChain(tail, fences.back(), seqnoFn(i)));
-      tail = chains.back();
-    }
-  }
-  ~FenceChains() {
-    for (auto& f : fences) {
-      f->signal();
-    }
-  }
-  std::vector<FencePtr> fences;
-  std::vector<FencePtr> chains;
-  FencePtr tail;
-};
 
 TEST(DmaFenceChain, sanitycheck) {
   auto f = std::make_shared<MockFence>();

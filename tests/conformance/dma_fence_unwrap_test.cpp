@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "support/mock_fences.h"
 #include "zbuf/core/fence_array.h"
 #include "zbuf/core/fence_chain.h"
 #include "zbuf/core/fence_unwrap.h"
@@ -10,44 +11,12 @@
 namespace zbuf {
 namespace {
 
-class MockFence final : public Fence {
- public:
-  MockFence(std::uint64_t context, std::uint64_t seqno) : Fence(context, seqno) {}
-  std::string_view driverName() const override { return "mock"; }
-  std::string_view timelineName() const override { return "mock"; }
-};
-
-FencePtr mockFence(std::uint64_t context, std::uint64_t seqno) {
-  auto f = std::make_shared<MockFence>(context, seqno);
-  f->enableSwSignaling();
-  return f;
-}
-FencePtr mockFence() {
-  return mockFence(Timeline::allocateContexts(1), 1);
-}
-
-FencePtr mockArray(std::vector<FencePtr> fences) {
-  auto r = FenceArray::create(std::move(fences), Timeline::allocateContexts(1), 1, false);
-  EXPECT_TRUE(r.ok());
-  return *r;
-}
-
-FencePtr mockChain(FencePtr prev, FencePtr fence) {
-  auto r = FenceChain::create(std::move(prev), std::move(fence), 1);
-  EXPECT_TRUE(r.ok());
-  return *r;
-}
-
-FencePtr merge(std::initializer_list<FencePtr> fences) {
-  auto r = mergeFences(std::span<const FencePtr>(fences.begin(), fences.size()));
-  EXPECT_TRUE(r.ok());
-  return r.ok() ? *r : nullptr;
-}
-
-// The leaves of `head`, which must be exactly `expected` in that order.
-void expectLeaves(const FencePtr& head, const std::vector<FencePtr>& expected) {
-  EXPECT_EQ(unwrapFences(head), expected);
-}
+using testing_support::expectLeaves;
+using testing_support::merge;
+using testing_support::mockArray;
+using testing_support::mockChain;
+using testing_support::MockFence;
+using testing_support::mockFence;
 
 // The leaves of `head`, which must be `expected` in any order, each exactly once.
 void expectLeavesAnyOrder(const FencePtr& head, std::vector<FencePtr> expected) {

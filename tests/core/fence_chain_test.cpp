@@ -7,47 +7,17 @@
 #include <memory>
 #include <vector>
 
+#include "support/mock_fences.h"
+
 namespace zbuf {
 namespace {
 
 using namespace std::chrono_literals;
 
-class MockFence final : public Fence {
- public:
-  MockFence() : Fence(0, 0) {}  // the selftest's mock fences all use context 0, seqno 0
-  std::string_view driverName() const override { return "mock"; }
-  std::string_view timelineName() const override { return "mock"; }
-};
-
-FencePtr mockChain(FencePtr prev, FencePtr fence, std::uint64_t seqno) {
-  auto r = FenceChain::create(std::move(prev), std::move(fence), seqno);
-  EXPECT_TRUE(r.ok());
-  return *r;
-}
-
-std::uint64_t seqnoInc(unsigned i) {
-  return i + 1;
-}
-
-struct FenceChains {
-  FenceChains(unsigned count, std::uint64_t (*seqnoFn)(unsigned)) {
-    for (unsigned i = 0; i < count; ++i) {
-      fences.push_back(std::make_shared<MockFence>());
-      chains.push_back(mockChain(tail, fences.back(), seqnoFn(i)));
-      tail = chains.back();
-    }
-  }
-  ~FenceChains() {
-    for (auto& f : fences) {
-      f->signal();
-    }
-  }
-  FenceChains(const FenceChains&) = delete;
-  FenceChains& operator=(const FenceChains&) = delete;
-  std::vector<FencePtr> fences;
-  std::vector<FencePtr> chains;
-  FencePtr tail;
-};
+using testing_support::FenceChains;
+using testing_support::mockChain;
+using testing_support::MockFence;
+using testing_support::seqnoInc;
 
 // --- chain rules beyond the selftest scenarios ---------------------------------------------------
 

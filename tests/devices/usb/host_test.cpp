@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "support/usb_rig.h"
 #include "zbuf/devices/usb/functionfs.h"
 
 namespace zbuf::usb {
@@ -16,28 +17,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr unsigned kIn = 1;
-constexpr unsigned kOut = 2;
-
-struct Rig {
-  explicit Rig(LinkConfig lc = {}, HostConfig hc = {})
-      : link(UsbLink::create(lc)), host(link, hc), function(FunctionFs::create()) {
-    EXPECT_TRUE(function->bind(link).ok());
-    EXPECT_TRUE(host.configure().ok());
-    in = std::move(function->open(kIn).value());
-    out = std::move(function->open(kOut).value());
-  }
-  std::vector<std::byte> pattern(std::uint64_t offset, std::size_t n) const {
-    std::vector<std::byte> v(n);
-    PatternGenerator(SampleFormat{}, PatternKind::Ramp).fill(v, offset);
-    return v;
-  }
-  std::shared_ptr<UsbLink> link;
-  UsbHost host;
-  std::shared_ptr<FunctionFs> function;
-  std::unique_ptr<EndpointFile> in;
-  std::unique_ptr<EndpointFile> out;
-};
+constexpr unsigned kIn = testing_support::kUsbIn;
+constexpr unsigned kOut = testing_support::kUsbOut;
+using Rig = testing_support::UsbRig;
 
 TEST(UsbHost, InTransfersAreCheckedByteForByte) {
   Rig rig;

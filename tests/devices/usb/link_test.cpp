@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "support/thread_state.h"
+#include "support/usb_rig.h"
 #include "zbuf/base/hw_thread.h"
 #include "zbuf/devices/usb/functionfs.h"
 #include "zbuf/devices/usb/host.h"
@@ -17,28 +18,9 @@
 namespace zbuf::usb {
 namespace {
 
-constexpr unsigned kIn = 1;
-constexpr unsigned kOut = 2;
-
-struct Rig {
-  explicit Rig(LinkConfig lc = {}, HostConfig hc = {})
-      : link(UsbLink::create(lc)), host(link, hc), function(FunctionFs::create()) {
-    EXPECT_TRUE(function->bind(link).ok());
-    EXPECT_TRUE(host.configure().ok());
-    in = std::move(function->open(kIn).value());
-    out = std::move(function->open(kOut).value());
-  }
-  std::vector<std::byte> pattern(std::uint64_t offset, std::size_t n) const {
-    std::vector<std::byte> v(n);
-    PatternGenerator(SampleFormat{}, PatternKind::Ramp).fill(v, offset);
-    return v;
-  }
-  std::shared_ptr<UsbLink> link;
-  UsbHost host;
-  std::shared_ptr<FunctionFs> function;
-  std::unique_ptr<EndpointFile> in;
-  std::unique_ptr<EndpointFile> out;
-};
+constexpr unsigned kIn = testing_support::kUsbIn;
+constexpr unsigned kOut = testing_support::kUsbOut;
+using Rig = testing_support::UsbRig;
 
 class TestRequest final : public UsbRequest {
  public:
