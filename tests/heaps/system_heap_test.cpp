@@ -6,22 +6,11 @@
 #include <cstring>
 
 #include "zbuf/base/sys.h"
-#include "zbuf/heaps/heap.h"
 
 namespace zbuf {
 namespace {
 
 constexpr std::uint64_t kPage = 4096;
-
-TEST(SystemHeapTest, ListedAndFoundByName) {
-  auto all = heaps();
-  ASSERT_FALSE(all.empty());
-  EXPECT_EQ(all[0]->name(), "system");
-  auto h = findHeap("system");
-  ASSERT_TRUE(h.ok());
-  EXPECT_EQ(h->get(), SystemHeap::instance().get());
-  EXPECT_EQ(findHeap("cma").code(), ENOENT);
-}
 
 TEST(SystemHeapTest, AllocatesPageRoundedZeroedSealedMemfd) {
   auto b = SystemHeap::instance()->allocate(1);

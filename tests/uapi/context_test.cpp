@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <array>
 #include <thread>
 
 #include "uapi/uapi_helpers.h"
@@ -120,16 +119,6 @@ TEST(Contexts, CurrentFollowsTheInnermostScope) {
     EXPECT_EQ(seen, &Context::embedded());
   }
   EXPECT_EQ(&Context::current(), &Context::embedded());
-}
-
-TEST(Contexts, TheFreeFunctionsUseTheCurrentContext) {
-  auto a = Context::create();
-  UniqueFd buffer = installSystemBuffer(*a);
-  // Through the embedded context the buffer fd is a memfd (read(2) of a memfd works).
-  std::array<std::byte, 4> buf{};
-  EXPECT_TRUE(uapi::read(buffer.get(), buf).ok());
-  const Context::Scope sa(*a);
-  EXPECT_EQ(uapi::read(buffer.get(), buf).code(), EINVAL);  // a's buffer file
 }
 
 }  // namespace

@@ -1,127 +1,30 @@
 // ctest-labels: concurrency
-// The file layer itself (uapi/file.h, uapi/file_table.h) with a file kind of the test's own: the
-// VFS's answers for the slots a kind leaves empty, a kind's own read and llseek on the file
-// position, recognition by operations, and release running once, after the last description.
+// The file table (uapi/file_table.h) with a file kind of the test's own: release running once,
+// after the last description; lookup by the open file's identity; a context's end releasing
+// every file. The operations' defaults and dispatch are file_test.cpp's.
+#include "zbuf/uapi/file_table.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <sys/mman.h>
 
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 
+#include "support/file_kinds.h"
 #include "zbuf/uapi/context.h"
 
 namespace zbuf::uapi {
 namespace {
 
-struct Counter {
-  std::atomic<int> released{0};
-};
-
-// Only a name and a release: every other slot is the VFS's default.
-class BareOps final : public FileOperations {
- public:
-  [[nodiscard]] std::string_view name() const noexcept override { return "bare"; }
-  void release(File& file) const override { ++file.data<Counter>().released; }
-};
-
-// A read-only text file of 10 bytes with a position, like a small sysfs attribute.
-class TextOps final : public FileOperations {
- public:
-  [[nodiscard]] std::string_view name() const noexcept override { return "text"; }
-  Result<std::size_t> read(const OpenFile& /*f*/, std::span<std::byte> out,
-                           std::int64_t& pos) const override {
-    static constexpr std::string_view kText = "0123456789";
-    if (pos >= static_cast<std::int64_t>(kText.size())) {
-      return std::size_t{0};
-    }
-    const std::size_t n = std::min(out.size(), kText.size() - static_cast<std::size_t>(pos));
-    std::memcpy(out.data(), kText.data() + pos, n);
-    pos += static_cast<std::int64_t>(n);
-    return n;
-  }
-  Result<std::int64_t> llseek(const OpenFile& /*f*/, std::int64_t offset, int whence,
-                              std::int64_t& pos) const override {
-    if (whence != SEEK_SET || offset < 0) {
-      return Error(EINVAL, "text_llseek", "only SEEK_SET to a non-negative offset");
-    }
-    pos = offset;
-    return pos;
-  }
-};
-
-const BareOps kBare;
-const TextOps kText;
-
-class FileLayer : public ::testing::Test {
- protected:
-  UniqueFd install(const FileOperations& ops, int flags = O_RDWR) {
-    auto fd = ctx->installFile(ops, counter, "test", flags);
-    EXPECT_TRUE(fd.ok()) << fd.error().describe();
-    return fd.ok() ? std::move(*fd) : UniqueFd();
-  }
-
-  std::shared_ptr<Counter> counter = std::make_shared<Counter>();
-  ContextPtr ctx = Context::create();
-};
-
-TEST_F(FileLayer, EmptySlotsGiveTheVfsAnswers) {
-  UniqueFd fd = install(kBare);
-  std::array<std::byte, 4> buf{};
-  int arg = 0;
-  EXPECT_EQ(ctx->ioctl(fd.get(), 0x1234, &arg).code(), ENOTTY);
-  EXPECT_EQ(ctx->read(fd.get(), buf).code(), EINVAL);
-  EXPECT_EQ(ctx->write(fd.get(), buf).code(), EINVAL);
-  EXPECT_EQ(ctx->mmap(fd.get(), 4096, PROT_READ, MAP_SHARED).code(), ENODEV);
-  EXPECT_EQ(ctx->lseek(fd.get(), 0, SEEK_SET).code(), ESPIPE);
-  std::array<struct pollfd, 1> fds{{{fd.get(), POLLIN | POLLOUT | POLLPRI, 0}}};
-  EXPECT_EQ(ctx->poll(fds, 0).value(), 1);
-  EXPECT_EQ(fds[0].revents, POLLIN | POLLOUT);  // DEFAULT_POLLMASK, as asked
-  EXPECT_EQ(ctx->fdPath(fd.get()).value(), "anon_inode:bare");
-  EXPECT_EQ(ctx->fstat(fd.get()).value().size, 0U);
-  EXPECT_EQ(ctx->fdinfo(fd.get()).value().rfind("pos:\t0\nflags:\t02000002\n", 0), 0U);
-}
-
-TEST_F(FileLayer, AKindIsRecognisedByItsOperations) {
-  UniqueFd bare = install(kBare);
-  UniqueFd text = install(kText, O_RDONLY);
-  auto a = ctx->lookup(bare.get());
-  auto b = ctx->lookup(text.get());
-  ASSERT_TRUE(a.ok() && *a && b.ok() && *b);
-  EXPECT_TRUE((*a)->is(kBare));
-  EXPECT_FALSE((*a)->is(kText));
-  EXPECT_TRUE((*b)->is(kText));
-  EXPECT_FALSE((*b)->is(dmaBufFileOperations()));
-  EXPECT_EQ((*a)->dataPtr<Counter>(), counter);
-  auto files = ctx->files().list();
-  ASSERT_EQ(files.size(), 2U);
-  EXPECT_EQ(ctx->bufferFromFd(bare.get()).code(), EINVAL);  // not a dma-buf
-}
-
-TEST_F(FileLayer, ReadAndLseekMoveTheFilePosition) {
-  UniqueFd fd = install(kText, O_RDONLY);
-  std::array<std::byte, 4> buf{};
-  EXPECT_EQ(ctx->read(fd.get(), buf).value(), 4U);
-  EXPECT_EQ(std::memcmp(buf.data(), "0123", 4), 0);
-  EXPECT_EQ(ctx->read(fd.get(), buf).value(), 4U);
-  EXPECT_EQ(std::memcmp(buf.data(), "4567", 4), 0);
-  EXPECT_NE(ctx->fdinfo(fd.get()).value().find("pos:\t8\n"), std::string::npos);
-  EXPECT_EQ(ctx->read(fd.get(), buf).value(), 2U);
-  EXPECT_EQ(ctx->read(fd.get(), buf).value(), 0U);  // end of file
-  EXPECT_EQ(ctx->lseek(fd.get(), 1, SEEK_SET).value(), 1);
-  EXPECT_EQ(ctx->read(fd.get(), buf).value(), 4U);
-  EXPECT_EQ(std::memcmp(buf.data(), "1234", 4), 0);
-  EXPECT_EQ(ctx->lseek(fd.get(), 0, SEEK_END).code(), EINVAL);
-  EXPECT_EQ(ctx->write(fd.get(), buf).code(), EBADF);  // O_RDONLY, before the kind is asked
-}
+using zbuf::testing::kBare;
+using Counter = zbuf::testing::ReleaseCounter;
+using FileLayer = zbuf::testing::FileLayerFixture;
 
 TEST_F(FileLayer, ReleaseRunsOnceAfterTheLastDescription) {
   UniqueFd fd = install(kBare);
@@ -179,6 +82,7 @@ struct Holder {
   bool go = false;
 };
 
+// NOLINTNEXTLINE(cppcoreguidelines-virtual-class-destructor) final, and a static never destroyed
 class HoldingOps final : public FileOperations {
  public:
   [[nodiscard]] std::string_view name() const noexcept override { return "holding"; }
