@@ -14,6 +14,7 @@ packages=(
   clang                    # scripts/build.sh tsa: the thread-safety analysis build
   dpkg-dev file            # cpack -G DEB: dpkg-shlibdeps, and file to find the ELF objects
   systemd                  # systemd-analyze verify: zbufd's unit files (Build.SystemdUnits)
+  libiceoryx-posh-dev libiceoryx-hoofs-dev libacl1-dev  # bench_handoff: iceoryx 2.0.3 (RouDi needs sys/acl.h)
 )
 if [[ "${1:-}" == "--fuzz" ]]; then
   packages+=(libclang-rt-14-dev)
