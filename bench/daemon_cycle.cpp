@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "stats.h"
 #include "zbuf/devices/board.h"
 #include "zbuf/devices/iio/iio_uapi.h"
 #include "zbuf/ipc/remote_context.h"
@@ -37,6 +38,10 @@
 #include "zbuf/uapi/context.h"
 
 namespace {
+
+using zbuf::bench::percentile;
+using zbuf::bench::Spread;
+using zbuf::bench::spread;
 
 using namespace zbuf;
 using Clock = std::chrono::steady_clock;
@@ -114,21 +119,6 @@ std::vector<double> measure(uapi::FdCalls& k, const Options& o) {
   (void)k.close(std::move(heap));
   (void)k.close(std::move(dev));
   return ns;
-}
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
-}
-
-struct Spread {
-  double median = 0;
-  double min = 0;
-  double max = 0;
-};
-Spread spread(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return {v[v.size() / 2], v.front(), v.back()};
 }
 
 Options parse(int argc, char** argv) {

@@ -69,11 +69,16 @@
 #include "iceoryx_posh/popo/wait_set.hpp"
 #include "iceoryx_posh/roudi/iceoryx_roudi_components.hpp"
 #include "iceoryx_posh/runtime/posh_runtime.hpp"
+#include "stats.h"
 #include "zbuf/base/sys.h"
 #include "zbuf/ipc/remote_context.h"
 #include "zbuf/uapi/abi.h"
 
 namespace {
+
+using zbuf::bench::percentile;
+using zbuf::bench::Spread;
+using zbuf::bench::spread;
 
 using namespace zbuf;
 using Clock = std::chrono::steady_clock;
@@ -135,6 +140,17 @@ int gRoudiControl = -1;  // the write end RouDi's child waits on; children close
     std::filesystem::remove_all(gTempDir, ec);
   }
   std::exit(1);  // a child runs its static destructors too: iceoryx's runtime deregisters
+}
+
+// fork(2) with stdio flushed first (a child must not print the parent's buffered lines again).
+pid_t forkFlushed() {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    die(fmt::format("fork: {}", std::strerror(errno)));
+  }
+  return pid;
 }
 
 template <typename T>
@@ -479,12 +495,7 @@ pid_t startRoudi(const Options& o) {
   if (::pipe2(ready.data(), O_CLOEXEC) != 0 || ::pipe2(control.data(), O_CLOEXEC) != 0) {
     die(fmt::format("pipe2: {}", std::strerror(errno)));
   }
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    die(fmt::format("fork: {}", std::strerror(errno)));
-  }
+  const pid_t pid = forkFlushed();
   if (pid == 0) {
     becomeChild(SIGTERM);
     ::close(ready[0]);
@@ -559,12 +570,7 @@ std::vector<double> runCase(const Options& o, const Case& c, int rep, const std:
   }
   const std::string tag = fmt::format("{}_r{}_{}", ::getpid(), rep, c.name);
   const auto spawn = [&](bool consumer) {
-    std::fflush(stdout);
-    std::fflush(stderr);
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-      die(fmt::format("fork: {}", std::strerror(errno)));
-    }
+    const pid_t pid = forkFlushed();
     if (pid != 0) {
       return pid;
     }
@@ -594,21 +600,6 @@ std::vector<double> runCase(const Options& o, const Case& c, int rep, const std:
   std::vector<double> ns(out, out + o.messages);
   ::munmap(shared, bytes);
   return ns;
-}
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
-}
-
-struct Spread {
-  double median = 0;
-  double min = 0;
-  double max = 0;
-};
-Spread spread(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return {v[v.size() / 2], v.front(), v.back()};
 }
 
 [[noreturn]] void usage(const std::string& why) {
@@ -668,12 +659,7 @@ Options parse(int argc, char** argv) {
 }
 
 pid_t startZbufd(const Options& o, const std::string& socket, const std::string& log) {
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    die(fmt::format("fork: {}", std::strerror(errno)));
-  }
+  const pid_t pid = forkFlushed();
   if (pid == 0) {
     becomeChild(SIGTERM);  // it goes with this program, however that ends
     const int null = ::open("/dev/null", O_RDWR);
