@@ -1,6 +1,9 @@
 // zbufd: the emulated kernel as a daemon (docs/daemon.md). A thin main over zbuf::daemon::Server:
 // one Context with the heaps and, unless --no-board, the board's devices (the ADC, the DAC, the
 // FunctionFS function with its link and host), served on a Unix socket until SIGTERM or SIGINT.
+// With --iiod-port PORT it also serves the context's IIO devices to libiio's tools over TCP on
+// 127.0.0.1:PORT (0: any free port, printed), libiio 0.24's iiod protocol (daemon/iiod.h):
+// `iio_info -u ip:127.0.0.1:PORT`. Off by default.
 #include <grp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -13,11 +16,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "zbuf/base/log.h"
 #include "zbuf/base/unique_fd.h"
+#include "zbuf/daemon/iiod.h"
 #include "zbuf/daemon/server.h"
 #include "zbuf/devices/board.h"
 #include "zbuf/ipc/socket_path.h"
@@ -44,12 +50,16 @@ int run(int argc, char** argv) {
   std::string group;
   std::string mode = "0600";
   bool noBoard = false;
+  std::optional<std::uint16_t> iiodPort;
   app.add_option("-s,--socket", socket,
                  "socket path (default: $ZBUF_SOCKET, else $XDG_RUNTIME_DIR/zbuf/zbufd.sock, "
                  "/run/zbuf/zbufd.sock as root)");
   app.add_option("-g,--group", group, "admit this group too (the socket file gets it, mode 0660)");
   app.add_option("-m,--mode", mode, "the socket file's permissions, octal")->capture_default_str();
   app.add_flag("--no-board", noBoard, "serve the heaps and udmabuf only, no devices");
+  app.add_option("--iiod-port", iiodPort,
+                 "also serve the IIO devices to libiio (iio_info -u ip:127.0.0.1:PORT) on this "
+                 "TCP port of 127.0.0.1; 0: any free port [off]");
   // What one client process may hold (daemon/client_account.h).
   zbuf::daemon::ClientLimits limits;
   app.add_option("--max-files", limits.files, "files one client process may hold (EMFILE past it)")
@@ -163,9 +173,29 @@ int run(int argc, char** argv) {
     return 1;
   }
   std::fprintf(stderr, "zbufd: listening on %s\n", (*server)->socketPath().c_str());
+  std::unique_ptr<zbuf::daemon::IiodServer> iiod;
+  if (iiodPort) {
+    zbuf::daemon::IiodConfig iiodConfig;
+    iiodConfig.port = *iiodPort;
+    iiodConfig.listing = [weak = std::weak_ptr<zbuf::uapi::Context>(context)] {
+      auto c = weak.lock();
+      return c ? c->nodes() : std::vector<std::string>{};
+    };
+    auto i = zbuf::daemon::IiodServer::create(*context, std::move(iiodConfig));
+    if (!i.ok()) {
+      std::fprintf(stderr, "zbufd: --iiod-port: %s\n", i.error().describe().c_str());
+      return 1;
+    }
+    iiod = std::move(*i);
+    std::fprintf(stderr, "zbufd: iiod on 127.0.0.1:%u\n", static_cast<unsigned>(iiod->port()));
+  }
   int sig = 0;
   sigwait(&stopSignals, &sig);
   std::fprintf(stderr, "zbufd: %s: stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  if (iiod) {
+    iiod->stop();
+    iiod.reset();
+  }
   (*server)->stop();
   server->reset();
   hardware.reset();  // in-flight transfers end (ECANCELED) and their fences signal

@@ -1,0 +1,359 @@
+// IiodServer: libiio 0.24's own tools (iio_info, iio_attr, iio_readdev; Debian's libiio-utils)
+// reach the board's ADC over the network backend, run as child processes against a server in
+// this process on a free port of 127.0.0.1; the samples iio_readdev prints are the ADC's pattern
+// byte for byte. The protocol's error cases by a raw socket. Skipped (with a message) when the
+// libiio tools are not installed.
+// ctest-labels: concurrency
+#include "zbuf/daemon/iiod.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/spawn.h"
+#include "zbuf/devices/board.h"
+#include "zbuf/devices/pattern.h"
+#include "zbuf/uapi/context.h"
+
+namespace zbuf {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct ToolRun {
+  int status = -1;  // the exit status, -1 if it did not exit by itself in time
+  std::string out;
+};
+
+// Runs `argv` with its stdout to a pipe, until it exits (within `limit`; past it the child is
+// stopped by its pid and the run fails).
+ToolRun run(std::vector<std::string> argv, std::chrono::milliseconds limit = 30s) {
+  ToolRun r;
+  int out = -1;
+  const pid_t pid = testing_support::spawn(std::move(argv), {}, &out);
+  if (pid < 0) {
+    return r;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  bool open = true;
+  while (open) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      break;
+    }
+    pollfd p{out, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+      continue;
+    }
+    char buf[65536];
+    const ssize_t n = ::read(out, buf, sizeof buf);
+    if (n <= 0) {
+      open = false;
+    } else {
+      r.out.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(out);
+  int status = 0;
+  if (open) {
+    ::kill(pid, SIGKILL);  // it did not end by itself: the test fails below
+    ::waitpid(pid, &status, 0);
+    ADD_FAILURE() << argv[0] << " did not finish within " << limit.count() << " ms";
+    return r;
+  }
+  ::waitpid(pid, &status, 0);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string tool(const char* name) {
+  for (const char* dir : {"/usr/bin/", "/usr/local/bin/"}) {
+    const std::string p = std::string(dir) + name;
+    if (::access(p.c_str(), X_OK) == 0) {
+      return p;
+    }
+  }
+  return {};
+}
+
+class Iiod : public ::testing::Test {
+ protected:
+  void SetUp() override { start({}); }
+
+  void start(daemon::IiodConfig config) {
+    server.reset();
+    config.listing = [c = ctx] { return c->nodes(); };
+    auto s = daemon::IiodServer::create(*ctx, std::move(config));
+    ASSERT_TRUE(s.ok()) << s.error().describe();
+    server = std::move(*s);
+    ASSERT_NE(server->port(), 0);
+    uri = "ip:127.0.0.1:" + std::to_string(server->port());
+  }
+
+  void TearDown() override {
+    if (server) {
+      server->stop();
+    }
+  }
+
+  // The tools, or a skip.
+  bool haveTools() {
+    info = tool("iio_info");
+    attr = tool("iio_attr");
+    readdev = tool("iio_readdev");
+    return !info.empty() && !attr.empty() && !readdev.empty();
+  }
+
+  std::string sysfs(const std::string& rel) {
+    auto fd = ctx->open(std::string(Board::kAdcSysfs) + "/" + rel, O_RDONLY);
+    if (!fd.ok()) {
+      return "<" + fd.error().describe() + ">";
+    }
+    std::vector<std::byte> buf(4096);
+    auto n = ctx->read(fd->get(), buf);
+    (void)ctx->close(std::move(*fd));
+    return n.ok() ? std::string(reinterpret_cast<const char*>(buf.data()), *n) : "<read>";
+  }
+
+  std::uint64_t streamOffset() { return (*board->adc().buffer(0))->stats().streamOffset; }
+
+  // Connects a raw socket to the server.
+  int connectRaw() {
+    const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(server->port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(s, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {  // NOLINT
+      ::close(s);
+      return -1;
+    }
+    return s;
+  }
+
+  std::shared_ptr<uapi::Context> ctx = uapi::Context::create();
+  std::shared_ptr<Board> board = *Board::create(*ctx, BoardConfig{});
+  std::unique_ptr<daemon::IiodServer> server;
+  std::string uri;
+  std::string info, attr, readdev;
+};
+
+// Sends `request`, reads one line back (up to '\n', or what came before EOF, with "<EOF>").
+std::string ask(int s, const std::string& request) {
+  if (!request.empty() && ::send(s, request.data(), request.size(), MSG_NOSIGNAL) < 0) {
+    return "<send>";
+  }
+  std::string line;
+  char c = 0;
+  for (;;) {
+    pollfd p{s, POLLIN, 0};
+    if (::poll(&p, 1, 10000) <= 0) {
+      return line + "<timeout>";
+    }
+    const ssize_t n = ::recv(s, &c, 1, 0);
+    if (n <= 0) {
+      return line + "<EOF>";
+    }
+    if (c == '\n') {
+      return line;
+    }
+    line += c;
+  }
+}
+
+std::string readExact(int s, std::size_t n) {
+  std::string out;
+  while (out.size() < n) {
+    char buf[4096];
+    pollfd p{s, POLLIN, 0};
+    if (::poll(&p, 1, 10000) <= 0) {
+      break;
+    }
+    const ssize_t r = ::recv(s, buf, std::min(sizeof buf, n - out.size()), 0);
+    if (r <= 0) {
+      break;
+    }
+    out.append(buf, static_cast<std::size_t>(r));
+  }
+  return out;
+}
+
+#define REQUIRE_TOOLS()                                                                    \
+  if (!haveTools()) {                                                                      \
+    GTEST_SKIP() << "libiio's tools (iio_info, iio_attr, iio_readdev) are not installed: " \
+                    "apt-get install libiio-utils";                                        \
+  }
+
+TEST_F(Iiod, IioInfoListsTheBoardsDevices) {
+  REQUIRE_TOOLS();
+  const ToolRun r = run({info, "-u", uri});
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("IIO context has 2 devices"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("iio:device0: cf-ad9361-lpc (buffer capable)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("iio:device1: cf-ad9361-dds-core-lpc (buffer capable)"), std::string::npos)
+      << r.out;
+  for (int c = 0; c < 4; ++c) {
+    EXPECT_NE(r.out.find("voltage" + std::to_string(c) + ":  (input, index: " + std::to_string(c) +
+                         ", format: le:S16/16>>0)"),
+              std::string::npos)
+        << r.out;
+  }
+  EXPECT_NE(r.out.find("(output, index: 0, format: le:S16/16>>0)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("attr  0: sampling_frequency value: 0"), std::string::npos) << r.out;
+}
+
+TEST_F(Iiod, IioAttrReadsAndWritesADeviceAttribute) {
+  REQUIRE_TOOLS();
+  ToolRun r = run({attr, "-u", uri, "-d", "iio:device0", "sampling_frequency"});
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out, "0\n");
+  // By the device's name too, as iio_context_find_device.
+  r = run({attr, "-u", uri, "-d", "cf-ad9361-lpc", "sampling_frequency", "250000"});
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(sysfs("sampling_frequency"), "250000\n");
+  r = run({attr, "-u", uri, "-d", "iio:device0", "sampling_frequency"});
+  EXPECT_EQ(r.out, "250000\n");
+}
+
+TEST_F(Iiod, IioReaddevReadsThePatternOfEveryChannel) {
+  REQUIRE_TOOLS();
+  const SampleFormat format = board->config().format;
+  for (int round = 0; round < 2; ++round) {
+    const std::uint64_t offset = streamOffset();
+    const ToolRun r = run({readdev, "-u", uri, "-b", "256", "-s", "1000", "iio:device0"});
+    ASSERT_EQ(r.status, 0);
+    ASSERT_EQ(r.out.size(), 1000 * format.frameBytes()) << "round " << round;
+    PatternChecker checker(format, board->config().pattern);
+    EXPECT_EQ(checker.countMismatches(std::as_bytes(std::span(r.out)), offset), 0U)
+        << "round " << round << " at stream offset " << offset;
+    EXPECT_EQ(sysfs("buffer0/enable"), "0\n");  // the server disabled it when the tool left
+  }
+}
+
+TEST_F(Iiod, IioReaddevReadsTheChannelsAskedFor) {
+  REQUIRE_TOOLS();
+  const SampleFormat format = board->config().format;
+  const std::uint64_t offset = streamOffset();
+  const std::size_t samples = 3000;
+  const ToolRun r = run({readdev, "-u", uri, "-b", "1024", "-s", std::to_string(samples),
+                         "iio:device0", "voltage1", "voltage3"});
+  ASSERT_EQ(r.status, 0);
+  ASSERT_EQ(r.out.size(), samples * 2 * format.bytesPerSample);
+  PatternGenerator generator(format, board->config().pattern);
+  std::vector<std::byte> frames(samples * format.frameBytes());
+  generator.fill(frames, offset);
+  std::string expected;
+  for (std::size_t n = 0; n < samples; ++n) {
+    for (unsigned c : {1U, 3U}) {
+      const auto* p = reinterpret_cast<const char*>(frames.data()) + n * format.frameBytes() +
+                      c * format.bytesPerSample;
+      expected.append(p, format.bytesPerSample);
+    }
+  }
+  EXPECT_TRUE(r.out == expected) << "the demultiplexed samples differ from the pattern";
+}
+
+TEST_F(Iiod, ProtocolErrorsAreErrnoReplies) {
+  const int s = connectRaw();
+  ASSERT_GE(s, 0);
+  EXPECT_EQ(ask(s, "VERSION\r\n"), "0.24.zbuf   ");
+  EXPECT_EQ(ask(s, "FROBNICATE\r\n"), "-22");                           // EINVAL
+  EXPECT_EQ(ask(s, "READ iio:device9 sampling_frequency\r\n"), "-19");  // ENODEV
+  EXPECT_EQ(ask(s, "READ iio:device0 INPUT voltage9 raw\r\n"), "-6");   // ENXIO
+  EXPECT_EQ(ask(s, "READ iio:device0 no_such_attribute\r\n"), "-2");    // ENOENT
+  EXPECT_EQ(ask(s, "READ iio:device0 ../../../etc\r\n"), "-22");
+  EXPECT_EQ(ask(s, "READBUF iio:device0 64\r\n"), "-9");                // EBADF: not open
+  EXPECT_EQ(ask(s, "OPEN iio:device0 64 0000000\r\n"), "-22");          // mask: 8 digits
+  EXPECT_EQ(ask(s, "OPEN iio:device0 64 00000000\r\n"), "-22");         // no channel
+  EXPECT_EQ(ask(s, "OPEN iio:device0 0 0000000f\r\n"), "-22");          // no samples
+  EXPECT_EQ(ask(s, "OPEN iio:device0 64 0000000f CYCLIC\r\n"), "-22");  // input
+  EXPECT_EQ(ask(s, "GETTRIG iio:device0\r\n"), "-2");                   // no trigger
+  EXPECT_EQ(ask(s, "TIMEOUT 1000\r\n"), "0");
+  EXPECT_EQ(ask(s, "READ iio:device0 sampling_frequency\r\n"), "2");
+  EXPECT_EQ(readExact(s, 3), std::string("0\0\n", 3));
+  const std::string value = "125";
+  EXPECT_EQ(ask(s, "WRITE iio:device0 sampling_frequency 3\r\n" + value), "3");
+  EXPECT_EQ(sysfs("sampling_frequency"), "125\n");
+  // PRINT: the length, then the XML.
+  const std::string length = ask(s, "PRINT\r\n");
+  const std::size_t n = std::stoul(length);
+  ASSERT_GT(n, 100U);
+  ASSERT_LT(n, 1U << 20);
+  const std::string xml = readExact(s, n + 1);
+  EXPECT_TRUE(xml.starts_with("<?xml")) << xml;
+  EXPECT_NE(xml.find("<device id=\"iio:device0\" name=\"cf-ad9361-lpc\" >"), std::string::npos);
+  // A whole buffer: OPEN, READBUF (length, mask, samples), CLOSE.
+  const std::uint64_t offset = streamOffset();
+  EXPECT_EQ(ask(s, "OPEN iio:device0 16 00000005\r\n"), "0");  // voltage0 and voltage2
+  EXPECT_EQ(ask(s, "READBUF iio:device0 64\r\n"), "64");
+  EXPECT_EQ(ask(s, ""), "00000005");
+  const std::string data = readExact(s, 64);
+  ASSERT_EQ(data.size(), 64U);
+  PatternGenerator generator(board->config().format, board->config().pattern);
+  std::vector<std::byte> frames(16 * 8);
+  generator.fill(frames, offset);
+  for (std::size_t i = 0; i < 16; ++i) {
+    EXPECT_EQ(std::memcmp(data.data() + i * 4, frames.data() + i * 8, 2), 0) << i;
+    EXPECT_EQ(std::memcmp(data.data() + i * 4 + 2, frames.data() + i * 8 + 4, 2), 0) << i;
+  }
+  EXPECT_EQ(ask(s, "OPEN iio:device0 16 00000005\r\n"), "-16");  // EBUSY: open already
+  EXPECT_EQ(ask(s, "CLOSE iio:device0\r\n"), "0");
+  EXPECT_EQ(ask(s, "CLOSE iio:device0\r\n"), "-6");  // ENXIO: not open
+  EXPECT_EQ(sysfs("buffer0/enable"), "0\n");
+  EXPECT_EQ(ask(s, "EXIT\r\n"), "<EOF>");
+  ::close(s);
+}
+
+TEST_F(Iiod, AnOversizedLineClosesTheConnection) {
+  const int s = connectRaw();
+  ASSERT_GE(s, 0);
+  const std::string big(daemon::IiodConfig{}.maxLine + 100, 'A');
+  EXPECT_EQ(ask(s, big), "-22");
+  EXPECT_EQ(ask(s, ""), "<EOF>");
+  ::close(s);
+  // A WRITE larger than a sysfs page is not read in: the connection closes.
+  const int t = connectRaw();
+  ASSERT_GE(t, 0);
+  EXPECT_EQ(ask(t, "WRITE iio:device0 sampling_frequency 99999999999\r\n"), "-27");  // EFBIG
+  EXPECT_EQ(ask(t, ""), "<EOF>");
+  ::close(t);
+}
+
+TEST_F(Iiod, ConnectionLimitAndIdleTimeout) {
+  daemon::IiodConfig config;
+  config.maxConnections = 2;
+  config.idleTimeout = 300ms;
+  start(config);
+  const int a = connectRaw();
+  const int b = connectRaw();
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  EXPECT_EQ(ask(a, "VERSION\n"), "0.24.zbuf   ");
+  EXPECT_EQ(ask(b, "VERSION\n"), "0.24.zbuf   ");
+  const int c = connectRaw();  // accepted by the kernel, closed by the server
+  ASSERT_GE(c, 0);
+  EXPECT_EQ(ask(c, "VERSION\n"), "<EOF>");
+  ::close(c);
+  // Idle connections are closed.
+  EXPECT_EQ(ask(a, ""), "<EOF>");
+  EXPECT_EQ(ask(b, ""), "<EOF>");
+  ::close(a);
+  ::close(b);
+}
+
+}  // namespace
+}  // namespace zbuf
