@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -360,6 +361,12 @@ Model buildModel(uapi::FdCalls& calls, const std::vector<std::string>& paths) {
   }
   std::sort(model.devices.begin(), model.devices.end(),
             [](const DeviceModel& a, const DeviceModel& b) {
+              // The IIO devices first, then the triggers; iio:device2 before iio:device10.
+              const bool ta = a.id.starts_with("trigger");
+              const bool tb = b.id.starts_with("trigger");
+              if (ta != tb) {
+                return tb;
+              }
               return a.id.size() != b.id.size() ? a.id.size() < b.id.size() : a.id < b.id;
             });
   return model;
@@ -498,6 +505,8 @@ std::pair<std::vector<std::size_t>, std::size_t> layout(const std::vector<Channe
 // --- a connection ---------------------------------------------------------------------------
 
 struct OpenDevice {
+  OpenDevice(std::string device, uapi::FdCalls& calls)
+      : id(std::move(device)), node(calls, -1), buffer(calls, -1) {}
   std::string id;
   CallsFd node;
   CallsFd buffer;
@@ -508,13 +517,20 @@ struct OpenDevice {
   std::vector<Field> fields;
   std::size_t hwFrame = 0;
   std::size_t clientSample = 0;
+  bool tracked = false;  // in the server's list of buffers on
 };
 
 class Session {
  public:
+  using Track = std::function<bool(const std::string&, bool)>;
   Session(uapi::FdCalls& calls, const IiodConfig& config, int socket, int stopFd,
-          std::atomic<bool>& stopping)
-      : calls_(calls), config_(config), socket_(socket), stopFd_(stopFd), stopping_(stopping) {
+          std::atomic<bool>& stopping, Track track)
+      : calls_(calls),
+        config_(config),
+        socket_(socket),
+        stopFd_(stopFd),
+        stopping_(stopping),
+        track_(std::move(track)) {
     in_.reserve(config.maxLine);
   }
   ~Session() {
@@ -965,9 +981,18 @@ class Session {
     if (std::none_of(mask.begin(), mask.end(), [](bool b) { return b; })) {
       return -EINVAL;
     }
-    auto entry = std::make_unique<OpenDevice>(
-        OpenDevice{dev.id, CallsFd(calls_, -1), CallsFd(calls_, -1), "", 0, {}, "", {}, 0, 0});
+    auto entry = std::make_unique<OpenDevice>(dev.id, calls_);
     OpenDevice& o = *entry;
+    // A failure below leaves nothing on.
+    struct Undo {
+      Session* self;
+      std::unique_ptr<OpenDevice>* entry;
+      ~Undo() {
+        if (*entry) {
+          self->closeDevice(**entry);
+        }
+      }
+    } undo{this, &entry};
     o.bufferDir = dev.sysfs() + (dev.hasBuffer0 ? "/buffer0" : "/buffer");
     // scan_elements/ is buffer 0's (the kernel's legacy names; bufferK/ has its own too).
     const std::string scanDir = dev.sysfs() + "/scan_elements/";
@@ -1029,18 +1054,29 @@ class Session {
       return -r.code();
     }
     o.buffer = CallsFd(calls_, index);
+    if (!track_(o.bufferDir + "/enable", true)) {
+      return -ESHUTDOWN;
+    }
+    o.tracked = true;
     if (auto w = writeFile(calls_, o.bufferDir + "/enable", "1"); !w.ok()) {
       return -w.code();
     }
+    if (stopping_.load()) {
+      return -ESHUTDOWN;  // stop() may have swept the buffers before this one went on
+    }
     log(LogIiod, LogLevel::Info, "{} opened: {} samples of {} bytes (hardware frames of {})",
         dev.id, o.samples, o.clientSample, o.hwFrame);
-    opened_[dev.id] = std::move(entry);
+    opened_[dev.id] = std::move(entry);  // undo sees it gone
     return 0;
   }
 
   void closeDevice(OpenDevice& o) {
     if (o.buffer.get() >= 0) {
       (void)writeFile(calls_, o.bufferDir + "/enable", "0");
+    }
+    if (o.tracked) {
+      (void)track_(o.bufferDir + "/enable", false);
+      o.tracked = false;
     }
     o.buffer.reset();
     o.node.reset();
@@ -1068,6 +1104,9 @@ class Session {
     std::size_t got = 0;
     auto waited = std::chrono::milliseconds(0);
     while (got < out.size()) {
+      if (stopping_.load()) {
+        return ESHUTDOWN;
+      }
       std::array<pollfd, 1> p{{{o.buffer.get(), POLLIN, 0}}};
       auto ready = calls_.poll(p, 100);
       if (!ready.ok()) {
@@ -1165,6 +1204,7 @@ class Session {
   const int socket_;
   const int stopFd_;
   std::atomic<bool>& stopping_;
+  Track track_;
   std::string in_;
   Model model_;
   unsigned timeoutMs_ = 0;
@@ -1240,6 +1280,16 @@ void IiodServer::stop() {
     }
     connections.splice(connections.end(), connections_);
   }
+  // A connection waiting in read(2) for samples wakes up (0: the buffer is off).
+  std::multiset<std::string> on;
+  {
+    const MutexLocker lock(buffersMutex_);
+    buffersStopped_ = true;
+    on = buffersOn_;
+  }
+  for (const std::string& path : on) {
+    (void)writeFile(calls_, path, "0");
+  }
   for (Connection& c : connections) {
     c.thread.join();
   }
@@ -1264,6 +1314,21 @@ void IiodServer::reapFinished() {
       ++it;
     }
   }
+}
+
+bool IiodServer::trackBuffer(const std::string& enablePath, bool on) {
+  const MutexLocker lock(buffersMutex_);
+  if (!on) {
+    if (auto it = buffersOn_.find(enablePath); it != buffersOn_.end()) {
+      buffersOn_.erase(it);
+    }
+    return true;
+  }
+  if (buffersStopped_) {
+    return false;
+  }
+  buffersOn_.insert(enablePath);
+  return true;
 }
 
 void IiodServer::acceptLoop() {
@@ -1303,7 +1368,8 @@ void IiodServer::acceptLoop() {
 void IiodServer::serve(Connection& c) {
   sys::setThreadName("zbufd-iiod-c");
   {
-    Session session(calls_, config_, c.socket.get(), stopEvent_.get(), stopping_);
+    Session session(calls_, config_, c.socket.get(), stopEvent_.get(), stopping_,
+                    [this](const std::string& path, bool on) { return trackBuffer(path, on); });
     session.run();
   }
   const MutexLocker lock(mutex_);

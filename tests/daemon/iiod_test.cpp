@@ -24,9 +24,11 @@
 #include <vector>
 
 #include "support/spawn.h"
+#include "support/wait_until.h"
 #include "zbuf/devices/board.h"
 #include "zbuf/devices/pattern.h"
 #include "zbuf/uapi/context.h"
+#include "zbuf/uapi/sysfs_attr.h"
 
 namespace zbuf {
 namespace {
@@ -240,7 +242,9 @@ TEST_F(Iiod, IioReaddevReadsThePatternOfEveryChannel) {
     PatternChecker checker(format, board->config().pattern);
     EXPECT_EQ(checker.countMismatches(std::as_bytes(std::span(r.out)), offset), 0U)
         << "round " << round << " at stream offset " << offset;
-    EXPECT_EQ(sysfs("buffer0/enable"), "0\n");  // the server disabled it when the tool left
+    // The server turns the buffer off when the tool's connection ends.
+    EXPECT_TRUE(testing_support::waitUntil([&] { return server->clients() == 0; }));
+    EXPECT_EQ(sysfs("buffer0/enable"), "0\n");
   }
 }
 
@@ -265,6 +269,135 @@ TEST_F(Iiod, IioReaddevReadsTheChannelsAskedFor) {
     }
   }
   EXPECT_TRUE(r.out == expected) << "the demultiplexed samples differ from the pattern";
+}
+
+// A device of sysfs files alone, with what the board's devices lack: a label, channel
+// attributes (one channel's, one shared, one of a channel without an index), a scan element of
+// another format, a buffer attribute, a debug attribute and a trigger.
+TEST_F(Iiod, TheModelIsWhatSysfsHas) {
+  REQUIRE_TOOLS();
+  const std::string dir = "/sys/bus/iio/devices/iio:device2/";
+  std::string raw = "1234\n";
+  std::string trigger = "synth-trig\n";
+  const auto ro = [](std::string text) {
+    return uapi::SysfsAttr{[text] { return Result<std::string>(text); }, {}};
+  };
+  const auto rw = [](std::string& value) {
+    return uapi::SysfsAttr{[&value] { return Result<std::string>(value); },
+                           [&value](std::string_view text) -> Result<void> {
+                             value = std::string(text);
+                             return {};
+                           }};
+  };
+  for (const auto& [path, attr] : std::vector<std::pair<std::string, uapi::SysfsAttr>>{
+           {dir + "name", ro("synth\n")},
+           {dir + "label", ro("lbl\n")},
+           {dir + "in_voltage0_raw", rw(raw)},
+           {dir + "in_voltage_scale", ro("0.5\n")},
+           {dir + "in_temp_input", ro("42000\n")},
+           {dir + "scan_elements/in_voltage0_en", ro("0\n")},
+           {dir + "scan_elements/in_voltage0_index", ro("0\n")},
+           {dir + "scan_elements/in_voltage0_type", ro("be:u12/16>>4\n")},
+           {dir + "buffer/data_available", ro("0\n")},
+           {dir + "buffer/length", ro("0\n")},
+           {dir + "trigger/current_trigger", rw(trigger)},
+           {"/sys/kernel/debug/iio/iio:device2/direct_reg_access", ro("0x0\n")},
+           {"/sys/bus/iio/devices/trigger0/name", ro("synth-trig\n")}}) {
+    ASSERT_TRUE(uapi::addSysfsAttr(*ctx, path, attr).ok()) << path;
+  }
+  ToolRun r = run({info, "-u", uri});
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("IIO context has 4 devices"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(input, index: 0, format: be:u12/16>>4)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("attr  0: raw value: 1234"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("attr  1: scale value: 0.5"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("temp:  (input)\n\t\t\t1 channel-specific attributes found:\n\t\t\t\tattr  "
+                       "0: input value: 42000"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("attr  0: data_available value: 0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("debug attr  0: direct_reg_access value: 0x0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("iio:device2: synth (label: lbl) (buffer capable)"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("Current trigger: trigger0(synth-trig)"), std::string::npos) << r.out;
+  r = run({attr, "-u", uri, "-c", "lbl", "voltage0", "raw", "77"});
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(raw, "77");  // the store saw the C string, not its NUL
+  r = run({attr, "-u", uri, "-c", "synth", "temp", "input"});
+  EXPECT_EQ(r.out, "42000\n");
+  r = run({attr, "-u", uri, "-B", "synth", "data_available"});
+  EXPECT_EQ(r.out, "0\n");
+  r = run({attr, "-u", uri, "-D", "synth", "direct_reg_access"});
+  EXPECT_EQ(r.out, "0x0\n");
+  // GETTRIG, SETTRIG by a raw socket.
+  const int s = connectRaw();
+  ASSERT_GE(s, 0);
+  EXPECT_EQ(ask(s, "GETTRIG iio:device2\r\n"), "10");
+  EXPECT_EQ(ask(s, ""), "synth-trig");
+  EXPECT_EQ(ask(s, "SETTRIG iio:device2\r\n"), "0");
+  EXPECT_EQ(trigger, "");
+  EXPECT_EQ(ask(s, "GETTRIG iio:device2\r\n"), "0");
+  EXPECT_EQ(ask(s, "SETTRIG iio:device2 nothing\r\n"), "-2");
+  EXPECT_EQ(ask(s, "SETTRIG iio:device2 trigger0\r\n"), "0");
+  EXPECT_EQ(trigger, "synth-trig");
+  EXPECT_EQ(ask(s, "SET iio:device2 BUFFERS_COUNT 4\r\n"), "0");
+  EXPECT_EQ(ask(s, "SET iio:device2 BUFFERS_COUNT 0\r\n"), "-22");
+  // Every attribute of a channel at once: lengths (big-endian) and values padded to 4 bytes.
+  EXPECT_EQ(ask(s, "READ iio:device2 INPUT voltage0\r\n"), "16");
+  EXPECT_EQ(readExact(s, 17), std::string("\0\0\0\x03"
+                                          "77\0\0"
+                                          "\0\0\0\x04"
+                                          "0.5\0"
+                                          "\n",
+                                          17));
+  ::close(s);
+}
+
+TEST_F(Iiod, OneOpenOfADeviceAtATime) {
+  const int a = connectRaw();
+  const int b = connectRaw();
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  EXPECT_EQ(ask(a, "OPEN iio:device0 64 0000000f\r\n"), "0");
+  EXPECT_EQ(ask(b, "OPEN iio:device0 64 0000000f\r\n"), "-16");  // the character device's EBUSY
+  EXPECT_EQ(ask(b, "OPEN iio:device1 64 0000000f\r\n"), "-38");  // output: not served yet
+  // WRITEBUF's data is skipped: the connection stays in step.
+  EXPECT_EQ(ask(b, "WRITEBUF iio:device1 8\r\n12345678"), "-38");
+  EXPECT_EQ(ask(b, "VERSION\r\n"), "0.24.zbuf   ");
+  ::close(a);  // the server closes the buffer, then the device is free again
+  EXPECT_TRUE(testing_support::waitUntil([&] { return server->clients() == 1; }));
+  EXPECT_EQ(ask(b, "OPEN iio:device0 64 0000000f\r\n"), "0");
+  EXPECT_EQ(ask(b, "CLOSE iio:device0\r\n"), "0");
+  ::close(b);
+}
+
+// A slow ADC: stop() ends a READBUF that waits for samples, and leaves the buffer off.
+TEST(IiodSlow, StopEndsAWaitingRead) {
+  auto ctx = uapi::Context::create();
+  BoardConfig config;
+  config.sampleRate = 10;  // frames per second
+  auto board = Board::create(*ctx, config);
+  ASSERT_TRUE(board.ok()) << board.error().describe();
+  daemon::IiodConfig ic;
+  ic.listing = [ctx] { return ctx->nodes(); };
+  auto server = daemon::IiodServer::create(*ctx, std::move(ic));
+  ASSERT_TRUE(server.ok()) << server.error().describe();
+  const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons((*server)->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(s, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);  // NOLINT
+  EXPECT_EQ(ask(s, "OPEN iio:device0 100000 0000000f\r\n"), "0");
+  const std::string request = "READBUF iio:device0 800000\r\n";  // 10^5 frames: hours
+  ASSERT_EQ(::send(s, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  ASSERT_TRUE(testing_support::waitUntil([&] { return (*(*board)->adc().buffer(0))->enabled(); }));
+  const auto before = std::chrono::steady_clock::now();
+  (*server)->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - before, 5s);
+  EXPECT_FALSE((*(*board)->adc().buffer(0))->enabled());
+  ::close(s);
 }
 
 TEST_F(Iiod, ProtocolErrorsAreErrnoReplies) {

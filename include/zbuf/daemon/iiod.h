@@ -58,6 +58,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -110,6 +111,9 @@ class IiodServer {
   void acceptLoop();
   void serve(Connection& c);
   void reapFinished() ZBUF_REQUIRES(mutex_);
+  // The enable files of the buffers the connections have on: stop() turns them off, which ends
+  // a read(2) waiting for samples. false: the server is stopping (nothing is added).
+  bool trackBuffer(const std::string& enablePath, bool on);
 
   uapi::FdCalls& calls_;
   IiodConfig config_;
@@ -122,6 +126,9 @@ class IiodServer {
   mutable Mutex mutex_;
   std::list<Connection> connections_ ZBUF_GUARDED_BY(mutex_);
   bool stopped_ ZBUF_GUARDED_BY(mutex_) = false;
+  Mutex buffersMutex_;
+  std::multiset<std::string> buffersOn_ ZBUF_GUARDED_BY(buffersMutex_);
+  bool buffersStopped_ ZBUF_GUARDED_BY(buffersMutex_) = false;
 };
 
 }  // namespace zbuf::daemon
