@@ -293,8 +293,11 @@ Model buildModel(uapi::FdCalls& calls, const std::vector<std::string>& paths) {
       if (rel == "name" || rel == "label") {
         auto text = readFile(calls, path);
         (rel == "name" ? dev.name : dev.label) = text.ok() ? trimmed(*text) : std::string();
-      } else if (rel == "dev" || rel == "uevent") {
-        continue;
+      } else if (rel == "dev" || rel == "uevent" ||
+                 (rel.find('/') != std::string::npos && !rel.starts_with("scan_elements/") &&
+                  !rel.starts_with("buffer/") && !rel.starts_with("buffer0/") &&
+                  rel != "trigger/current_trigger")) {
+        continue;  // not the device's: bufferK/ (K > 0), power/, ...
       } else if (rel.starts_with("scan_elements/")) {
         const std::string_view f = std::string_view(rel).substr(14);
         const bool output = f.starts_with("out_");
@@ -328,8 +331,6 @@ Model buildModel(uapi::FdCalls& calls, const std::vector<std::string>& paths) {
         dev.hasBuffer0 = true;
       } else if (rel == "trigger/current_trigger") {
         dev.hasTrigger = true;
-      } else if (rel.find('/') != std::string::npos) {
-        continue;  // bufferK/, power/, ...
       } else if (rel.starts_with("in_") || rel.starts_with("out_")) {
         channelFiles.push_back(rel);
       } else {
@@ -430,28 +431,28 @@ std::string contextXml(const Model& model) {
       "description=\"{}\" >",
       kVersionMajor, kVersionMinor, kVersionTag,
       escaped("zbuf: the emulated Linux IIO and DMA-BUF subsystems (zbufd)"));
-  x += "<context-attribute name=\"zbuf,emulation\" value=\"zbufd\" />";
+  x += R"(<context-attribute name="zbuf,emulation" value="zbufd" />)";
   for (const DeviceModel& d : model.devices) {
-    x += fmt::format("<device id=\"{}\"", escaped(d.id));
+    x += fmt::format(R"(<device id="{}")", escaped(d.id));
     if (!d.name.empty()) {
-      x += fmt::format(" name=\"{}\"", escaped(d.name));
+      x += fmt::format(R"( name="{}")", escaped(d.name));
     }
     if (!d.label.empty()) {
-      x += fmt::format(" label=\"{}\"", escaped(d.label));
+      x += fmt::format(R"( label="{}")", escaped(d.label));
     }
     x += " >";
     for (const Channel& c : d.channels) {
-      x += fmt::format("<channel id=\"{}\" type=\"{}\" >", escaped(c.id),
+      x += fmt::format(R"(<channel id="{}" type="{}" >)", escaped(c.id),
                        c.output ? "output" : "input");
       if (c.scan) {
         const bool full = c.bits == c.length;
         const char sign = c.isSigned ? (full ? 'S' : 's') : (full ? 'U' : 'u');
         const std::string repeat = c.repeat > 1 ? fmt::format("X{}", c.repeat) : std::string();
-        x += fmt::format("<scan-element index=\"{}\" format=\"{}e:{}{}/{}{}&gt;&gt;{}\" />",
-                         c.index, c.isBe ? 'b' : 'l', sign, c.bits, c.length, repeat, c.shift);
+        x += fmt::format(R"(<scan-element index="{}" format="{}e:{}{}/{}{}&gt;&gt;{}" />)", c.index,
+                         c.isBe ? 'b' : 'l', sign, c.bits, c.length, repeat, c.shift);
       }
       for (const ChannelAttr& a : c.attrs) {
-        x += fmt::format("<attribute name=\"{}\" filename=\"{}\" />", escaped(a.name),
+        x += fmt::format(R"(<attribute name="{}" filename="{}" />)", escaped(a.name),
                          escaped(a.filename));
       }
       x += "</channel>";
@@ -601,7 +602,7 @@ class Session {
       if (in_.size() >= config_.maxLine) {
         log(LogIiod, LogLevel::Warn, "a request line longer than {} bytes: closing",
             config_.maxLine);
-        reply(-EINVAL);
+        (void)reply(-EINVAL);
         return std::nullopt;
       }
       if (!fill(config_.idleTimeout)) {
@@ -634,7 +635,7 @@ class Session {
     return true;
   }
 
-  bool send(std::string_view data) {
+  [[nodiscard]] bool send(std::string_view data) const {
     while (!data.empty()) {
       const ssize_t n = ::send(socket_, data.data(), data.size(), MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) {
@@ -647,7 +648,7 @@ class Session {
     }
     return true;
   }
-  bool reply(long value) { return send(fmt::format("{}\n", value)); }
+  [[nodiscard]] bool reply(long value) const { return send(fmt::format("{}\n", value)); }
 
   // --- the model ---
   void refreshModel() {
@@ -804,7 +805,7 @@ class Session {
       if (*length > kAttrMax + 1) {
         log(LogIiod, LogLevel::Warn, "WRITE of {} bytes: larger than a sysfs page, closing",
             *length);
-        reply(-EFBIG);
+        (void)reply(-EFBIG);
         return false;
       }
       value = readExact(static_cast<std::size_t>(*length));
@@ -987,6 +988,11 @@ class Session {
     struct Undo {
       Session* self;
       std::unique_ptr<OpenDevice>* entry;
+      Undo(Session* s, std::unique_ptr<OpenDevice>* e) : self(s), entry(e) {}
+      Undo(const Undo&) = delete;
+      Undo& operator=(const Undo&) = delete;
+      Undo(Undo&&) = delete;
+      Undo& operator=(Undo&&) = delete;
       ~Undo() {
         if (*entry) {
           self->closeDevice(**entry);
