@@ -582,7 +582,12 @@ class Session {
       return false;
     }
     std::array<char, 4096> chunk{};
-    const std::size_t room = std::min(chunk.size(), config_.maxLine + 1 - in_.size());
+    // Room for a line, or for a WRITE's value (at most a page), whichever is larger.
+    const std::size_t cap = std::max(config_.maxLine, kAttrMax + 1) + 1;
+    const std::size_t room = std::min(chunk.size(), cap - std::min(cap, in_.size()));
+    if (room == 0) {
+      return false;
+    }
     const ssize_t n = ::recv(socket_, chunk.data(), room, 0);
     if (n <= 0) {
       return false;
@@ -594,12 +599,12 @@ class Session {
   std::optional<std::string> readLine() {
     for (;;) {
       const auto nl = in_.find('\n');
-      if (nl != std::string::npos) {
+      if (nl != std::string::npos && nl < config_.maxLine) {
         std::string line = in_.substr(0, nl);
         in_.erase(0, nl + 1);
         return line;
       }
-      if (in_.size() >= config_.maxLine) {
+      if (nl != std::string::npos || in_.size() >= config_.maxLine) {
         log(LogIiod, LogLevel::Warn, "a request line longer than {} bytes: closing",
             config_.maxLine);
         (void)reply(-EINVAL);
@@ -658,6 +663,7 @@ class Session {
   // --- commands ---
   // false: end the connection.
   bool handle(std::string line) {
+    log(LogIiod, LogLevel::Debug, "request: {}", line);
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
       line.pop_back();
     }

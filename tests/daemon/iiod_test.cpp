@@ -466,6 +466,23 @@ TEST_F(Iiod, AnOversizedLineClosesTheConnection) {
   ::close(t);
 }
 
+// The line limit bounds request lines, not WRITE values (up to a page): a value longer than a
+// line is read whole and the connection stays in step.
+TEST_F(Iiod, ALineLimitBelowAPageStillTakesAPageOfValue) {
+  daemon::IiodConfig config;
+  config.maxLine = 64;
+  start(config);
+  const int s = connectRaw();
+  ASSERT_GE(s, 0);
+  const std::string value = "77" + std::string(998, ' ');
+  EXPECT_EQ(ask(s, "WRITE iio:device0 sampling_frequency 1000\r\n" + value), "-22");  // EINVAL
+  EXPECT_EQ(ask(s, "WRITE iio:device0 sampling_frequency 3\r\n77\n"), "3");
+  EXPECT_EQ(sysfs("sampling_frequency"), "77\n");
+  EXPECT_EQ(ask(s, "READ iio:device0 " + std::string(64, 'x') + "\r\n"), "-22");  // too long
+  EXPECT_EQ(ask(s, ""), "<EOF>");
+  ::close(s);
+}
+
 TEST_F(Iiod, ConnectionLimitAndIdleTimeout) {
   daemon::IiodConfig config;
   config.maxConnections = 2;
