@@ -505,5 +505,60 @@ TEST_F(Iiod, ConnectionLimitAndIdleTimeout) {
   ::close(b);
 }
 
+#ifdef ZBUFD_PATH
+// zbufd --iiod-port 0: the daemon prints its port, and iio_info lists its board.
+TEST(IiodZbufd, ServesTheBoardOnTheIiodPort) {
+  const std::string info = tool("iio_info");
+  if (info.empty()) {
+    GTEST_SKIP() << "libiio's iio_info is not installed: apt-get install libiio-utils";
+  }
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("zbufd-iiod-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string socket = (dir / "zbufd.sock").string();
+  int out = -1;
+  // Its stderr (where it prints the port) to the pipe.
+  const pid_t daemon = testing_support::spawn(
+      {"/bin/sh", "-c",
+       std::string("exec ") + ZBUFD_PATH + " --socket " + socket + " --iiod-port 0 2>&1"},
+      {}, &out);
+  ASSERT_GT(daemon, 0);
+  std::string text;
+  std::string port;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (port.empty() && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{out, POLLIN, 0};
+    if (::poll(&p, 1, 1000) <= 0) {
+      continue;
+    }
+    char buf[512];
+    const ssize_t n = ::read(out, buf, sizeof buf);
+    if (n <= 0) {
+      break;
+    }
+    text.append(buf, static_cast<std::size_t>(n));
+    const auto at = text.find("iiod on 127.0.0.1:");
+    const auto nl = at == std::string::npos ? at : text.find('\n', at);
+    if (nl != std::string::npos) {
+      port = text.substr(at + 18, nl - at - 18);
+    }
+  }
+  EXPECT_FALSE(port.empty()) << text;
+  if (!port.empty()) {
+    const ToolRun r = run({info, "-u", "ip:127.0.0.1:" + port});
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("iio:device0: cf-ad9361-lpc (buffer capable)"), std::string::npos)
+        << r.out;
+  }
+  ::kill(daemon, SIGTERM);
+  int status = 0;
+  ::waitpid(daemon, &status, 0);
+  ::close(out);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+#endif
+
 }  // namespace
 }  // namespace zbuf
