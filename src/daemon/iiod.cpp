@@ -481,9 +481,11 @@ struct Field {
 };
 
 // Offsets of the scan elements of `channels` that `selected` picks, each aligned to its own size
-// (the kernel's iio_compute_scan_bytes and libiio's sample size agree on this); the frame size.
+// (the kernel's iio_compute_scan_bytes and libiio's sample size agree on this); the frame size,
+// which the kernel rounds up to the largest element (`kernel`) and libiio does not.
 std::pair<std::vector<std::size_t>, std::size_t> layout(const std::vector<Channel>& channels,
-                                                        const std::vector<bool>& selected) {
+                                                        const std::vector<bool>& selected,
+                                                        bool kernel) {
   std::vector<std::size_t> offsets(channels.size(), 0);
   std::size_t size = 0;
   std::size_t largest = 1;
@@ -499,6 +501,9 @@ std::pair<std::vector<std::size_t>, std::size_t> layout(const std::vector<Channe
     offsets[i] = size;
     size += len;
     largest = std::max(largest, len);
+  }
+  if (kernel && size % largest != 0) {
+    size += largest - size % largest;
   }
   return {offsets, size};
 }
@@ -1028,8 +1033,8 @@ class Session {
         return -EIO;
       }
     }
-    const auto [hwOffsets, hwFrame] = layout(dev.channels, hardware);
-    const auto [clientOffsets, clientSample] = layout(dev.channels, mask);
+    const auto [hwOffsets, hwFrame] = layout(dev.channels, hardware, /*kernel=*/true);
+    const auto [clientOffsets, clientSample] = layout(dev.channels, mask, /*kernel=*/false);
     if (hwFrame == 0 || clientSample == 0) {
       return -EINVAL;
     }
