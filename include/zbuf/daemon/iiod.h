@@ -42,9 +42,10 @@
 //
 // Limits (nothing from the wire sizes an allocation unchecked): lines of at most
 // IiodConfig::maxLine bytes (longer: -EINVAL and the connection closes); WRITE values of at
-// most 4095 bytes (a sysfs page: longer closes the connection); an OPEN's buffer of at most
-// maxBufferBytes; maxConnections at a time (more are closed at once); a connection idle (no
-// request) for idleTimeout is closed.
+// most 4096 bytes (a sysfs page, the client's NUL included; longer: -EFBIG and the connection
+// closes, the value unread); an OPEN's buffer of at most maxBufferBytes (-ENOMEM); READBUF
+// reads and sends at most 1 MiB of frames at a time, whatever it asks for; maxConnections at a
+// time (more are closed at once); a connection idle (no request) for idleTimeout is closed.
 //
 // Thread-safety: thread-safe; one thread accepts, one serves each connection. stop() (and the
 // destructor) stop accepting, shut every connection down, disable the buffers they opened and
