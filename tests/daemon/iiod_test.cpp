@@ -20,6 +20,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -277,15 +278,26 @@ TEST_F(Iiod, IioReaddevReadsTheChannelsAskedFor) {
 TEST_F(Iiod, TheModelIsWhatSysfsHas) {
   REQUIRE_TOOLS();
   const std::string dir = "/sys/bus/iio/devices/iio:device2/";
+  // Written by the server's threads, read here after a child process's reply: a lock, since
+  // ThreadSanitizer does not see the order through another process.
+  std::mutex lock;
   std::string raw = "1234\n";
   std::string trigger = "synth-trig\n";
+  const auto value = [&lock](const std::string& v) {
+    const std::lock_guard guard(lock);
+    return v;
+  };
   const auto ro = [](std::string text) {
     return uapi::SysfsAttr{[text] { return Result<std::string>(text); }, {}};
   };
-  const auto rw = [](std::string& value) {
-    return uapi::SysfsAttr{[&value] { return Result<std::string>(value); },
-                           [&value](std::string_view text) -> Result<void> {
-                             value = std::string(text);
+  const auto rw = [&lock](std::string& v) {
+    return uapi::SysfsAttr{[&lock, &v] {
+                             const std::lock_guard guard(lock);
+                             return Result<std::string>(v);
+                           },
+                           [&lock, &v](std::string_view text) -> Result<void> {
+                             const std::lock_guard guard(lock);
+                             v = std::string(text);
                              return {};
                            }};
   };
@@ -322,7 +334,7 @@ TEST_F(Iiod, TheModelIsWhatSysfsHas) {
   EXPECT_NE(r.out.find("Current trigger: trigger0(synth-trig)"), std::string::npos) << r.out;
   r = run({attr, "-u", uri, "-c", "lbl", "voltage0", "raw", "77"});
   ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_EQ(raw, "77");  // the store saw the C string, not its NUL
+  EXPECT_EQ(value(raw), "77");  // the store saw the C string, not its NUL
   r = run({attr, "-u", uri, "-c", "synth", "temp", "input"});
   EXPECT_EQ(r.out, "42000\n");
   r = run({attr, "-u", uri, "-B", "synth", "data_available"});
@@ -335,11 +347,11 @@ TEST_F(Iiod, TheModelIsWhatSysfsHas) {
   EXPECT_EQ(ask(s, "GETTRIG iio:device2\r\n"), "10");
   EXPECT_EQ(ask(s, ""), "synth-trig");
   EXPECT_EQ(ask(s, "SETTRIG iio:device2\r\n"), "0");
-  EXPECT_EQ(trigger, "");
+  EXPECT_EQ(value(trigger), "");
   EXPECT_EQ(ask(s, "GETTRIG iio:device2\r\n"), "0");
   EXPECT_EQ(ask(s, "SETTRIG iio:device2 nothing\r\n"), "-2");
   EXPECT_EQ(ask(s, "SETTRIG iio:device2 trigger0\r\n"), "0");
-  EXPECT_EQ(trigger, "synth-trig");
+  EXPECT_EQ(value(trigger), "synth-trig");
   EXPECT_EQ(ask(s, "SET iio:device2 BUFFERS_COUNT 4\r\n"), "0");
   EXPECT_EQ(ask(s, "SET iio:device2 BUFFERS_COUNT 0\r\n"), "-22");
   // Every attribute of a channel at once: lengths (big-endian) and values padded to 4 bytes.
