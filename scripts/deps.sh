@@ -15,6 +15,7 @@ packages=(
   dpkg-dev file            # cpack -G DEB: dpkg-shlibdeps, and file to find the ELF objects
   systemd                  # systemd-analyze verify: zbufd's unit files (Build.SystemdUnits)
   libiceoryx-posh-dev libiceoryx-hoofs-dev libacl1-dev  # bench_handoff: iceoryx 2.0.3 (RouDi needs sys/acl.h)
+  libiio-utils python3-libiio  # the Iiod tests: libiio 0.24's own tools against zbufd's iiod
 )
 if [[ "${1:-}" == "--fuzz" ]]; then
   packages+=(libclang-rt-14-dev)

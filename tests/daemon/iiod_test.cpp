@@ -272,6 +272,34 @@ TEST_F(Iiod, IioReaddevReadsTheChannelsAskedFor) {
   EXPECT_TRUE(r.out == expected) << "the demultiplexed samples differ from the pattern";
 }
 
+// libiio's Python binding (python3-libiio, Debian's /usr/bin/python3): a buffer of every channel
+// refilled twice, its bytes written out, compared with the pattern.
+TEST_F(Iiod, PythonLibiioReadsThePattern) {
+  REQUIRE_TOOLS();
+  const char* python = "/usr/bin/python3";
+  if (::access(python, X_OK) != 0 || run({python, "-c", "import iio"}).status != 0) {
+    GTEST_SKIP() << "python3-libiio is not installed: apt-get install python3-libiio";
+  }
+  const SampleFormat format = board->config().format;
+  const std::uint64_t offset = streamOffset();
+  const std::string script =
+      "import iio, sys\n"
+      "c = iio.Context(sys.argv[1])\n"
+      "d = c.find_device('cf-ad9361-lpc')\n"
+      "for ch in d.channels:\n"
+      "    ch.enabled = True\n"
+      "b = iio.Buffer(d, 500)\n"
+      "for _ in range(2):\n"
+      "    b.refill()\n"
+      "    sys.stdout.buffer.write(b.read())\n";
+  const ToolRun r = run({python, "-c", script, uri});
+  ASSERT_EQ(r.status, 0) << r.out;
+  ASSERT_EQ(r.out.size(), 1000 * format.frameBytes());
+  PatternChecker checker(format, board->config().pattern);
+  EXPECT_EQ(checker.countMismatches(std::as_bytes(std::span(r.out)), offset), 0U)
+      << "at stream offset " << offset;
+}
+
 // A device of sysfs files alone, with what the board's devices lack: a label, channel
 // attributes (one channel's, one shared, one of a channel without an index), a scan element of
 // another format, a buffer attribute, a debug attribute and a trigger.
