@@ -523,6 +523,7 @@ struct OpenDevice {
   std::vector<Field> fields;
   std::size_t hwFrame = 0;
   std::size_t clientSample = 0;
+  bool output = false;   // an output device's buffer: WRITEBUF, not READBUF
   bool tracked = false;  // in the server's list of buffers on
 };
 
@@ -740,11 +741,10 @@ class Session {
     }
     if (is(0, "WRITEBUF") && n == 3) {
       auto bytes = parseNumber(w[2]);
-      if (!bytes) {
-        return reply(-EINVAL);
+      if (dev == nullptr || !bytes) {
+        return reply(dev == nullptr ? -ENODEV : -EINVAL);
       }
-      // Not served: the data that follows is skipped (the client sends it unasked).
-      return discard(*bytes) && reply(dev == nullptr ? -ENODEV : -ENOSYS);
+      return writeBuffer(*dev, *bytes);
     }
     if (is(0, "GETTRIG") && n == 2) {
       return getTrigger(dev);
@@ -970,11 +970,9 @@ class Session {
     if (opened_.contains(dev.id)) {
       return -EBUSY;
     }
-    if (dev.isOutput()) {
-      return -ENOSYS;  // WRITEBUF is not served yet
-    }
     if (cyclic) {
-      return -EINVAL;  // CYCLIC is for output buffers (the kernel's rule too)
+      // CYCLIC is for output buffers (the kernel's rule too); on one it is not served yet.
+      return dev.isOutput() ? -ENOSYS : -EINVAL;
     }
     std::vector<bool> mask(dev.channels.size(), false);
     for (std::size_t word = 0; word < dev.words(); ++word) {
@@ -1050,6 +1048,7 @@ class Session {
     o.clientSample = clientSample;
     o.samples = *samples;
     o.mask = mask;
+    o.output = dev.isOutput();
     for (std::size_t word = dev.words(); word-- > 0;) {
       std::uint32_t bits = 0;
       for (std::size_t bit = 0; bit < 32 && word * 32 + bit < mask.size(); ++bit) {
@@ -1159,6 +1158,9 @@ class Session {
       return reply(-EBADF);
     }
     OpenDevice& o = *it->second;
+    if (o.output) {
+      return reply(-EPERM);  // read(2) of an output buffer (iio_buffer_read's EPERM)
+    }
     if (bytes < o.clientSample) {
       return reply(0);
     }
@@ -1214,6 +1216,114 @@ class Session {
       return reply(0);
     }
     return true;
+  }
+
+  // Writes whole hardware frames of `in` to the buffer fd. 0: ok; else errno.
+  int writeFrames(OpenDevice& o, std::span<const std::byte> in) {
+    std::size_t put = 0;
+    auto waited = std::chrono::milliseconds(0);
+    while (put < in.size()) {
+      if (stopping_.load()) {
+        return ESHUTDOWN;
+      }
+      std::array<pollfd, 1> p{{{o.buffer.get(), POLLOUT, 0}}};
+      auto ready = calls_.poll(p, 100);
+      if (!ready.ok()) {
+        return ready.code();
+      }
+      if (*ready == 0) {
+        waited += std::chrono::milliseconds(100);
+        if (abandoned()) {
+          return EPIPE;
+        }
+        if (timeoutMs_ != 0 && waited.count() >= timeoutMs_) {
+          return ETIMEDOUT;
+        }
+        continue;
+      }
+      waited = std::chrono::milliseconds(0);
+      auto r = calls_.write(o.buffer.get(), in.subspan(put));
+      if (!r.ok()) {
+        return r.code();
+      }
+      if (*r == 0) {
+        return EIO;
+      }
+      put += *r;
+    }
+    return 0;
+  }
+
+  // Takes exactly out.size() bytes of the request's data off the socket. false: the peer went.
+  bool receive(std::span<char> out) {
+    std::size_t got = 0;
+    while (got < out.size()) {
+      if (in_.empty() && !fill(config_.idleTimeout)) {
+        return false;
+      }
+      const std::size_t take = std::min(out.size() - got, in_.size());
+      std::memcpy(out.data() + got, in_.data(), take);
+      in_.erase(0, take);
+      got += take;
+    }
+    return true;
+  }
+
+  // WRITEBUF <dev> <bytes>, as iiod's rw_buffer for a writer: "0\n" (the client then sends its
+  // bytes: samples of its mask's channels), the samples multiplexed into hardware frames (the
+  // channels the client left out zero) and written to the buffer fd, then the bytes taken.
+  // Errors before the data are answered at once (the client sends nothing after a negative).
+  bool writeBuffer(const DeviceModel& dev, std::uint64_t bytes) {
+    auto it = opened_.find(dev.id);
+    if (it == opened_.end()) {
+      return reply(-EBADF);
+    }
+    OpenDevice& o = *it->second;
+    if (!o.output) {
+      return reply(-EPERM);  // write(2) of an input buffer (iio_buffer_write's EPERM)
+    }
+    if (bytes > 0xffffffffULL) {
+      return reply(-EINVAL);  // iiod's length is an unsigned int
+    }
+    if (!reply(0)) {
+      return false;
+    }
+    const std::uint64_t samples = bytes / o.clientSample;
+    const std::uint64_t perChunk = std::max<std::size_t>(1, kChunkBytes / o.hwFrame);
+    std::vector<char> client;
+    std::vector<std::byte> hw;
+    int error = 0;
+    for (std::uint64_t done = 0; done < samples;) {
+      const std::uint64_t now = std::min<std::uint64_t>(samples - done, perChunk);
+      client.resize(static_cast<std::size_t>(now * o.clientSample));
+      if (!receive(client)) {
+        return false;
+      }
+      done += now;
+      if (error != 0) {
+        continue;  // the rest is taken and dropped: the connection stays in step
+      }
+      hw.assign(static_cast<std::size_t>(now * o.hwFrame), std::byte{0});
+      for (std::uint64_t s = 0; s < now; ++s) {
+        std::byte* to = hw.data() + s * o.hwFrame;
+        const char* from = client.data() + s * o.clientSample;
+        for (const Field& f : o.fields) {
+          std::memcpy(to + f.from, from + f.to, f.bytes);
+        }
+      }
+      error = writeFrames(o, hw);
+      if (error != 0) {
+        log(LogIiod, LogLevel::Warn, "WRITEBUF {}: {}", dev.id, std::strerror(error));
+        if (error == ESHUTDOWN || error == EPIPE) {
+          return false;
+        }
+      }
+    }
+    // Less than a sample at the end: taken and dropped (iiod leaves it unread).
+    if (!discard(bytes - samples * o.clientSample)) {
+      return false;
+    }
+    return reply(error != 0 ? -error : static_cast<long>(samples * o.clientSample));
   }
 
   uapi::FdCalls& calls_;

@@ -11,12 +11,13 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -46,6 +47,7 @@ struct ToolRun {
 ToolRun run(std::vector<std::string> argv, std::chrono::milliseconds limit = 30s) {
   ToolRun r;
   int out = -1;
+  const std::string name = argv.empty() ? std::string() : argv[0];
   const pid_t pid = testing_support::spawn(std::move(argv), {}, &out);
   if (pid < 0) {
     return r;
@@ -75,7 +77,7 @@ ToolRun run(std::vector<std::string> argv, std::chrono::milliseconds limit = 30s
   if (open) {
     ::kill(pid, SIGKILL);  // it did not end by itself: the test fails below
     ::waitpid(pid, &status, 0);
-    ADD_FAILURE() << argv[0] << " did not finish within " << limit.count() << " ms";
+    ADD_FAILURE() << name << " did not finish within " << limit.count() << " ms";
     return r;
   }
   ::waitpid(pid, &status, 0);
@@ -85,7 +87,7 @@ ToolRun run(std::vector<std::string> argv, std::chrono::milliseconds limit = 30s
 
 std::string tool(const char* name) {
   for (const char* dir : {"/usr/bin/", "/usr/local/bin/"}) {
-    const std::string p = std::string(dir) + name;
+    std::string p = std::string(dir) + name;
     if (::access(p.c_str(), X_OK) == 0) {
       return p;
     }
@@ -133,6 +135,8 @@ class Iiod : public ::testing::Test {
   }
 
   std::uint64_t streamOffset() { return (*board->adc().buffer(0))->stats().streamOffset; }
+  // The DAC's checker: where its stream is, what it checked and what differed.
+  iio::IioBufferStats dacStats() { return (*board->dac().buffer(0))->stats(); }
 
   // Connects a raw socket to the server.
   int connectRaw() {
@@ -265,11 +269,122 @@ TEST_F(Iiod, IioReaddevReadsTheChannelsAskedFor) {
   for (std::size_t n = 0; n < samples; ++n) {
     for (unsigned c : {1U, 3U}) {
       const auto* p = reinterpret_cast<const char*>(frames.data()) + n * format.frameBytes() +
-                      c * format.bytesPerSample;
+                      static_cast<std::size_t>(c) * format.bytesPerSample;
       expected.append(p, format.bytesPerSample);
     }
   }
   EXPECT_TRUE(r.out == expected) << "the demultiplexed samples differ from the pattern";
+}
+
+// iio_writedev feeds the DAC through WRITEBUF: the pattern at the DAC's stream offset, every
+// channel, from a FIFO kept open until the DAC has checked every byte (the buffer's CLOSE at
+// the tool's end would abort what the hardware has not consumed yet, as on a board).
+TEST_F(Iiod, IioWritedevFeedsTheDacThePattern) {
+  REQUIRE_TOOLS();
+  const std::string writedev = tool("iio_writedev");
+  if (writedev.empty()) {
+    GTEST_SKIP() << "iio_writedev is not installed: apt-get install libiio-utils";
+  }
+  namespace fs = std::filesystem;
+  const fs::path fifo = fs::temp_directory_path() / ("zbuf-iiod-dac-" + std::to_string(::getpid()));
+  fs::remove(fifo);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  const SampleFormat format = board->config().format;
+  const iio::IioBufferStats before = dacStats();
+  const std::size_t samples =
+      std::size_t{8} * 1024;  // 8 buffers of 1024 samples, 4 fileio blocks each
+  std::vector<std::byte> data(samples * format.frameBytes());
+  PatternGenerator(format, board->config().pattern).fill(data, before.streamOffset);
+  int out = -1;
+  const pid_t pid = testing_support::spawn(
+      {"/bin/sh", "-c",
+       "exec " + writedev + " -u " + uri + " -b 1024 iio:device1 < " + fifo.string() + " 2>&1"},
+      {}, &out);
+  ASSERT_GT(pid, 0);
+  const int in = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);  // waits for the shell's open
+  ASSERT_GE(in, 0) << std::strerror(errno);
+  std::size_t put = 0;
+  while (put < data.size()) {
+    const ssize_t n = ::write(in, data.data() + put, data.size() - put);
+    ASSERT_GT(n, 0) << std::strerror(errno);
+    put += static_cast<std::size_t>(n);
+  }
+  const bool checked = testing_support::waitUntil(
+      [&] { return dacStats().checkedBytes - before.checkedBytes >= data.size(); }, 20s);
+  ::close(in);  // EOF: the tool destroys its buffer (CLOSE) and ends
+  std::string text;
+  for (;;) {
+    pollfd p{out, POLLIN, 0};
+    if (::poll(&p, 1, 20000) <= 0) {
+      break;
+    }
+    char buf[4096];
+    const ssize_t n = ::read(out, buf, sizeof buf);
+    if (n <= 0) {
+      break;
+    }
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(out);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  fs::remove(fifo);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << ": " << text;
+  EXPECT_TRUE(checked) << "the DAC checked " << dacStats().checkedBytes - before.checkedBytes
+                       << " of " << data.size() << " bytes";
+  const iio::IioBufferStats after = dacStats();
+  EXPECT_EQ(after.checkedBytes - before.checkedBytes, data.size());
+  EXPECT_EQ(after.mismatches - before.mismatches, 0U);
+  EXPECT_EQ(after.streamOffset - before.streamOffset, data.size());
+  EXPECT_TRUE(testing_support::waitUntil([&] { return server->clients() == 0; }));
+  EXPECT_FALSE((*board->dac().buffer(0))->enabled());
+}
+
+// WRITEBUF by a raw socket: its errors (answered before any data), then a whole OPEN /
+// WRITEBUF / CLOSE of two of the DAC's channels, multiplexed into full frames (the others 0).
+TEST_F(Iiod, WritebufErrorsAndAWholeWrite) {
+  const int s = connectRaw();
+  ASSERT_GE(s, 0);
+  EXPECT_EQ(ask(s, "WRITEBUF iio:device9 8\r\n"), "-19");  // ENODEV
+  EXPECT_EQ(ask(s, "WRITEBUF iio:device1 8\r\n"), "-9");   // EBADF: not open
+  EXPECT_EQ(ask(s, "WRITEBUF iio:device0 8\r\n"), "-9");
+  EXPECT_EQ(ask(s, "OPEN iio:device0 16 0000000f\r\n"), "0");
+  EXPECT_EQ(ask(s, "WRITEBUF iio:device0 8\r\n"), "-1");  // EPERM: an input device
+  EXPECT_EQ(ask(s, "CLOSE iio:device0\r\n"), "0");
+  const SampleFormat format = board->config().format;
+  const iio::IioBufferStats before = dacStats();
+  EXPECT_EQ(ask(s, "OPEN iio:device1 16 0000000f\r\n"), "0");
+  EXPECT_EQ(ask(s, "READBUF iio:device1 128\r\n"), "-1");  // EPERM: an output device
+  std::vector<std::byte> frames(16 * format.frameBytes());
+  PatternGenerator(format, board->config().pattern).fill(frames, before.streamOffset);
+  const std::string whole(reinterpret_cast<const char*>(frames.data()), frames.size());
+  EXPECT_EQ(ask(s, "WRITEBUF iio:device1 128\r\n"), "0");  // then the client's bytes
+  EXPECT_EQ(ask(s, whole), "128");
+  EXPECT_TRUE(testing_support::waitUntil(
+      [&] { return dacStats().checkedBytes - before.checkedBytes >= frames.size(); }));
+  EXPECT_EQ(dacStats().mismatches - before.mismatches, 0U);
+  EXPECT_EQ(ask(s, "CLOSE iio:device1\r\n"), "0");
+  // voltage0 and voltage2 only, plus half a sample at the end (taken and dropped): the DAC
+  // sees full frames with voltage1 and voltage3 zero.
+  const iio::IioBufferStats mid = dacStats();
+  EXPECT_EQ(ask(s, "OPEN iio:device1 16 00000005\r\n"), "0");
+  PatternGenerator(format, board->config().pattern).fill(frames, mid.streamOffset);
+  std::string subset;
+  std::uint64_t zeroed = 0;
+  for (std::size_t i = 0; i < 16; ++i) {
+    const auto* f = reinterpret_cast<const char*>(frames.data()) + i * 8;
+    subset.append(f, 2);
+    subset.append(f + 4, 2);
+    zeroed += (f[2] != 0 ? 1 : 0) + (f[3] != 0 ? 1 : 0) + (f[6] != 0 ? 1 : 0) + (f[7] != 0 ? 1 : 0);
+  }
+  EXPECT_EQ(ask(s, "WRITEBUF iio:device1 66\r\n"), "0");
+  EXPECT_EQ(ask(s, subset + "xy"), "64");
+  EXPECT_TRUE(testing_support::waitUntil(
+      [&] { return dacStats().checkedBytes - mid.checkedBytes >= frames.size(); }));
+  EXPECT_EQ(dacStats().mismatches - mid.mismatches, zeroed);
+  EXPECT_EQ(ask(s, "CLOSE iio:device1\r\n"), "0");
+  EXPECT_EQ(ask(s, "VERSION\r\n"), "0.24.zbuf   ");
+  ::close(s);
 }
 
 // libiio's Python binding (python3-libiio, Debian's /usr/bin/python3): a buffer of every channel
@@ -315,7 +430,7 @@ TEST_F(Iiod, TheModelIsWhatSysfsHas) {
     const std::lock_guard guard(lock);
     return v;
   };
-  const auto ro = [](std::string text) {
+  const auto ro = [](const std::string& text) {
     return uapi::SysfsAttr{[text] { return Result<std::string>(text); }, {}};
   };
   const auto rw = [&lock](std::string& v) {
@@ -400,9 +515,9 @@ TEST_F(Iiod, OneOpenOfADeviceAtATime) {
   ASSERT_GE(b, 0);
   EXPECT_EQ(ask(a, "OPEN iio:device0 64 0000000f\r\n"), "0");
   EXPECT_EQ(ask(b, "OPEN iio:device0 64 0000000f\r\n"), "-16");  // the character device's EBUSY
-  EXPECT_EQ(ask(b, "OPEN iio:device1 64 0000000f\r\n"), "-38");  // output: not served yet
-  // WRITEBUF's data is skipped: the connection stays in step.
-  EXPECT_EQ(ask(b, "WRITEBUF iio:device1 8\r\n12345678"), "-38");
+  EXPECT_EQ(ask(b, "OPEN iio:device1 64 0000000f CYCLIC\r\n"), "-38");  // not served yet
+  EXPECT_EQ(ask(b, "OPEN iio:device1 64 0000000f\r\n"), "0");           // the DAC: another device
+  EXPECT_EQ(ask(b, "CLOSE iio:device1\r\n"), "0");
   EXPECT_EQ(ask(b, "VERSION\r\n"), "0.24.zbuf   ");
   ::close(a);  // the server closes the buffer, then the device is free again
   EXPECT_TRUE(testing_support::waitUntil([&] { return server->clients() == 1; }));
@@ -477,7 +592,7 @@ TEST_F(Iiod, ProtocolErrorsAreErrnoReplies) {
   const std::string data = readExact(s, 64);
   ASSERT_EQ(data.size(), 64U);
   PatternGenerator generator(board->config().format, board->config().pattern);
-  std::vector<std::byte> frames(16 * 8);
+  std::vector<std::byte> frames(std::size_t{16} * 8);
   generator.fill(frames, offset);
   for (std::size_t i = 0; i < 16; ++i) {
     EXPECT_EQ(std::memcmp(data.data() + i * 4, frames.data() + i * 8, 2), 0) << i;

@@ -1,15 +1,15 @@
 // IiodServer: libiio's network protocol (the text protocol of libiio 0.24's iiod, the one its
 // "ip:" backend speaks) over TCP on 127.0.0.1, serving the IIO devices of a context, so that
-// libiio's unmodified tools (iio_info, iio_attr, iio_readdev) and programs reach zbuf's emulated
-// ADC as they reach a board running iiod: `iio_info -u ip:127.0.0.1:PORT`.
+// libiio's unmodified tools (iio_info, iio_attr, iio_readdev, iio_writedev) and programs reach
+// zbuf's emulated ADC and DAC as they reach a board running iiod: `iio_info -u ip:127.0.0.1:PORT`.
 //
 // It is an application of the context: it reaches the devices only through uapi::FdCalls, with
 // paths and fds, as iiod does on a board (open and read/write the sysfs attribute files; open
 // /dev/iio:deviceN, IIO_BUFFER_GET_FD_IOCTL, write the scan elements' _en, buffer0/length and
-// buffer0/enable, read(2) the buffer fd: the fileio path). The device, channel and attribute
-// model is generated from what the namespace lists under /sys/bus/iio/devices/iio:deviceN/ (the
-// listing is IiodConfig::listing, the readdir of a real system; Context::nodes() for the
-// embedded context), read anew for each connection and each PRINT:
+// buffer0/enable, read(2) or write(2) the buffer fd: the fileio path). The device, channel and
+// attribute model is generated from what the namespace lists under
+// /sys/bus/iio/devices/iio:deviceN/ (the listing is IiodConfig::listing, the readdir of a real
+// system; Context::nodes() for the embedded context), read anew for each connection and each PRINT:
 //   name, label          the device's name and label (not attributes, as libiio's local backend)
 //   scan_elements/{in,out}_<chan>_{en,index,type}   a scan element (channel <chan>, its index,
 //                        its format); {in,out}_<chan>_<attr> beside them: channel attributes
@@ -28,6 +28,10 @@
 //   READBUF <dev> <bytes>    "<len>\n<mask>\n" then <len> bytes of samples of the mask's
 //                            channels (demultiplexed here from the hardware's frames), as often
 //                            as needed; "0\n" at the end if the request was not whole samples
+//   WRITEBUF <dev> <bytes>   "0\n", then the client sends <bytes> of samples of its mask's
+//                            channels; they are multiplexed into hardware frames (channels
+//                            left out: 0) and written to the buffer fd; then "<written>\n"
+//                            (whole samples; a trailing partial sample is read and dropped)
 //   READ <dev> [DEBUG|BUFFER|INPUT <chn>|OUTPUT <chn>] [<attr>]   the length, the value, "\n"
 //                            (no <attr>: every attribute, libiio's length-prefixed block)
 //   WRITE <dev> [DEBUG|BUFFER|INPUT <chn>|OUTPUT <chn>] <attr> <bytes>   then <bytes> of value
@@ -35,16 +39,18 @@
 //   SET <dev> BUFFERS_COUNT <n>   0 (recorded; the fileio ring's size is the device's)
 //   HELP, EXIT/QUIT
 // Unknown commands and malformed lines are answered -EINVAL (as iiod's parser); an unknown
-// device -ENODEV, an unknown channel -ENXIO; READBUF without OPEN -EBADF. Not served (phase 1):
-// WRITEBUF (-ENOSYS, its data skipped), CYCLIC (-EINVAL on an input device; output devices'
-// OPEN is -ENOSYS), writing every attribute at once (-ENOSYS), more than one OPEN of a device
-// at a time (-EBUSY, the character device's).
+// device -ENODEV, an unknown channel -ENXIO; READBUF or WRITEBUF without OPEN -EBADF, READBUF
+// of an output device or WRITEBUF of an input one -EPERM (the buffer fd's); WRITEBUF's errors
+// come before its data (the client sends none after a negative reply). Not served: CYCLIC
+// (-EINVAL on an input device, -ENOSYS on an output one), writing every attribute at once
+// (-ENOSYS), more than one OPEN of a device at a time (-EBUSY, the character device's).
 //
 // Limits (nothing from the wire sizes an allocation unchecked): lines of at most
 // IiodConfig::maxLine bytes (longer: -EINVAL and the connection closes); WRITE values of at
 // most 4096 bytes (a sysfs page, the client's NUL included; longer: -EFBIG and the connection
 // closes, the value unread); an OPEN's buffer of at most maxBufferBytes (-ENOMEM); READBUF
-// reads and sends at most 1 MiB of frames at a time, whatever it asks for; maxConnections at a
+// reads and sends, and WRITEBUF receives and writes, at most 1 MiB of frames at a time,
+// whatever the request's length (WRITEBUF: at most 2^32 - 1 bytes, iiod's); maxConnections at a
 // time (more are closed at once); a connection idle (no request) for idleTimeout is closed.
 //
 // Thread-safety: thread-safe; one thread accepts, one serves each connection. stop() (and the
