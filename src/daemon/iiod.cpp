@@ -1115,30 +1115,40 @@ class Session {
            (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0);
   }
 
-  // Reads whole hardware frames into `out` (a multiple of the frame size). 0: ok; else errno.
-  int readFrames(OpenDevice& o, std::span<std::byte> out) {
-    std::size_t got = 0;
+  // Waits until the buffer fd is ready for `events` (POLLIN or POLLOUT), in steps of 100 ms:
+  // ESHUTDOWN when the server stops, EPIPE when the client went away, ETIMEDOUT past the
+  // connection's TIMEOUT (0: none); 0 when ready.
+  int waitReady(OpenDevice& o, short events) {
     auto waited = std::chrono::milliseconds(0);
-    while (got < out.size()) {
+    for (;;) {
       if (stopping_.load()) {
         return ESHUTDOWN;
       }
-      std::array<pollfd, 1> p{{{o.buffer.get(), POLLIN, 0}}};
+      std::array<pollfd, 1> p{{{o.buffer.get(), events, 0}}};
       auto ready = calls_.poll(p, 100);
       if (!ready.ok()) {
         return ready.code();
       }
-      if (*ready == 0) {
-        waited += std::chrono::milliseconds(100);
-        if (abandoned()) {
-          return EPIPE;
-        }
-        if (timeoutMs_ != 0 && waited.count() >= timeoutMs_) {
-          return ETIMEDOUT;
-        }
-        continue;
+      if (*ready != 0) {
+        return 0;
       }
-      waited = std::chrono::milliseconds(0);
+      waited += std::chrono::milliseconds(100);
+      if (abandoned()) {
+        return EPIPE;
+      }
+      if (timeoutMs_ != 0 && waited.count() >= timeoutMs_) {
+        return ETIMEDOUT;
+      }
+    }
+  }
+
+  // Reads whole hardware frames into `out` (a multiple of the frame size). 0: ok; else errno.
+  int readFrames(OpenDevice& o, std::span<std::byte> out) {
+    std::size_t got = 0;
+    while (got < out.size()) {
+      if (const int e = waitReady(o, POLLIN); e != 0) {
+        return e;
+      }
       auto r = calls_.read(o.buffer.get(), out.subspan(got));
       if (!r.ok()) {
         return r.code();
@@ -1221,27 +1231,10 @@ class Session {
   // Writes whole hardware frames of `in` to the buffer fd. 0: ok; else errno.
   int writeFrames(OpenDevice& o, std::span<const std::byte> in) {
     std::size_t put = 0;
-    auto waited = std::chrono::milliseconds(0);
     while (put < in.size()) {
-      if (stopping_.load()) {
-        return ESHUTDOWN;
+      if (const int e = waitReady(o, POLLOUT); e != 0) {
+        return e;
       }
-      std::array<pollfd, 1> p{{{o.buffer.get(), POLLOUT, 0}}};
-      auto ready = calls_.poll(p, 100);
-      if (!ready.ok()) {
-        return ready.code();
-      }
-      if (*ready == 0) {
-        waited += std::chrono::milliseconds(100);
-        if (abandoned()) {
-          return EPIPE;
-        }
-        if (timeoutMs_ != 0 && waited.count() >= timeoutMs_) {
-          return ETIMEDOUT;
-        }
-        continue;
-      }
-      waited = std::chrono::milliseconds(0);
       auto r = calls_.write(o.buffer.get(), in.subspan(put));
       if (!r.ok()) {
         return r.code();
