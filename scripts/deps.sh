@@ -16,6 +16,7 @@ packages=(
   systemd                  # systemd-analyze verify: zbufd's unit files (Build.SystemdUnits)
   libiceoryx-posh-dev libiceoryx-hoofs-dev libacl1-dev  # bench_handoff: iceoryx 2.0.3 (RouDi needs sys/acl.h)
   libiio-utils python3-libiio  # the Iiod tests: libiio 0.24's own tools against zbufd's iiod
+  qemu-system-x86 cpio  # the kernel lane (scripts/qemu-lane.sh): Debian's 6.12 under QEMU
 )
 if [[ "${1:-}" == "--fuzz" ]]; then
   packages+=(libclang-rt-14-dev)

@@ -9,6 +9,10 @@
 # The normal and AddressSanitizer variants also replay every fuzz corpus and saved crash input
 # (fuzz/corpus, fuzz/crashes: the Fuzz.Replay.* tests).
 #
+# After the normal variant, the kernel lane (scripts/qemu-lane.sh) boots Debian's Linux 6.12
+# under QEMU and runs the uAPI scenarios on the real kernel and on the emulation (a few seconds;
+# skipped with a message only where QEMU or the kernel package cannot be had).
+#
 # Usage: scripts/test.sh [--repeat-tsan N | --fuzz [SECONDS]]
 #   --repeat-tsan N (or ZBUF_TSAN_REPEAT=N): only the ThreadSanitizer variant, running each
 #   stress and concurrency test N times (ctest --repeat until-fail:N) to shake out rare races.
@@ -73,6 +77,12 @@ if [[ -n "$repeat" ]]; then
   exit 0
 fi
 run release
+echo "== zbuf: kernel lane (Debian's Linux 6.12 under QEMU: emulation and kernel, call by call) =="
+lane_rc=0
+"$root/scripts/qemu-lane.sh" "$root/build/release" || lane_rc=$?
+if [[ "$lane_rc" -ne 0 && "$lane_rc" -ne 77 ]]; then
+  exit "$lane_rc"
+fi
 echo "== zbuf: clang thread-safety analysis build (zbuf/base/mutex.h annotations) =="
 "$root/scripts/build.sh" tsa
 echo "== zbuf: installed-library consumers =="

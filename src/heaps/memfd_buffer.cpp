@@ -129,8 +129,13 @@ Result<SharedFd> bufferFdFor(const SharedFd& memfd, int fdFlags) {
 
 Result<sys::Mapping> mapMemfdRanges(const MemfdBuffer& buffer, std::uint64_t offset,
                                     std::uint64_t length, int prot, int flags) {
-  if ((flags & MAP_TYPE) != MAP_SHARED && (flags & MAP_TYPE) != MAP_SHARED_VALIDATE) {
-    return Error(EINVAL, "dma_buf_mmap", "only MAP_SHARED mappings of a buffer are supported");
+  const int type = flags & MAP_TYPE;
+  if (type == MAP_PRIVATE && buffer.udmabufRules) {
+    // udmabuf_mmap: (vm_flags & VM_SHARED) == 0 is EINVAL.
+    return Error(EINVAL, "udmabuf_mmap", "MAP_PRIVATE: a udmabuf mapping must be shared");
+  }
+  if (type != MAP_SHARED && type != MAP_SHARED_VALIDATE && type != MAP_PRIVATE) {
+    return Error(EINVAL, "dma_buf_mmap", fmt::format("map type {:#x}", type));
   }
   if (length == 0 || offset + length > buffer.size) {
     return Error(

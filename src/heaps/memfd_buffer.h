@@ -54,7 +54,8 @@ struct MemfdBuffer {
 [[nodiscard]] Result<std::shared_ptr<MemfdBuffer>> buildMemfdBuffer(std::vector<MemfdRange> ranges,
                                                                     bool udmabufRules);
 
-// Maps [offset, offset + length) of the buffer (MAP_SHARED only: MAP_PRIVATE is EINVAL).
+// Maps [offset, offset + length) of the buffer. MAP_PRIVATE is a private copy-on-write
+// mapping (as 6.12's system heap gives), except for udmabuf, which refuses it (EINVAL).
 [[nodiscard]] Result<sys::Mapping> mapMemfdRanges(const MemfdBuffer& buffer, std::uint64_t offset,
                                                   std::uint64_t length, int prot, int flags);
 

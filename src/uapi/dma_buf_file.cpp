@@ -166,10 +166,9 @@ class DmaBufOps final : public FileOperations {
 
   Result<sys::Mapping> mmap(const OpenFile& f, std::size_t length, int prot, int flags,
                             std::uint64_t offset) const override {
-    if ((flags & MAP_TYPE) == MAP_PRIVATE) {
-      // Every exporter refuses private mappings (reference section 12).
-      return Error(EINVAL, "dma_buf_mmap", "MAP_PRIVATE: a dma-buf mapping must be shared");
-    }
+    // Whether a private mapping is allowed is the exporter's call, as in dma_buf_mmap_internal:
+    // Debian's 6.12 system heap maps privately (copy-on-write), udmabuf refuses (the kernel
+    // lane's transcript, docs/kernel-lane.md).
     auto buffer = f.file().dataPtr<Buffer>();
     auto mapping = buffer->mmap(offset / sys::pageSize(), length, prot, flags);
     if (mapping.ok()) {
