@@ -22,6 +22,7 @@
 #include "zbuf/base/log.h"
 #include "zbuf/core/bufinfo.h"
 #include "zbuf/core/sync_file.h"
+#include "zbuf/uapi/kernel_objects.h"
 #include "zbuf/uapi/sysfs_attr.h"
 
 namespace zbuf::uapi {
@@ -446,15 +447,57 @@ Result<BufferPtr> Context::bufferFromFd(int fd) {
   if (!file.ok()) {
     return Error(EBADF, "dma_buf_get", fmt::format("fd {} is not an open file", fd));
   }
-  if (!*file || !(*file)->is(detail::dmaBufOps())) {
+  if (!*file) {
+    return kernelBuffer(fd);
+  }
+  if (!(*file)->is(detail::dmaBufOps())) {
     return Error(EINVAL, "dma_buf_get", fmt::format("fd {} is not a dma-buf", fd));
   }
   return (*file)->dataPtr<Buffer>();
 }
 
+Result<BufferPtr> Context::kernelBuffer(int fd) {
+  ZBUF_ASSIGN_OR_RETURN(auto st, sys::fstat(fd));
+  const auto key = std::pair(st.device, st.inode);
+  const MutexLocker lock(kernelMutex_);
+  if (auto it = kernelBuffers_.find(key); it != kernelBuffers_.end()) {
+    if (auto b = it->second.lock()) {
+      ZBUF_TRY(importKernelFences(*b));
+      return b;
+    }
+  }
+  std::erase_if(kernelBuffers_, [](const auto& kv) { return kv.second.expired(); });
+  ZBUF_ASSIGN_OR_RETURN(auto buffer, wrapKernelDmaBuf(fd));
+  ZBUF_TRY(importKernelFences(*buffer));
+  kernelBuffers_[key] = buffer;
+  return buffer;
+}
+
+Result<FencePtr> Context::kernelFence(int fd) {
+  ZBUF_ASSIGN_OR_RETURN(auto st, sys::fstat(fd));
+  const auto key = std::pair(st.device, st.inode);
+  const MutexLocker lock(kernelMutex_);
+  if (auto it = kernelFences_.find(key); it != kernelFences_.end()) {
+    if (auto f = it->second.lock()) {
+      return f;
+    }
+  }
+  std::erase_if(kernelFences_, [](const auto& kv) { return kv.second.expired(); });
+  ZBUF_ASSIGN_OR_RETURN(auto fence, wrapKernelSyncFile(fd));
+  kernelFences_[key] = fence;
+  return fence;
+}
+
 Result<FencePtr> Context::syncFileFence(int fd) {
   auto file = files_.find(fd);
-  if (!file.ok() || !*file || !(*file)->is(detail::syncFileOps())) {
+  if (file.ok() && !*file) {
+    auto fence = kernelFence(fd);
+    if (fence.ok() || fence.code() != EINVAL) {
+      return fence;
+    }
+    return Error(EINVAL, "sync_file_get_fence", fence.error().describe());
+  }
+  if (!file.ok() || !(*file)->is(detail::syncFileOps())) {
     return Error(EINVAL, "sync_file_get_fence", fmt::format("fd {} is not a sync file", fd));
   }
   return (*file)->data<SyncFile>().fence();

@@ -19,13 +19,21 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "lane/uapi_scenarios.h"
+#include "lane/vgem.h"
+#include "support/iio_rig.h"
+#include "zbuf/core/device.h"
+#include "zbuf/devices/pattern.h"
+#include "zbuf/uapi/abi.h"
 #include "zbuf/uapi/backend.h"
 #include "zbuf/uapi/context.h"
 #include "zbuf/uapi/kernel_calls.h"
+#include "zbuf/uapi/kernel_objects.h"
 
 namespace zbuf::lane {
 namespace {
@@ -98,6 +106,195 @@ TEST_P(KernelLane, TheEmulationAnswersAsTheKernel) {
 
 INSTANTIATE_TEST_SUITE_P(Uapi, KernelLane, ::testing::ValuesIn(uapiScenarios()),
                          [](const auto& info) { return info.param.name; });
+
+// --- zbuf's types over the kernel's objects (kernel_objects.h) ---------------------------------
+// These need a real heap: on a host without one they skip, and the lane runs them.
+
+class KernelObjects : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!kernelHasThePieces()) {
+      GTEST_SKIP() << "no real /dev/dma_heap/system and /dev/udmabuf on this kernel: the kernel "
+                      "lane (scripts/qemu-lane.sh, part of the test command) runs these";
+    }
+  }
+  // A buffer from the real system heap.
+  UniqueFd realBuffer(std::uint64_t len) {
+    auto heap = kernel.open("/dev/dma_heap/system", O_RDONLY);
+    EXPECT_TRUE(heap.ok());
+    uapi::DmaHeapAllocationData data{};
+    data.len = len;
+    data.fdFlags = O_RDWR | O_CLOEXEC;
+    EXPECT_TRUE(kernel.ioctl(heap->get(), uapi::kDmaHeapIoctlAlloc, &data).ok());
+    return UniqueFd::adopt(static_cast<int>(data.fd));
+  }
+  uapi::KernelCalls kernel;
+};
+
+TEST_F(KernelObjects, ARealDmaBufIsABufferOfTheEmulatedKernel) {
+  constexpr std::uint64_t kLen = 64 * 1024ULL;
+  UniqueFd fd = realBuffer(kLen);
+  auto ctx = uapi::Context::create();
+  EXPECT_EQ(ctx->lookup(fd.get()).value(), nullptr);  // a foreign fd to the context
+  auto buffer = ctx->bufferFromFd(fd.get());
+  ASSERT_TRUE(buffer.ok()) << buffer.error().describe();
+  EXPECT_TRUE(uapi::isKernelDmaBuf(**buffer));
+  EXPECT_EQ((*buffer)->size(), kLen);
+  EXPECT_EQ((*buffer)->exporterName(), "system");           // the kernel's exp_name
+  EXPECT_EQ(ctx->bufferFromFd(fd.get()).value(), *buffer);  // one Buffer per real file
+  // CPU access through the real SYNC, memory seen through the real fd's own mapping.
+  {
+    auto access = CpuAccess::begin(*buffer, DmaDirection::ToDevice);
+    ASSERT_TRUE(access.ok()) << access.error().describe();
+    auto map = (*buffer)->mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED);
+    ASSERT_TRUE(map.ok()) << map.error().describe();
+    std::memset(map->data(), 0xa5, 4096);
+    ASSERT_TRUE(access->end().ok());
+  }
+  auto real = kernel.mmap(fd.get(), kLen, PROT_READ, MAP_SHARED, 0);
+  ASSERT_TRUE(real.ok());
+  EXPECT_EQ(static_cast<unsigned char>(real->data()[4095]), 0xa5);
+  // A device maps it: segments covering the whole buffer.
+  auto device = Device::create({.name = "lane-dev"});
+  auto attachment = (*buffer)->attach(device);
+  ASSERT_TRUE(attachment.ok()) << attachment.error().describe();
+  auto table = (*attachment)->mapUnlocked(DmaDirection::FromDevice);
+  ASSERT_TRUE(table.ok()) << table.error().describe();
+  EXPECT_EQ(table->totalLength(), kLen);
+  (*attachment)->unmapUnlocked(*table, DmaDirection::FromDevice);
+  // A pipe is no dma-buf, for the emulated kernel as for the real one.
+  auto pipe = sys::pipe();
+  ASSERT_TRUE(pipe.ok());
+  EXPECT_EQ(ctx->bufferFromFd(pipe->first.get()).code(), EINVAL);
+}
+
+TEST_F(KernelObjects, TheEmulatedAdcFillsABufferFromTheRealHeap) {
+  iio::testing::IioRig rig;
+  constexpr std::uint64_t kBlock = 16 * 1024ULL;
+  UniqueFd fd = realBuffer(kBlock);
+  ASSERT_EQ(rig.attach(fd.get()), 0);
+  ASSERT_EQ(rig.enable(), 0);
+  ASSERT_EQ(rig.enqueue(fd.get(), kBlock), 0);
+  // The ADC's write fence is zbuf's (the real kernel never sees it): wait on the buffer's
+  // reservation through zbuf's API, as a driver would.
+  auto buffer = rig.ctx->bufferFromFd(fd.get()).value();
+  ASSERT_TRUE(buffer->resv().waitTimeout(ResvUsage::Write, std::chrono::seconds(10)).ok());
+  EXPECT_EQ(rig.stats().dmabufCompleted, 1U);
+  // Every byte, read through the real kernel's mapping after the real SYNC.
+  auto map = kernel.mmap(fd.get(), kBlock, PROT_READ, MAP_SHARED, 0);
+  ASSERT_TRUE(map.ok());
+  uapi::DmaBufSync sync{uapi::kDmaBufSyncStart | uapi::kDmaBufSyncRead};
+  ASSERT_TRUE(kernel.ioctl(fd.get(), uapi::kDmaBufIoctlSync, &sync).ok());
+  PatternChecker checker(rig.device->format(), PatternKind::Ramp);
+  EXPECT_EQ(checker.countMismatches(map->bytes(), 0), 0U);
+  sync.flags = uapi::kDmaBufSyncEnd | uapi::kDmaBufSyncRead;
+  ASSERT_TRUE(kernel.ioctl(fd.get(), uapi::kDmaBufIoctlSync, &sync).ok());
+  ASSERT_EQ(rig.detach(fd.get()), 0);
+}
+
+TEST_F(KernelObjects, ARealSyncFileIsAFenceOfTheEmulatedKernel) {
+  UniqueFd fd = realBuffer(4096);
+  uapi::DmaBufExportSyncFile arg{static_cast<std::uint32_t>(uapi::kDmaBufSyncRw), -1};
+  ASSERT_TRUE(kernel.ioctl(fd.get(), uapi::kDmaBufIoctlExportSyncFile, &arg).ok());
+  UniqueFd syncFile = UniqueFd::adopt(arg.fd);
+  auto ctx = uapi::Context::create();
+  auto fence = ctx->syncFileFence(syncFile.get());
+  ASSERT_TRUE(fence.ok()) << fence.error().describe();
+  EXPECT_TRUE((*fence)->isSignaled());  // nothing was pending on the real buffer
+  EXPECT_EQ((*fence)->status(), 1);
+  EXPECT_EQ((*fence)->driverName(), "stub");  // the kernel's stub fence, by its own names
+  EXPECT_EQ(ctx->syncFileFence(syncFile.get()).value(), *fence);
+  // IMPORT_SYNC_FILE of the real sync file into an emulated buffer.
+  auto heap = ctx->open("/dev/dma_heap/system", O_RDONLY);
+  ASSERT_TRUE(heap.ok());
+  uapi::DmaHeapAllocationData data{};
+  data.len = 4096;
+  data.fdFlags = O_RDWR | O_CLOEXEC;
+  ASSERT_TRUE(ctx->ioctl(heap->get(), uapi::kDmaHeapIoctlAlloc, &data).ok());
+  EXPECT_NE(ctx->lookup(static_cast<int>(data.fd)).value(), nullptr);  // emulated
+  uapi::DmaBufImportSyncFile import{static_cast<std::uint32_t>(uapi::kDmaBufSyncWrite),
+                                    syncFile.get()};
+  EXPECT_TRUE(
+      ctx->ioctl(static_cast<int>(data.fd), uapi::kDmaBufIoctlImportSyncFile, &import).ok());
+  // A real dma-buf is no sync file.
+  EXPECT_EQ(ctx->syncFileFence(fd.get()).code(), EINVAL);
+  (void)ctx->close(static_cast<int>(data.fd));
+}
+
+}  // namespace
+}  // namespace zbuf::lane
+
+namespace zbuf::lane {
+namespace {
+
+// Fences the real kernel has pending: vgem's (the lane loads the module).
+class KernelFences : public KernelObjects {
+ protected:
+  void SetUp() override {
+    KernelObjects::SetUp();
+    if (IsSkipped()) {
+      return;
+    }
+    auto v = Vgem::open();
+    if (!v.ok()) {
+      GTEST_SKIP() << "no vgem (/dev/dri/card0: " << v.error().describe()
+                   << "): the kernel lane loads it";
+    }
+    vgem.emplace(std::move(*v));
+  }
+  std::optional<Vgem> vgem;
+};
+
+TEST_F(KernelFences, APendingKernelFenceWakesAWaiterOfTheEmulatedKernel) {
+  std::uint32_t handle = 0;
+  auto buf = vgem->createDmaBuf(4096, handle);
+  ASSERT_TRUE(buf.ok()) << buf.error().describe();
+  auto id = vgem->attachFence(handle, kVgemFenceWrite);
+  ASSERT_TRUE(id.ok()) << id.error().describe();
+  uapi::DmaBufExportSyncFile arg{static_cast<std::uint32_t>(uapi::kDmaBufSyncRead), -1};
+  ASSERT_TRUE(kernel.ioctl(buf->get(), uapi::kDmaBufIoctlExportSyncFile, &arg).ok());
+  UniqueFd syncFile = UniqueFd::adopt(arg.fd);
+  auto ctx = uapi::Context::create();
+  auto fence = ctx->syncFileFence(syncFile.get());
+  ASSERT_TRUE(fence.ok()) << fence.error().describe();
+  EXPECT_FALSE((*fence)->isSignaled());
+  EXPECT_EQ((*fence)->status(), 0);
+  EXPECT_EQ((*fence)->driverName(), "vgem");
+  // A waiter of the emulated kernel sleeps until the real kernel signals.
+  Result<Fence::Duration> waited = Fence::Duration::zero();
+  std::thread waiter([&] { waited = (*fence)->waitTimeout(std::chrono::seconds(30)); });
+  ASSERT_TRUE(vgem->signal(*id).ok());
+  waiter.join();
+  ASSERT_TRUE(waited.ok()) << waited.error().describe();
+  EXPECT_GT(*waited, Fence::Duration::zero());  // woken by the signal, not by the timeout
+  EXPECT_TRUE((*fence)->isSignaled());
+  EXPECT_EQ((*fence)->status(), 1);
+}
+
+TEST_F(KernelFences, TheEmulatedAdcWaitsForTheKernelsWriter) {
+  constexpr std::uint32_t kBlock = 16 * 1024;
+  iio::testing::IioRig rig;
+  std::uint32_t handle = 0;
+  auto buf = vgem->createDmaBuf(kBlock, handle);
+  ASSERT_TRUE(buf.ok()) << buf.error().describe();
+  ASSERT_EQ(rig.attach(buf->get()), 0);
+  ASSERT_EQ(rig.enable(), 0);
+  auto id = vgem->attachFence(handle, kVgemFenceWrite);
+  ASSERT_TRUE(id.ok());
+  // The kernel's writer is pending: the ADC may not write (O_NONBLOCK: EBUSY at once).
+  rig.setNonBlocking(true);
+  EXPECT_EQ(rig.enqueue(buf->get(), kBlock), -EBUSY);
+  EXPECT_EQ(rig.stats().dmabufEnqueued, 0U);
+  ASSERT_TRUE(vgem->signal(*id).ok());
+  ASSERT_EQ(rig.enqueue(buf->get(), kBlock), 0);
+  auto buffer = rig.ctx->bufferFromFd(buf->get()).value();
+  ASSERT_TRUE(buffer->resv().waitTimeout(ResvUsage::Write, std::chrono::seconds(10)).ok());
+  auto map = kernel.mmap(buf->get(), kBlock, PROT_READ, MAP_SHARED, 0);
+  ASSERT_TRUE(map.ok()) << map.error().describe();
+  PatternChecker checker(rig.device->format(), PatternKind::Ramp);
+  EXPECT_EQ(checker.countMismatches(map->bytes(), 0), 0U);
+  ASSERT_EQ(rig.detach(buf->get()), 0);
+}
 
 }  // namespace
 }  // namespace zbuf::lane

@@ -154,8 +154,11 @@ class Context : public FdCalls, public std::enable_shared_from_this<Context> {
   [[nodiscard]] Result<UniqueFd> installSyncFile(FencePtr fence, std::string_view name = {});
 
   // dma_buf_get: the buffer behind `fd`. EBADF if `fd` is not open, EINVAL if it is not a buffer.
+  // A real kernel dma-buf (an fd the context does not own) is wrapped (kernel_objects.h): one
+  // Buffer per real file while it lives, so emulated devices attach buffers the kernel made.
   [[nodiscard]] Result<BufferPtr> bufferFromFd(int fd);
-  // sync_file_get_fence: EINVAL if `fd` is not a sync file (EBADF included, as the kernel).
+  // sync_file_get_fence: EINVAL if `fd` is not a sync file (EBADF included, as the kernel). A
+  // real kernel sync file is wrapped as a Fence that signals with the kernel's status.
   [[nodiscard]] Result<FencePtr> syncFileFence(int fd);
   // The file behind `fd`: EBADF if not open; nullptr if it is not one of this context's.
   [[nodiscard]] Result<FilePtr> lookup(int fd);
@@ -167,8 +170,17 @@ class Context : public FdCalls, public std::enable_shared_from_this<Context> {
 
  private:
   [[nodiscard]] Result<OpenFile> openFile(int fd);
+  // The real kernel's dma-buf / sync file behind a foreign fd, wrapped once per live object.
+  [[nodiscard]] Result<BufferPtr> kernelBuffer(int fd);
+  [[nodiscard]] Result<FencePtr> kernelFence(int fd);
 
   FileTable files_;
+  // The real kernel's dma-bufs and sync files wrapped so far, by (st_dev, st_ino).
+  Mutex kernelMutex_;
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::weak_ptr<Buffer>> kernelBuffers_
+      ZBUF_GUARDED_BY(kernelMutex_);
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::weak_ptr<Fence>> kernelFences_
+      ZBUF_GUARDED_BY(kernelMutex_);
   mutable Mutex nodeMutex_;
   std::map<std::string, NodeOpen> nodes_ ZBUF_GUARDED_BY(nodeMutex_);  // path -> open
 };
