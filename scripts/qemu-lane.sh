@@ -30,7 +30,7 @@ qemu=$(command -v qemu-system-x86_64) ||
 command -v cpio >/dev/null || skip "cpio is missing (apt-get install cpio; scripts/deps.sh does)"
 tests=$build/tests/test_lane_kernel_lane_test
 init=$build/tests/zbuf_lane_init
-for f in "$tests" "$init"; do
+for f in "$tests" "$init" "$build/zbuf"; do
   [[ -x "$f" ]] || { echo "kernel lane: $f is not built (scripts/build.sh release)" >&2; exit 1; }
 done
 
@@ -69,11 +69,13 @@ mkdir -p "$out/initramfs/lane"
 ir=$out/initramfs
 cp "$init" "$ir/init"
 cp "$tests" "$ir/lane/run"
-ldd "$tests" | awk '/=> \// {print $3} /^[ \t]*\// {print $1}' | while read -r lib; do
+cp "$build/zbuf" "$ir/lane/zbuf"
+ldd "$tests" "$build/zbuf" | awk '/=> \// {print $3} /^[ \t]+\// {print $1}' | sort -u | while read -r lib; do
   cp -L --parents "$lib" "$ir/"
 done
 printf '%s\n' --gtest_color=no > "$ir/lane/args"
-printf '%s\n' ZBUF_LANE_DUMP=1 ZBUF_LANE_RECORDED=/lane/recorded.txt > "$ir/lane/env"
+printf '%s\n' ZBUF_LANE_DUMP=1 ZBUF_LANE_RECORDED=/lane/recorded.txt ZBUF_LANE_CLI=/lane/zbuf \
+  > "$ir/lane/env"
 cp "$root/docs/results/kernel-lane-6.12.txt" "$ir/lane/recorded.txt" 2>/dev/null || true
 # vgem and what it needs, in load order (the kernel decompresses them: CONFIG_MODULE_DECOMPRESS).
 : > "$ir/lane/modules"

@@ -40,6 +40,9 @@ std::string whatMakes(std::string_view path) {
   if (path == "/dev/dma_heap/system") {
     return "CONFIG_DMABUF_HEAPS_SYSTEM";
   }
+  if (path == "/dev/dma_heap/hugepage") {
+    return "a heap no kernel has: zbuf's huge-page heap exists only in the emulation";
+  }
   if (path.starts_with(kHeapDir)) {
     return "a dma-heap of that name (CONFIG_DMABUF_HEAPS_CMA and a CMA area, or a driver's)";
   }

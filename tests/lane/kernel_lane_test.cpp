@@ -14,7 +14,11 @@
 // source).
 // ctest-labels: lane
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -294,6 +298,51 @@ TEST_F(KernelFences, TheEmulatedAdcWaitsForTheKernelsWriter) {
   PatternChecker checker(rig.device->format(), PatternKind::Ramp);
   EXPECT_EQ(checker.countMismatches(map->bytes(), 0), 0U);
   ASSERT_EQ(rig.detach(buf->get()), 0);
+}
+
+}  // namespace
+}  // namespace zbuf::lane
+
+namespace zbuf::lane {
+namespace {
+
+// `zbuf info --backend kernel` on the real kernel (the lane puts the zbuf binary in the VM and
+// names it in ZBUF_LANE_CLI).
+TEST(KernelCli, InfoListsTheKernelsProviders) {
+  const char* cli = std::getenv("ZBUF_LANE_CLI");
+  if (cli == nullptr) {
+    GTEST_SKIP() << "ZBUF_LANE_CLI is not set: the kernel lane runs this with its zbuf binary";
+  }
+  // fork and exec, not popen: the VM has no shell.
+  auto pipe = sys::pipe();
+  ASSERT_TRUE(pipe.ok());
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(pipe->second.get(), STDOUT_FILENO);
+    std::array<const char*, 6> argv{cli, "info", "--backend", "kernel", "--json", nullptr};
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): execv's argv is char* const[]
+    ::execv(cli, const_cast<char* const*>(argv.data()));
+    std::_Exit(127);
+  }
+  pipe->second.reset();
+  std::string out;
+  std::array<std::byte, 4096> chunk{};
+  for (;;) {
+    auto n = sys::read(pipe->first.get(), chunk);
+    if (!n.ok() || *n == 0) {
+      break;
+    }
+    out.append(reinterpret_cast<const char*>(chunk.data()), *n);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << out;
+  EXPECT_NE(out.find("\"/dev/dma_heap/system\": \"kernel\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"/dev/udmabuf\": \"kernel\""), std::string::npos) << out;
+  EXPECT_NE(out.find("\"name\": \"kernel\""), std::string::npos) << out;
+  // Debian's kernel has no sw_sync: named missing, with what makes it.
+  EXPECT_NE(out.find("CONFIG_SW_SYNC"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -22,6 +23,7 @@
 #include "zbuf/daemon/server.h"
 #include "zbuf/heaps/system_heap.h"
 #include "zbuf/ipc/remote_context.h"
+#include "zbuf/uapi/backend.h"
 #include "zbuf/uapi/context.h"
 
 namespace zbuf::cli {
@@ -30,7 +32,8 @@ namespace {
 struct InfoOptions {
   bool json = false;
   bool example = false;
-  std::string daemon;  // --daemon [SOCKET]
+  std::string backend = "emulated";  // --backend
+  std::string daemon;                // --daemon [SOCKET]
   const CLI::Option* daemonOpt = nullptr;
 };
 
@@ -144,6 +147,86 @@ int runDaemonInfo(const InfoOptions& o) {
   return kExitOk;
 }
 
+// Where each of the kernel's paths comes from under `backend`: "kernel", "emulated", or
+// "missing: <what makes it>" (the kernel backend has no fallback).
+std::string providerOf(uapi::Backend backend, uapi::Context& emulated, const std::string& path) {
+  const bool real = uapi::requireKernelPath(path).ok();
+  const auto nodes = emulated.nodes();
+  const bool ours = std::find(nodes.begin(), nodes.end(), path) != nodes.end();
+  switch (backend) {
+    case uapi::Backend::Kernel:
+      return real ? "kernel" : "missing: " + uapi::requireKernelPath(path).error().message();
+    case uapi::Backend::Auto:
+      return real && uapi::isKernelPath(path) ? "kernel" : ours ? "emulated" : "missing";
+    case uapi::Backend::Emulated:
+      return ours ? "emulated" : "missing";
+  }
+  return "missing";
+}
+
+// The backend section: what the running kernel has, and where each provider's path comes from.
+struct BackendReport {
+  uapi::Backend backend;
+  uapi::KernelPieces kernel;
+  std::vector<std::pair<std::string, std::string>> providers;  // path -> provider
+};
+
+BackendReport backendReport(uapi::Backend backend) {
+  BackendReport r{backend, uapi::probeKernel(), {}};
+  auto ctx = uapi::Context::create();
+  std::vector<std::string> paths{"/dev/dma_heap/system", "/dev/dma_heap/hugepage", "/dev/udmabuf",
+                                 "/sys/kernel/debug/sync/sw_sync"};
+  for (const auto& heap : r.kernel.heaps) {
+    const std::string p = "/dev/dma_heap/" + heap;
+    if (std::find(paths.begin(), paths.end(), p) == paths.end()) {
+      paths.push_back(p);
+    }
+  }
+  for (const auto& p : paths) {
+    r.providers.emplace_back(p, providerOf(backend, *ctx, p));
+  }
+  return r;
+}
+
+std::string joinOrNone(const std::vector<std::string>& v) {
+  if (v.empty()) {
+    return "none";
+  }
+  std::string out;
+  for (const auto& s : v) {
+    out += (out.empty() ? "" : ", ") + s;
+  }
+  return out;
+}
+
+void printBackend(const BackendReport& r) {
+  fmt::print("\nBackend: {} (--backend emulated|kernel|auto; docs/kernel-lane.md)\n",
+             uapi::backendName(r.backend));
+  fmt::print("The running kernel has: heaps {}; udmabuf {}; sw_sync {}; IIO devices {}\n",
+             joinOrNone(r.kernel.heaps), r.kernel.udmabuf ? "yes" : "no",
+             r.kernel.swSync ? "yes" : "no", joinOrNone(r.kernel.iio));
+  for (const auto& [path, provider] : r.providers) {
+    fmt::print("  {:<34} {}\n", path, provider);
+  }
+  fmt::print("  {:<34} {}\n", "IIO and FunctionFS devices",
+             r.backend == uapi::Backend::Kernel ? "the kernel's (none are emulated)"
+                                                : "emulated (zbuf stream's board)");
+}
+
+nlohmann::json backendJson(const BackendReport& r) {
+  nlohmann::json providers = nlohmann::json::object();
+  for (const auto& [path, provider] : r.providers) {
+    providers[path] = provider;
+  }
+  return {{"name", uapi::backendName(r.backend)},
+          {"kernel",
+           {{"heaps", r.kernel.heaps},
+            {"udmabuf", r.kernel.udmabuf},
+            {"sw_sync", r.kernel.swSync},
+            {"iio", r.kernel.iio}}},
+          {"providers", providers}};
+}
+
 // The example scene; everything it holds is released when it goes out of scope.
 struct Example {
   std::vector<BufferPtr> buffers;
@@ -196,6 +279,11 @@ struct Example {
 };
 
 int runInfo(const InfoOptions& o) {
+  auto backend = uapi::parseBackend(o.backend);
+  if (!backend.ok()) {
+    fmt::print(stderr, "zbuf info: --backend: {}\n", backend.error().message());
+    return kExitUsage;
+  }
   if (o.daemonOpt->count() != 0) {
     if (o.example) {
       fmt::print(stderr, "zbuf info: --example builds its scene in this process, not in zbufd\n");
@@ -213,8 +301,11 @@ int runInfo(const InfoOptions& o) {
     example.emplace(std::move(*ex));
   }
   const BufInfo info = collectBufInfo();
+  const BackendReport report = backendReport(*backend);
   if (o.json) {
-    fmt::print("{}\n", toJson(info).dump(2));
+    nlohmann::json doc = toJson(info);
+    doc["backend"] = backendJson(report);
+    fmt::print("{}\n", doc.dump(2));
   } else {
     fmt::print("{}", formatBufInfo(info));
     if (!o.example && info.buffers.empty()) {
@@ -222,6 +313,7 @@ int runInfo(const InfoOptions& o) {
           "\n(zbuf runs embedded: this process owns no buffers. `zbuf info --example` shows a "
           "listing of a small scene.)\n");
     }
+    printBackend(report);
   }
   return kExitOk;
 }
@@ -235,6 +327,9 @@ void addInfoCommand(CLI::App& app, Runner& runner) {
   cmd->add_flag("--json", opts->json, "print JSON instead of the kernel's text format");
   cmd->add_flag("--example", opts->example,
                 "build a small example scene (buffers, devices, fences) and list it");
+  cmd->add_option("--backend", opts->backend,
+                  "which kernel's providers to list: emulated (default), kernel or auto")
+      ->type_name("NAME");
   opts->daemonOpt = cmd->add_option("--daemon", opts->daemon,
                                     "list zbufd's buffers and its client processes instead "
                                     "(SOCKET: $ZBUF_SOCKET, else the default path)")
