@@ -79,8 +79,12 @@ printf '%s\n' ZBUF_LANE_DUMP=1 ZBUF_LANE_RECORDED=/lane/recorded.txt ZBUF_LANE_C
 cp "$root/docs/results/kernel-lane-6.12.txt" "$ir/lane/recorded.txt" 2>/dev/null || true
 # vgem and what it needs, in load order (the kernel decompresses them: CONFIG_MODULE_DECOMPRESS).
 : > "$ir/lane/modules"
+# And the USB gadget stack: dummy_hcd (a host and a device controller in one, without
+# scatter-gather), configfs, libcomposite and usb_f_fs (FunctionFS).
 for m in drivers/gpu/drm/drm drivers/gpu/drm/drm_kms_helper drivers/gpu/drm/drm_shmem_helper \
-         drivers/gpu/drm/vgem/vgem; do
+         drivers/gpu/drm/vgem/vgem drivers/usb/common/usb-common drivers/usb/core/usbcore \
+         drivers/usb/gadget/udc/udc-core drivers/usb/gadget/udc/dummy_hcd fs/configfs/configfs \
+         drivers/usb/gadget/libcomposite drivers/usb/gadget/function/usb_f_fs; do
   ko=/lib/modules/$release/kernel/$m.ko.xz
   mkdir -p "$ir$(dirname "$ko")"
   cp "$kernel_dir/root$ko" "$ir$ko"

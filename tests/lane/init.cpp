@@ -1,7 +1,7 @@
 // /init of the kernel lane's initramfs (scripts/qemu-lane.sh): mounts what the tests read
-// (proc, sysfs, devtmpfs, debugfs, configfs, a tmpfs on /tmp), loads the modules listed in
-// /lane/modules (one path per line, compressed .ko.xz files: the kernel decompresses them),
-// runs /lane/run with the arguments in /lane/args (one per line) and the environment in
+// (proc, sysfs, devtmpfs, debugfs, tmpfs on /tmp), loads the modules listed in /lane/modules
+// (one path per line, compressed .ko.xz files: the kernel decompresses them), mounts configfs
+// (a module), runs /lane/run with the arguments in /lane/args (one per line) and the environment in
 // /lane/env (NAME=value lines), prints "ZBUF-LANE-EXIT <status>" and powers the machine off.
 // Statically linked: the initramfs has no C library of its own for it.
 #include <fcntl.h>
@@ -93,10 +93,10 @@ int main() {
   mountOrSay("sysfs", "/sys", "sysfs");
   mountOrSay("devtmpfs", "/dev", "devtmpfs");
   mountOrSay("debugfs", "/sys/kernel/debug", "debugfs");
-  mountOrSay("configfs", "/sys/kernel/config", "configfs");
   mountOrSay("tmpfs", "/tmp", "tmpfs");
   mountOrSay("tmpfs", "/dev/shm", "tmpfs");
   loadModules();
+  mountOrSay("configfs", "/sys/kernel/config", "configfs");  // a module in Debian's kernel
   const int code = runTests();
   std::printf("ZBUF-LANE-EXIT %d\n", code);
   std::fflush(stdout);

@@ -14,12 +14,15 @@
 // source).
 // ctest-labels: lane
 #include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -28,6 +31,7 @@
 #include <string>
 #include <thread>
 
+#include "lane/functionfs_scenario.h"
 #include "lane/uapi_scenarios.h"
 #include "lane/vgem.h"
 #include "support/iio_rig.h"
@@ -343,6 +347,90 @@ TEST(KernelCli, InfoListsTheKernelsProviders) {
   EXPECT_NE(out.find("\"name\": \"kernel\""), std::string::npos) << out;
   // Debian's kernel has no sw_sync: named missing, with what makes it.
   EXPECT_NE(out.find("CONFIG_SW_SYNC"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace zbuf::lane
+
+namespace zbuf::lane {
+namespace {
+
+// --- FunctionFS on a controller without scatter-gather (dummy_hcd) ----------------------------
+
+Result<void> writeText(const std::string& path, const std::string& text) {
+  ZBUF_ASSIGN_OR_RETURN(auto fd, sys::open(path.c_str(), O_WRONLY));
+  ZBUF_TRY(sys::write(fd.get(), std::as_bytes(std::span(text))));
+  return {};
+}
+
+Result<void> makeDir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Error(errno, "mkdir", path);
+  }
+  return {};
+}
+
+constexpr const char* kGadget = "/sys/kernel/config/usb_gadget/zbuf";
+constexpr const char* kKernelMount = "/dev/usb-ffs/lane";
+
+// A gadget through configfs with one FunctionFS instance ("lane"), mounted at kKernelMount, as
+// a user sets one up on a board (libcomposite, usb_f_fs).
+Result<void> makeKernelGadget() {
+  const std::string g = kGadget;
+  ZBUF_TRY(makeDir(g));
+  ZBUF_TRY(writeText(g + "/idVendor", "0x1d6b"));
+  ZBUF_TRY(writeText(g + "/idProduct", "0x0104"));
+  ZBUF_TRY(makeDir(g + "/configs/c.1"));
+  ZBUF_TRY(makeDir(g + "/functions/ffs.lane"));
+  if (::symlink((g + "/functions/ffs.lane").c_str(), (g + "/configs/c.1/ffs.lane").c_str()) != 0 &&
+      errno != EEXIST) {
+    return Error(errno, "symlink", "configs/c.1/ffs.lane");
+  }
+  ZBUF_TRY(makeDir("/dev/usb-ffs"));
+  ZBUF_TRY(makeDir(kKernelMount));
+  if (::mount("lane", kKernelMount, "functionfs", 0, nullptr) != 0 && errno != EBUSY) {
+    return Error(errno, "mount functionfs", kKernelMount);
+  }
+  return {};
+}
+
+// Binds the gadget to the first UDC (dummy_udc.0).
+Result<void> bindKernelGadget() {
+  std::error_code ec;
+  for (const auto& udc : std::filesystem::directory_iterator("/sys/class/udc", ec)) {
+    return writeText(std::string(kGadget) + "/UDC", udc.path().filename().string());
+  }
+  return Error(ENODEV, "bind", "no UDC in /sys/class/udc");
+}
+
+TEST(KernelFunctionFs, TheEmulationAnswersAsTheKernelOnAControllerWithoutScatterGather) {
+  constexpr const char* kName = "functionfs_without_scatter_gather";
+  usb::testing::Rig rig(usb::testing::RigOptions{.link = {.scatterGather = false},
+                                                 .descriptorsFromEp0 = true,
+                                                 .enumerate = true,
+                                                 .name = "lane"});
+  Transcript emulated;
+  functionFsScenario(*rig.ctx, emulated, rig.mount, [] { return Result<void>{}; });
+  const auto recording = readRecording();
+  const auto recorded = recording.find(kName);
+  const bool gadgetFs = std::filesystem::exists("/sys/kernel/config/usb_gadget");
+  if (!kernelHasThePieces() || !gadgetFs) {
+    ASSERT_NE(recorded, recording.end()) << kName << " is not in " << recordingPath();
+    EXPECT_EQ(emulated.text(), recorded->second)
+        << "emulation (left) and the kernel as recorded by the lane (right) differ";
+    return;
+  }
+  ASSERT_TRUE(makeKernelGadget().ok());
+  uapi::KernelCalls kernel;
+  Transcript live;
+  functionFsScenario(kernel, live, kKernelMount, bindKernelGadget);
+  if (std::getenv("ZBUF_LANE_DUMP") != nullptr) {
+    std::cout << "=== " << kName << " ===\n" << live.text() << "=== end ===\n" << std::flush;
+  }
+  EXPECT_EQ(emulated.text(), live.text())
+      << "emulation (left) and the running kernel (right) differ";
+  ASSERT_NE(recorded, recording.end()) << kName << " is not in " << recordingPath();
+  EXPECT_EQ(recorded->second, live.text()) << "the recording (left) is stale: the kernel (right)";
 }
 
 }  // namespace

@@ -138,7 +138,10 @@ Result<long> endpointRequest(const OpenFile& f, EndpointFile& ep, unsigned cmd, 
     case kFunctionfsClearHalt:
       return 0L;
     case kFunctionfsEndpointRevmap:
-      return static_cast<long>(ep.address());
+      // ffs_epfile_ioctl returns epfile->ep->num, which ffs_func_bind sets to -1 (a u8) and
+      // nothing sets again: 255 for every endpoint, as Debian's 6.12 answered in the kernel lane
+      // (docs/kernel-lane.md). The endpoint's address is in ENDPOINT_DESC.
+      return 255L;
     case kFunctionfsEndpointDesc: {
       const UsbEndpointDescriptor desc = ep.descriptor();
       ZBUF_TRY(uapi::copyToUser(arg, desc, "FUNCTIONFS_ENDPOINT_DESC"));

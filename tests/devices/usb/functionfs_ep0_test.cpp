@@ -92,8 +92,9 @@ TEST(FfsEp0, DirectionsAndDescriptorsComeFromTheEndpointDescriptors) {
   std::vector<std::byte> buf(16);
   EXPECT_EQ(rig.write(ep1.get(), buf), -EBADMSG);  // ep1 is OUT
   EXPECT_EQ(rig.write(ep2.get(), buf), 16);        // ep2 is IN
-  EXPECT_EQ(rig.ioctl(ep1.get(), kFunctionfsEndpointRevmap, nullptr), 0x01);
-  EXPECT_EQ(rig.ioctl(ep2.get(), kFunctionfsEndpointRevmap, nullptr), 0x82);
+  // 255 for every endpoint, as the kernel (ffs_ep.num is -1 from bind on).
+  EXPECT_EQ(rig.ioctl(ep1.get(), kFunctionfsEndpointRevmap, nullptr), 255);
+  EXPECT_EQ(rig.ioctl(ep2.get(), kFunctionfsEndpointRevmap, nullptr), 255);
   UsbEndpointDescriptor desc{};
   ASSERT_EQ(rig.ioctl(ep2.get(), kFunctionfsEndpointDesc, &desc), 0);
   EXPECT_EQ(desc.bEndpointAddress, 0x82);
