@@ -149,6 +149,18 @@ Result<void> adoptBoard(uapi::FdCalls& kernel, StreamConfig& c) {
 
 Result<Pipeline> Pipeline::create(StreamConfig config, std::shared_ptr<uapi::FdCalls> kernel) {
   constexpr const char* kOp = "Pipeline::create";
+  if (kernel && config.backend != uapi::Backend::Emulated) {
+    return Error(EINVAL, kOp,
+                 fmt::format("the {} backend is for the embedded kernel, not a daemon's",
+                             uapi::backendName(config.backend)));
+  }
+  if (config.backend == uapi::Backend::Kernel) {
+    // The real kernel has the heaps, but no IIO or FunctionFS device with DMABUF to stream
+    // between: name the first one missing.
+    for (const char* path : {Board::kAdcPath, Board::kDacPath, "/dev/usb-ffs/zbuf/ep0"}) {
+      ZBUF_TRY(uapi::requireKernelPath(path));
+    }
+  }
   if (kernel) {
     ZBUF_TRY(adoptBoard(*kernel, config));
   }
@@ -495,10 +507,12 @@ Result<StreamResult> Pipeline::run(StreamMode mode,
   std::shared_ptr<uapi::Context> own;
   std::shared_ptr<Board> board;
   uapi::FdCalls* kernel = kernel_.get();
+  std::shared_ptr<uapi::FdCalls> backend;
   if (kernel == nullptr) {
     own = uapi::Context::create();
     ZBUF_ASSIGN_OR_RETURN(board, Board::create(*own, boardConfig(config_)));
-    kernel = own.get();
+    ZBUF_ASSIGN_OR_RETURN(backend, uapi::openBackend(config_.backend, own));
+    kernel = backend.get();
   }
   TestBench bench(*kernel);
   ZBUF_ASSIGN_OR_RETURN(auto adcAtStart, bench.iio(0));

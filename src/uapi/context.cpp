@@ -219,6 +219,9 @@ Result<int> Context::poll(std::span<struct pollfd> fds, int timeoutMs) {
   }
   const std::span<std::optional<OpenFile>> files =
       fds.size() > kInline ? std::span(manyFiles) : std::span(inlineFiles).first(fds.size());
+  // A real kernel dma-buf the context wrapped (an emulated device holds it) polls as a dma-buf of
+  // this context: its reservation has zbuf's fences and the kernel's (kernel_objects.h).
+  std::vector<BufferPtr> wrapped;
   for (std::size_t i = 0; i < fds.size(); ++i) {
     fds[i].revents = 0;
     if (fds[i].fd < 0) {
@@ -227,8 +230,14 @@ Result<int> Context::poll(std::span<struct pollfd> fds, int timeoutMs) {
     auto of = openFile(fds[i].fd);
     if (of.ok() && of->filePtr()) {
       files[i].emplace(std::move(*of));
+    } else if (of.ok()) {
+      if (BufferPtr b = wrappedKernelBuffer(fds[i].fd)) {
+        wrapped.resize(fds.size());
+        wrapped[i] = std::move(b);
+      }
     }
   }
+  const auto isWrapped = [&](std::size_t i) { return !wrapped.empty() && wrapped[i]; };
   const bool forever = timeoutMs < 0;
   const std::uint64_t deadline =
       forever ? 0 : sys::monotonicNs() + static_cast<std::uint64_t>(timeoutMs) * 1'000'000ULL;
@@ -236,7 +245,7 @@ Result<int> Context::poll(std::span<struct pollfd> fds, int timeoutMs) {
   std::vector<struct pollfd> ordinary;
   std::vector<std::size_t> ordinaryIndex;
   for (std::size_t i = 0; i < fds.size(); ++i) {
-    if (!files[i]) {
+    if (!files[i] && !isWrapped(i)) {
       ordinary.push_back(fds[i]);
       ordinaryIndex.push_back(i);
     }
@@ -251,6 +260,17 @@ Result<int> Context::poll(std::span<struct pollfd> fds, int timeoutMs) {
         const short mask =
             files[i]->file().ops().poll(*files[i], fds[i].events, mayWait ? &table : nullptr);
         fds[i].revents = static_cast<short>(mask & (fds[i].events | POLLERR | POLLHUP | POLLNVAL));
+        ready += fds[i].revents != 0 ? 1 : 0;
+      } else if (isWrapped(i)) {
+        // What the kernel has pending that zbuf's view lacks comes in first, so the table
+        // sleeps on it too (a wrapped sync file, signalled by the watcher).
+        const auto real = sys::pollOne(fds[i].fd, fds[i].events, std::chrono::milliseconds(0));
+        if (!real.ok() || (*real & fds[i].events) != (fds[i].events & (POLLIN | POLLOUT))) {
+          (void)importKernelFences(*wrapped[i]);
+        }
+        const short mask =
+            detail::dmaBufPollMask(*wrapped[i], fds[i].events, mayWait ? &table : nullptr);
+        fds[i].revents = static_cast<short>(mask & fds[i].events);
         ready += fds[i].revents != 0 ? 1 : 0;
       }
     }
@@ -471,6 +491,19 @@ Result<BufferPtr> Context::kernelBuffer(int fd) {
   ZBUF_TRY(importKernelFences(*buffer));
   kernelBuffers_[key] = buffer;
   return buffer;
+}
+
+BufferPtr Context::wrappedKernelBuffer(int fd) {
+  const MutexLocker lock(kernelMutex_);
+  if (kernelBuffers_.empty()) {
+    return nullptr;  // the common case: no fstat
+  }
+  auto st = sys::fstat(fd);
+  if (!st.ok()) {
+    return nullptr;
+  }
+  auto it = kernelBuffers_.find(std::pair(st->device, st->inode));
+  return it == kernelBuffers_.end() ? nullptr : it->second.lock();
 }
 
 Result<FencePtr> Context::kernelFence(int fd) {

@@ -132,36 +132,7 @@ class DmaBufOps final : public FileOperations {
 
   // dma_buf_poll: POLLIN unless a writer is pending, POLLOUT when nothing is.
   short poll(const OpenFile& f, short events, PollTable* table) const override {
-    const Resv& resv = f.file().data<Buffer>().resv();
-    short revents = 0;
-    const auto check = [&](short bit, ResvUsage usage) {
-      if ((events & bit) == 0) {
-        return;
-      }
-      // One unlocked walk (dma_buf_poll_add_cb): the bit is ready when it finds no unsignalled
-      // fence; with a table, each one it finds gets a wake-up callback (one that signalled
-      // meanwhile wakes the table at once). A walk that started over and then found nothing
-      // means nothing is pending (callbacks added before stay: a spurious wake-up at most).
-      bool pending = false;
-      Resv::UnlockedIter it(resv, usage);
-      FencePtr fence = it.first();
-      for (; fence; fence = it.next()) {
-        pending = true;
-        if (table == nullptr) {
-          break;
-        }
-        table->waitFence(fence);
-      }
-      if (!fence && it.isRestarted()) {
-        pending = false;
-      }
-      if (!pending) {
-        revents = static_cast<short>(revents | bit);
-      }
-    };
-    check(POLLIN, ResvUsage::Write);
-    check(POLLOUT, ResvUsage::Read);
-    return revents;
+    return detail::dmaBufPollMask(f.file().data<Buffer>(), events, table);
   }
 
   Result<sys::Mapping> mmap(const OpenFile& f, std::size_t length, int prot, int flags,
@@ -207,6 +178,39 @@ class DmaBufOps final : public FileOperations {
 };
 
 }  // namespace
+
+short detail::dmaBufPollMask(const Buffer& buffer, short events, PollTable* table) {
+  const Resv& resv = buffer.resv();
+  short revents = 0;
+  const auto check = [&](short bit, ResvUsage usage) {
+    if ((events & bit) == 0) {
+      return;
+    }
+    // One unlocked walk (dma_buf_poll_add_cb): the bit is ready when it finds no unsignalled
+    // fence; with a table, each one it finds gets a wake-up callback (one that signalled
+    // meanwhile wakes the table at once). A walk that started over and then found nothing
+    // means nothing is pending (callbacks added before stay: a spurious wake-up at most).
+    bool pending = false;
+    Resv::UnlockedIter it(resv, usage);
+    FencePtr fence = it.first();
+    for (; fence; fence = it.next()) {
+      pending = true;
+      if (table == nullptr) {
+        break;
+      }
+      table->waitFence(fence);
+    }
+    if (!fence && it.isRestarted()) {
+      pending = false;
+    }
+    if (!pending) {
+      revents = static_cast<short>(revents | bit);
+    }
+  };
+  check(POLLIN, ResvUsage::Write);
+  check(POLLOUT, ResvUsage::Read);
+  return revents;
+}
 
 const FileOperations& detail::dmaBufOps() noexcept {
   static_assert(IsFileOperations<DmaBufOps>);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <csignal>
@@ -46,6 +47,29 @@ TEST(StreamCli, BadValuesAreUsageErrorsWithStatus2) {
     EXPECT_EQ(r.status, 2) << args << "\n" << r.out;
     EXPECT_FALSE(r.out.empty()) << args << ": the error is explained";
   }
+}
+
+TEST(StreamCli, TheBackendIsChosenAndTheKernelBackendNamesWhatIsMissing) {
+  // auto: the real kernel's heap where it has one, else the emulation's; every byte checked.
+  CliRun a =
+      zbuf("stream --backend auto --mode dmabuf --seconds 0.2 --block-size 64K --json", false);
+  ASSERT_EQ(a.status, 0) << a.out;
+  const auto doc = nlohmann::json::parse(a.out);
+  EXPECT_EQ(doc["settings"]["backend"], "auto");
+  EXPECT_EQ(doc["runs"][0]["mismatches"], 0);
+  EXPECT_GT(doc["runs"][0]["verified_bytes"].get<std::uint64_t>(), 0U);
+  // kernel: no kernel here has the DMABUF devices; refused, naming the first one missing.
+  if (::access("/dev/iio:device0", F_OK) != 0) {
+    CliRun k = zbuf("stream --backend kernel --seconds 0.2");
+    EXPECT_EQ(k.status, 2) << k.out;
+    EXPECT_NE(k.out.find("/dev/iio:device0"), std::string::npos) << k.out;
+  }
+  CliRun bad = zbuf("stream --backend real --seconds 0.2");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.out.find("'real' is not a backend"), std::string::npos) << bad.out;
+  // A daemon's kernel is the daemon's: no other backend with --daemon.
+  CliRun d = zbuf("stream --daemon /nonexistent/zbufd.sock --backend auto --bytes 1M");
+  EXPECT_NE(d.status, 0);
 }
 
 TEST(StreamCli, DaemonModeRefusesBoardSettingsAndNamesAMissingDaemon) {
@@ -260,7 +284,7 @@ TEST(StreamCli, TableShowsBothModesAndTheSpeedup) {
   EXPECT_NE(r.out.find("fileio"), std::string::npos);
   EXPECT_NE(r.out.find("dmabuf"), std::string::npos);
   EXPECT_NE(r.out.find("speed-up"), std::string::npos);
-  EXPECT_EQ(r.out.find("\r"), std::string::npos) << "no progress line when stdout is not a tty";
+  EXPECT_EQ(r.out.find('\r'), std::string::npos) << "no progress line when stdout is not a tty";
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "zbuf/base/sys.h"
 #include "zbuf/ipc/remote_context.h"
 #include "zbuf/stream/pipeline.h"
+#include "zbuf/uapi/backend.h"
 
 namespace zbuf::cli {
 namespace {
@@ -51,6 +52,7 @@ struct StreamOptions {
   std::string output;    // --output FILE|-: the received samples
   std::string affinity;  // --affinity APP[:HW]
   std::string daemon;    // --daemon [SOCKET]: the socket ("" with the flag alone: the default)
+  std::string backend = "emulated";  // --backend
   // Set by the parser, to tell a flag given from its default.
   const CLI::Option* daemonOpt = nullptr;
   std::vector<const CLI::Option*> boardOpts;  // what configures a board built for the run
@@ -247,6 +249,12 @@ int runStream(const StreamOptions& o) {
   }
   c.coherency = *coherency;
   c.checkCpuAccess = o.checkCpuAccess;
+  auto backend = uapi::parseBackend(o.backend);
+  if (!backend) {
+    fmt::print(stderr, "zbuf stream: --backend: {}\n", backend.error().message());
+    return kExitUsage;
+  }
+  c.backend = *backend;
   if (const std::string why = checkApplicable(o, c); !why.empty()) {
     fmt::print(stderr, "zbuf stream: {}\n", why);
     return kExitUsage;
@@ -572,6 +580,12 @@ void addStreamCommand(CLI::App& app, Runner& runner) {
       ->needs(failTransfer)
       ->group("Fault injection");
   o.boardOpts.push_back(failTransfer);
+  cmd->add_option("--backend", o.backend,
+                  "which kernel the application calls: emulated (default), auto (the real "
+                  "kernel's heap where it has one, for the zero-copy buffers) or kernel (refused "
+                  "naming the missing device: no kernel has these DMABUF devices here); "
+                  "docs/kernel-lane.md")
+      ->type_name("NAME");
   o.daemonOpt = cmd->add_option("--daemon", o.daemon,
                                 "run as a client of zbufd: its board, this process the "
                                 "application (SOCKET: $ZBUF_SOCKET, else the default path; "

@@ -13,6 +13,7 @@
 
 #include "command.h"
 #include "zbuf/base/sys.h"
+#include "zbuf/uapi/backend.h"
 
 namespace zbuf::cli {
 
@@ -211,6 +212,12 @@ void printHeader(const StreamSettings& s) {
     fmt::print("  devices in zbufd at {} (hardware CPU is the daemon's, not counted here)\n",
                s.daemon);
   }
+  if (c.backend != uapi::Backend::Emulated) {
+    fmt::print("  backend {}: zero-copy buffers from {}\n", uapi::backendName(c.backend),
+               uapi::requireKernelPath("/dev/dma_heap/system").ok()
+                   ? "the real kernel's /dev/dma_heap/system"
+                   : "the emulation (the running kernel has no system heap)");
+  }
   fmt::print("\n");
   std::fflush(stdout);
 }
@@ -321,6 +328,7 @@ nlohmann::json toJson(const StreamSettings& s, const std::vector<StreamRun>& run
       {"interval_s", s.interval},
       {"output", s.output.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.output)},
       {"daemon", s.daemon.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.daemon)},
+      {"backend", uapi::backendName(c.backend)},
       {"affinity",
        {{"app", s.affinityApp.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.affinityApp)},
         {"hw", s.affinityHw.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.affinityHw)}}}};

@@ -33,6 +33,7 @@
 #include "zbuf/base/result.h"
 #include "zbuf/devices/pattern.h"
 #include "zbuf/devices/usb/link.h"  // LinkSpeed, toString(LinkSpeed), parseLinkSpeed
+#include "zbuf/uapi/backend.h"
 #include "zbuf/uapi/fd_calls.h"
 
 #pragma GCC visibility push(default)  // the public API: exported (cmake/ZbufLayers.cmake)
@@ -98,6 +99,12 @@ struct StreamConfig {
   // Checked CPU access (docs/coherency.md) for the run's buffers: their CPU mappings fault
   // outside SYNC brackets. Only iio-to-app in dmabuf mode maps them.
   bool checkCpuAccess = false;
+  // Which kernel the application's calls go to (uapi/backend.h): the emulated board always
+  // (Emulated); its devices with the real kernel's heap where it has one (Auto: the zero-copy
+  // buffers are the kernel's dma-bufs, wrapped for the emulated devices: docs/kernel-lane.md);
+  // Kernel: the real kernel only, which has no IIO and FunctionFS devices with DMABUF here, so
+  // create() refuses it naming the missing device (ENODEV). Not with a given kernel (zbufd).
+  uapi::Backend backend = uapi::Backend::Emulated;
   Flags<SkippedSync> skipSync;  // coherency fault injection (tests)
   // iio-to-app, data mode: the application's own use of the samples it received, called on the
   // running thread with each stretch of the stream in order, after the pattern check (inside

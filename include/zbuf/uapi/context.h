@@ -173,6 +173,8 @@ class Context : public FdCalls, public std::enable_shared_from_this<Context> {
   // The real kernel's dma-buf / sync file behind a foreign fd, wrapped once per live object.
   [[nodiscard]] Result<BufferPtr> kernelBuffer(int fd);
   [[nodiscard]] Result<FencePtr> kernelFence(int fd);
+  // The live wrapped Buffer of the real dma-buf behind `fd`, or nullptr (never wraps).
+  [[nodiscard]] BufferPtr wrappedKernelBuffer(int fd);
 
   FileTable files_;
   // The real kernel's dma-bufs and sync files wrapped so far, by (st_dev, st_ino).
