@@ -179,11 +179,13 @@ Rules rules() {
     // endpoint the host sends nothing to never returns. Only the calls that end before the
     // request is queued are made: the endpoint disabled, or the direction wrong (EBADMSG); an
     // IN endpoint's writes, which the host takes at once.
-    auto address = s.ctx().ioctl(t.fd, kFunctionfsEndpointRevmap, nullptr);
-    if (!address.ok()) {
+    // The direction from the endpoint's descriptor (ENDPOINT_REVMAP is 255 for every endpoint,
+    // as the kernel's).
+    UsbEndpointDescriptor desc{};
+    if (!s.ctx().ioctl(t.fd, kFunctionfsEndpointDesc, &desc).ok()) {
       return true;
     }
-    const bool in = (*address & 0x80) != 0;
+    const bool in = (desc.bEndpointAddress & kUsbEndpointDirIn) != 0;
     return write || in;
   };
   r.extraOps = 6;
