@@ -331,6 +331,31 @@ def virtio():
     }
 
 
+def iiod():
+    """What libiio 0.24's network backend sends (iio_info, iio_attr, iio_readdev, iio_writedev),
+    and the requests its limits are about: plain text, the wire protocol itself."""
+    def t(*lines):
+        return "".join(line + "\n" for line in lines).encode()
+    return {
+        "info": t("VERSION", "PRINT", "ZPRINT", "EXIT"),
+        "readdev": t("VERSION", "TIMEOUT 5000", "OPEN iio:device0 1024 f",
+                          "READBUF iio:device0 8192", "CLOSE iio:device0", "EXIT"),
+        "writedev": t("OPEN iio:device1 512 f", "WRITEBUF iio:device1 64")
+        + bytes(range(64)) + t("CLOSE iio:device1"),
+        "attrs": t("READ iio:device0", "READ iio:device0 sampling_frequency",
+                        "READ iio:device0 BUFFER length", "READ iio:device0 INPUT voltage0 raw",
+                        "READ iio:device0 DEBUG direct_reg_access")
+        + b"WRITE iio:device0 sampling_frequency 8\n1000000\0",
+        "triggers": t("GETTRIG iio:device0", "SETTRIG iio:device0 trigger0",
+                           "SETTRIG iio:device0", "SET iio:device0 BUFFERS_COUNT 4", "HELP"),
+        "errors": t("OPEN nosuchdev 16 f", "READBUF iio:device0 16", "OPEN iio:device0 0 f",
+                         "OPEN iio:device0 99999999999 ffffffff", "WRITE iio:device0 x 99999",
+                         "CYCLIC", "READ", "WRITE iio:device0 BUFFER length 4")
+        + b"12",
+        "truncated": b"OPEN iio:device0 1024 f\nREADBUF iio:device0 40",
+    }
+
+
 def main():
     write_corpus("dma_buf", dma_buf())
     write_corpus("sync_file", sync_file())
@@ -341,6 +366,7 @@ def main():
     write_corpus("functionfs_ep", functionfs(False))
     write_corpus("core_ops", core_ops())
     write_corpus("virtio", virtio())
+    write_corpus("iiod", iiod())
 
 
 if __name__ == "__main__":
