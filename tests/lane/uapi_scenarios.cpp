@@ -513,7 +513,30 @@ void udmabuf(FdCalls& c, Transcript& t) {
                std::memcmp(m->data(), bytes.data(), bytes.size()) == 0 ? "yes" : "no");
       }
       t.step("udmabuf MAP_PRIVATE", c.mmap(static_cast<int>(*r), kPage, PROT_READ, MAP_PRIVATE, 0));
-      (void)c.close(static_cast<int>(*r));
+      const int u = static_cast<int>(*r);
+      // The file and the exporter's own rules (udmabuf's end_cpu_access before any begin).
+      auto sync = [&](std::string_view what, std::uint64_t flags) {
+        uapi::DmaBufSync arg{flags};
+        t.step(what, c.ioctl(u, uapi::kDmaBufIoctlSync, &arg));
+      };
+      sync("udmabuf SYNC END|RW before any START", uapi::kDmaBufSyncEnd | uapi::kDmaBufSyncRw);
+      sync("udmabuf SYNC START|READ", uapi::kDmaBufSyncStart | uapi::kDmaBufSyncRead);
+      sync("udmabuf SYNC END|READ", uapi::kDmaBufSyncEnd | uapi::kDmaBufSyncRead);
+      sync("udmabuf SYNC END|RW after a START", uapi::kDmaBufSyncEnd | uapi::kDmaBufSyncRw);
+      t.step("udmabuf lseek(0, SEEK_END)", c.lseek(u, 0, SEEK_END));
+      t.step("udmabuf SET_NAME", setName(c, u, "frames"));
+      auto link = c.fdPath(u);
+      t.note("udmabuf link", link.ok() ? *link : "error");
+      noteFdinfo(c, t, u, "udmabuf", {"size", "exp_name", "name"});
+      t.note("udmabuf poll IN|OUT", pollName(pollOnce(c, u, POLLIN | POLLOUT)));
+      UniqueFd exported = exportSyncFile(c, t, u, uapi::kDmaBufSyncRw, "of the udmabuf");
+      if (exported) {
+        noteFileInfo(c, t, exported.get(), "udmabuf's");
+        (void)c.close(exported.release());
+      }
+      std::array<std::byte, 8> eight{};
+      t.step("udmabuf read", c.read(u, eight));
+      (void)c.close(u);
     }
   }
 
