@@ -253,6 +253,29 @@ TEST_F(Iiod, IioReaddevReadsThePatternOfEveryChannel) {
   }
 }
 
+// The test-mode attribute selects the ADC's pattern: iio_attr sets it, iio_readdev reads it.
+TEST_F(Iiod, TheTestModeAttributeSelectsThePatternIioReaddevReads) {
+  REQUIRE_TOOLS();
+  ToolRun r = run({attr, "-u", uri, "-d", "iio:device0", "test_mode_available"});
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out, "ramp prbs\n");
+  r = run({attr, "-u", uri, "-d", "iio:device0", "test_mode", "prbs"});
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(sysfs("test_mode"), "prbs\n");
+  const SampleFormat format = board->config().format;
+  const std::uint64_t offset = streamOffset();
+  r = run({readdev, "-u", uri, "-b", "256", "-s", "1000", "iio:device0"});
+  ASSERT_EQ(r.status, 0);
+  ASSERT_EQ(r.out.size(), 1000 * format.frameBytes());
+  PatternChecker prbs(format, PatternKind::Prbs);
+  EXPECT_EQ(prbs.countMismatches(std::as_bytes(std::span(r.out)), offset), 0U);
+  // An unknown mode is the attribute's EINVAL, which iio_attr reports as a failure.
+  r = run({attr, "-u", uri, "-d", "iio:device0", "test_mode", "sine"});
+  EXPECT_NE(r.status, 0) << r.out;
+  EXPECT_EQ(sysfs("test_mode"), "prbs\n");
+  ASSERT_EQ(run({attr, "-u", uri, "-d", "iio:device0", "test_mode", "ramp"}).status, 0);
+}
+
 TEST_F(Iiod, IioReaddevReadsTheChannelsAskedFor) {
   REQUIRE_TOOLS();
   const SampleFormat format = board->config().format;

@@ -131,6 +131,24 @@ void IioBuffer::disable() {
   }
 }
 
+PatternKind IioBuffer::pattern() const {
+  const MutexLocker lock(stateMutex_);
+  return params_.pattern;
+}
+
+Result<void> IioBuffer::setPattern(PatternKind kind) {
+  const MutexLocker lock(stateMutex_);
+  if (enabled_) {
+    return Error(EBUSY, "test_mode", "buffer is enabled");
+  }
+  // No transfer runs while disabled (disable() ended them), so the DMA worker does not read
+  // the generator or the checker now.
+  params_.pattern = kind;
+  generator_ = PatternGenerator(params_.format, kind);
+  checker_ = PatternChecker(params_.format, kind);
+  return {};
+}
+
 bool IioBuffer::enabled() const {
   const MutexLocker lock(stateMutex_);
   return enabled_;

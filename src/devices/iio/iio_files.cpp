@@ -277,6 +277,39 @@ Result<void> addToContext(uapi::Context& context, std::shared_ptr<IioDevice> dev
                             node->sampleRate = v;
                             return {};
                           }}));
+  // The converter's test pattern, as ADI's AXI ADC drivers offer one (in_voltage_test_mode):
+  // what the ADC generates, or what the DAC's checker expects. Changing it is EBUSY while a
+  // buffer is enabled.
+  ZBUF_TRY(uapi::addSysfsAttr(
+      context, sys + "/test_mode",
+      {[node]() -> Result<std::string> {
+         ZBUF_ASSIGN_OR_RETURN(auto* b, node->device->buffer(0));
+         return std::string(toString(b->pattern())) + "\n";
+       },
+       [node](std::string_view text) -> Result<void> {
+         while (!text.empty() && (text.back() == '\n' || text.back() == '\0')) {
+           text.remove_suffix(1);
+         }
+         auto kind = parsePatternKind(text);
+         if (!kind.ok()) {
+           return Error(EINVAL, "test_mode", fmt::format("'{}' is not a test mode", text));
+         }
+         for (unsigned b = 0; b < node->device->bufferCount(); ++b) {
+           if ((*node->device->buffer(b))->enabled()) {
+             return Error(EBUSY, "test_mode", "a buffer is enabled");
+           }
+         }
+         for (unsigned b = 0; b < node->device->bufferCount(); ++b) {
+           ZBUF_TRY((*node->device->buffer(b))->setPattern(*kind));
+         }
+         return {};
+       }}));
+  ZBUF_TRY(uapi::addSysfsAttr(context, sys + "/test_mode_available",
+                              {[]() -> Result<std::string> {
+                                 return fmt::format("{} {}\n", toString(PatternKind::Ramp),
+                                                    toString(PatternKind::Prbs));
+                               },
+                               {}}));
   ZBUF_TRY(addScanElements(context, sys + "/scan_elements", dev, node));
   for (unsigned b = 0; b < dev.bufferCount(); ++b) {
     IioBuffer& buffer = **dev.buffer(b);

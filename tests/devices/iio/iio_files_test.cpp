@@ -117,6 +117,29 @@ TEST(IioFiles, KernelStyleFileioAndTheLegacyDeviceRead) {
   EXPECT_EQ(k.write(m.dev.get(), out).code(), EPERM);  // an input buffer
 }
 
+TEST(IioFiles, TheTestModeSelectsThePattern) {
+  Machine m;
+  auto& k = *m.ctx;
+  EXPECT_EQ(m.readAttr("test_mode"), "ramp\n");
+  EXPECT_EQ(m.readAttr("test_mode_available"), "ramp prbs\n");
+  EXPECT_EQ(m.writeAttr("test_mode", "sine\n"), EINVAL);
+  EXPECT_EQ(m.writeAttr("test_mode_available", "ramp"), EACCES);  // read-only
+  ASSERT_EQ(m.writeAttr("test_mode", "prbs\n"), 0);
+  EXPECT_EQ(m.readAttr("test_mode"), "prbs\n");
+  ASSERT_EQ(m.writeAttr("buffer/enable", "1"), 0);
+  EXPECT_EQ(m.writeAttr("test_mode", "ramp"), EBUSY);  // not while streaming
+  std::vector<std::byte> out(8 * 1024);
+  auto r = k.read(m.dev.get(), out);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  ASSERT_GT(*r, 0U);
+  PatternChecker prbs(m.device->format(), PatternKind::Prbs);
+  EXPECT_EQ(prbs.countMismatches(std::span(out).first(*r), 0), 0U);
+  PatternChecker ramp(m.device->format(), PatternKind::Ramp);
+  EXPECT_GT(ramp.countMismatches(std::span(out).first(*r), 0), 0U);
+  ASSERT_EQ(m.writeAttr("buffer/enable", "0"), 0);
+  EXPECT_EQ(m.writeAttr("test_mode", "ramp"), 0);
+}
+
 TEST(IioFiles, PollWakesWhenABlockCompletes) {
   IioDeviceConfig config = Machine::defaultConfig();
   config.sampleRate = 1'000'000;

@@ -103,7 +103,10 @@ class IioBuffer {
   [[nodiscard]] bool isInput() const noexcept { return params_.direction == IioDirection::Input; }
   [[nodiscard]] const SampleFormat& format() const noexcept { return params_.format; }
   [[nodiscard]] std::size_t frameBytes() const noexcept { return params_.format.frameBytes(); }
-  [[nodiscard]] PatternKind pattern() const noexcept { return params_.pattern; }
+  // The test pattern the ADC generates (the DAC's checker expects). setPattern: EBUSY while
+  // enabled (the device's test_mode attribute).
+  [[nodiscard]] PatternKind pattern() const;
+  [[nodiscard]] Result<void> setPattern(PatternKind kind);
   // Whether the buffer has the DMABUF interface (ATTACH is EPERM otherwise).
   [[nodiscard]] bool dmabufSupported() const noexcept { return params_.dmabuf; }
   // What poll() on the buffer's files sleeps on (woken as fileio blocks complete).
