@@ -20,6 +20,7 @@
 #include "zbuf/core/resv_lock.h"
 #include "zbuf/core/sg_table.h"
 #include "zbuf/uapi/abi.h"
+#include "zbuf/uapi/kernel_calls.h"
 
 namespace zbuf::uapi {
 
@@ -27,14 +28,10 @@ namespace {
 
 ZBUF_LOG_CATEGORY(Kernel);
 
+// readlink(/proc/self/fd/<fd>): what the kernel says the file is.
 Result<std::string> linkOf(int fd) {
-  std::string buf(4096, '\0');
-  const ssize_t n = ::readlink(fmt::format("/proc/self/fd/{}", fd).c_str(), buf.data(), buf.size());
-  if (n < 0) {
-    return Error(errno == ENOENT ? EBADF : errno, "readlink", fmt::format("fd {}", fd));
-  }
-  buf.resize(static_cast<std::size_t>(n));
-  return buf;
+  KernelCalls kernel;
+  return kernel.fdPath(fd);
 }
 
 // The value of `key` in the kernel's fdinfo of `fd` ("exp_name:\tsystem" -> "system").
