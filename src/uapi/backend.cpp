@@ -147,9 +147,7 @@ Result<FileStat> AutoCalls::fstat(int fd) {
 }
 
 Result<std::string> AutoCalls::fdinfo(int fd) {
-  // A file of the real kernel shows what the kernel writes (the dma-buf's size, exp_name, ...).
-  ZBUF_ASSIGN_OR_RETURN(auto file, context_->lookup(fd));
-  return file ? context_->fdinfo(fd) : kernel().fdinfo(fd);
+  return context_->fdinfo(fd);  // a file of the real kernel shows the kernel's own text
 }
 
 Result<std::string> AutoCalls::fdPath(int fd) {

@@ -22,6 +22,7 @@
 #include "zbuf/base/log.h"
 #include "zbuf/core/bufinfo.h"
 #include "zbuf/core/sync_file.h"
+#include "zbuf/uapi/kernel_calls.h"
 #include "zbuf/uapi/kernel_objects.h"
 #include "zbuf/uapi/sysfs_attr.h"
 
@@ -361,6 +362,12 @@ Result<std::string> Context::fdinfo(int fd) {
   auto of = openFile(fd);
   if (!of.ok()) {
     return notOpen("fdinfo", fd);
+  }
+  if (!of->filePtr()) {
+    // Not one of this context's files: the kernel's own text (a real dma-buf's size and
+    // exp_name, a pipe's, ...), as for every other call on a foreign fd.
+    KernelCalls kernel;
+    return kernel.fdinfo(fd);
   }
   auto fdFlags = sys::getFdFlags(fd);
   // A zbuf file shows the flags its kernel file has: not the O_LARGEFILE its backing reopen got.

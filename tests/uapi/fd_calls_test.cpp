@@ -39,6 +39,19 @@ class FdCalls : public ::testing::Test {
 
 // --- fall-through to the real system call -----------------------------------------------------
 
+TEST_F(FdCalls, AForeignFdShowsTheKernelsFdinfo) {
+  auto ends = sys::pipe();
+  ASSERT_TRUE(ends.ok());
+  const std::string info = ctx->fdinfo(ends->second.get()).value();
+  // The kernel's text, with what only the kernel writes (the mount id).
+  EXPECT_TRUE(info.starts_with("pos:\t0\nflags:\t")) << info;
+  EXPECT_NE(info.find("mnt_id:"), std::string::npos) << info;
+  // A zbuf file shows zbuf's, with the kind's lines.
+  UniqueFd buffer = installSystemBuffer(*ctx, 4096);
+  const std::string mine = ctx->fdinfo(buffer.get()).value();
+  EXPECT_NE(mine.find("exp_name:\tsystem"), std::string::npos) << mine;
+}
+
 TEST_F(FdCalls, APipeGoesToTheRealCalls) {
   auto ends = sys::pipe();
   ASSERT_TRUE(ends.ok());
