@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -36,6 +37,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "zbuf/base/result.h"
@@ -379,7 +381,15 @@ class Session {
     }
     scope_.reset();
     ctx_.reset();
-    const std::size_t after = openFdCount();
+    // A thread of the context still on its way out may hold a transient fd for a moment (one
+    // such fd was seen closing while the list was read): wait, bounded, for the count to come
+    // back; a leaked fd stays and fails.
+    std::size_t after = openFdCount();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (after != fdsBefore_ && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+      after = openFdCount();
+    }
     if (after != fdsBefore_) {
       fail("{} fds open before the input, {} after:{}", fdsBefore_, after, openFdList());
     }
