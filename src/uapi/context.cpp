@@ -331,11 +331,7 @@ Result<std::int64_t> Context::lseek(int fd, std::int64_t offset, int whence) {
     return notOpen("lseek", fd);
   }
   if (!of->filePtr()) {
-    const off_t r = ::lseek(fd, offset, whence);
-    if (r < 0) {
-      return Error(errno, "lseek");
-    }
-    return static_cast<std::int64_t>(r);
+    return KernelCalls().lseek(fd, offset, whence);
   }
   std::int64_t pos = of->file().position().load();
   auto r = of->file().ops().llseek(*of, offset, whence, pos);
@@ -366,8 +362,7 @@ Result<std::string> Context::fdinfo(int fd) {
   if (!of->filePtr()) {
     // Not one of this context's files: the kernel's own text (a real dma-buf's size and
     // exp_name, a pipe's, ...), as for every other call on a foreign fd.
-    KernelCalls kernel;
-    return kernel.fdinfo(fd);
+    return KernelCalls().fdinfo(fd);
   }
   auto fdFlags = sys::getFdFlags(fd);
   // A zbuf file shows the flags its kernel file has: not the O_LARGEFILE its backing reopen got.
@@ -390,14 +385,7 @@ Result<std::string> Context::fdPath(int fd) {
     return notOpen("readlink", fd);
   }
   if (!of->filePtr()) {
-    std::string buf(4096, '\0');
-    const ssize_t n =
-        ::readlink(fmt::format("/proc/self/fd/{}", fd).c_str(), buf.data(), buf.size());
-    if (n < 0) {
-      return Error(errno, "readlink");
-    }
-    buf.resize(static_cast<std::size_t>(n));
-    return buf;
+    return KernelCalls().fdPath(fd);
   }
   return of->file().ops().linkName(of->file());
 }
@@ -483,25 +471,39 @@ Result<BufferPtr> Context::bufferFromFd(int fd) {
   return (*file)->dataPtr<Buffer>();
 }
 
-Result<BufferPtr> Context::kernelBuffer(int fd) {
+namespace {
+
+// The live object wrapping the real file behind `fd` in `cache` (keyed by the file's identity),
+// or a new one from `wrap`; expired entries are dropped as it goes. The caller holds the lock.
+template <typename T, typename Wrap>
+Result<std::shared_ptr<T>> cachedWrap(
+    std::map<std::pair<std::uint64_t, std::uint64_t>, std::weak_ptr<T>>& cache, int fd, Wrap wrap) {
   ZBUF_ASSIGN_OR_RETURN(auto st, sys::fstat(fd));
   const auto key = std::pair(st.device, st.inode);
-  const MutexLocker lock(kernelMutex_);
-  if (auto it = kernelBuffers_.find(key); it != kernelBuffers_.end()) {
-    if (auto b = it->second.lock()) {
-      ZBUF_TRY(importKernelFences(*b));
-      return b;
+  if (auto it = cache.find(key); it != cache.end()) {
+    if (auto live = it->second.lock()) {
+      return live;
     }
   }
-  std::erase_if(kernelBuffers_, [](const auto& kv) { return kv.second.expired(); });
-  ZBUF_ASSIGN_OR_RETURN(auto buffer, wrapKernelDmaBuf(fd));
+  std::erase_if(cache, [](const auto& kv) { return kv.second.expired(); });
+  ZBUF_ASSIGN_OR_RETURN(auto made, wrap(fd));
+  cache[key] = made;
+  return std::shared_ptr<T>(std::move(made));
+}
+
+}  // namespace
+
+Result<BufferPtr> Context::kernelBuffer(int fd) {
+  const MutexLocker lock(kernelMutex_);
+  ZBUF_ASSIGN_OR_RETURN(auto buffer, cachedWrap(kernelBuffers_, fd, wrapKernelDmaBuf));
+  // Every dma_buf_get brings in what the kernel has pending on the buffer now.
   ZBUF_TRY(importKernelFences(*buffer));
-  kernelBuffers_[key] = buffer;
   return buffer;
 }
 
 BufferPtr Context::wrappedKernelBuffer(int fd) {
   const MutexLocker lock(kernelMutex_);
+  std::erase_if(kernelBuffers_, [](const auto& kv) { return kv.second.expired(); });
   if (kernelBuffers_.empty()) {
     return nullptr;  // the common case: no fstat
   }
@@ -514,18 +516,8 @@ BufferPtr Context::wrappedKernelBuffer(int fd) {
 }
 
 Result<FencePtr> Context::kernelFence(int fd) {
-  ZBUF_ASSIGN_OR_RETURN(auto st, sys::fstat(fd));
-  const auto key = std::pair(st.device, st.inode);
   const MutexLocker lock(kernelMutex_);
-  if (auto it = kernelFences_.find(key); it != kernelFences_.end()) {
-    if (auto f = it->second.lock()) {
-      return f;
-    }
-  }
-  std::erase_if(kernelFences_, [](const auto& kv) { return kv.second.expired(); });
-  ZBUF_ASSIGN_OR_RETURN(auto fence, wrapKernelSyncFile(fd));
-  kernelFences_[key] = fence;
-  return fence;
+  return cachedWrap(kernelFences_, fd, wrapKernelSyncFile);
 }
 
 Result<FencePtr> Context::syncFileFence(int fd) {

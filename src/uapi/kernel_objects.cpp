@@ -30,22 +30,16 @@ ZBUF_LOG_CATEGORY(Kernel);
 
 // readlink(/proc/self/fd/<fd>): what the kernel says the file is.
 Result<std::string> linkOf(int fd) {
-  KernelCalls kernel;
-  return kernel.fdPath(fd);
+  return KernelCalls().fdPath(fd);
 }
 
 // The value of `key` in the kernel's fdinfo of `fd` ("exp_name:\tsystem" -> "system").
 std::string fdinfoValue(int fd, std::string_view key) {
-  auto f = sys::open(fmt::format("/proc/self/fdinfo/{}", fd).c_str(), O_RDONLY);
-  if (!f.ok()) {
+  auto info = KernelCalls().fdinfo(fd);
+  if (!info.ok()) {
     return {};
   }
-  std::array<std::byte, 4096> buf{};
-  auto n = sys::read(f->get(), buf);
-  if (!n.ok()) {
-    return {};
-  }
-  const std::string_view text(reinterpret_cast<const char*>(buf.data()), *n);
+  const std::string_view text = *info;
   const std::string needle = std::string(key) + ":";
   for (std::size_t at = 0; at < text.size();) {
     const std::size_t end = std::min(text.find('\n', at), text.size());
